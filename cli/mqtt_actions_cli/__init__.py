@@ -1,0 +1,1 @@
+"""The `mqtt-actions` command and the local stack (not deployed to Lambda)."""

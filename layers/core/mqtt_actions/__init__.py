@@ -1,0 +1,1 @@
+"""MQTT Actions core layer: topic matching, payload wrapping, actions, and their adapters."""
