@@ -1,0 +1,174 @@
+"""Per-message cost of the routing logic (adapters faked) and the router's cold import.
+
+    .venv/bin/python benchmarks/router.py [--quick]
+
+Routing: 10, 1,000 and 10,000 actions (70 % exact filters, 20 % '+', 10 % '#'), each message
+matching a few of them, insert_bucket into a no-op bucket, idempotency faked in memory.
+Import: `functions/router/app.py` in a fresh interpreter against a bare
+`import boto3, pydantic; from aws_lambda_powertools import Logger`, same run, best of N.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "layers" / "core"), str(ROOT)]
+
+from _machine import machine  # noqa: E402
+
+from mqtt_actions.actions import parse_actions  # noqa: E402
+from mqtt_actions.events import RouterEvent  # noqa: E402
+from mqtt_actions.ports import ActionResult, MessageRecord  # noqa: E402
+from mqtt_actions.router import ActionsSource, RouterDeps, route  # noqa: E402
+from mqtt_actions.settings import RouterSettings  # noqa: E402
+
+
+class Null:
+    """Every port at once, doing nothing (we measure the logic, not the network)."""
+
+    def insert(self, device: str, points: Sequence[Mapping[str, Any]], **_: Any) -> int:
+        return len(points)
+
+    def allow(self, *_: Any) -> bool:
+        return True
+
+    def send_sms(self, to: str, message: str) -> str:
+        return "id"
+
+    def send_email(self, *_: Any) -> str:
+        return "id"
+
+    def publish(self, *_: Any, **__: Any) -> None:
+        return None
+
+    def invoke_async(self, *_: Any) -> None:
+        return None
+
+    def post(self, *_: Any, **__: Any) -> int:
+        return 200
+
+    def record_message(self, message: MessageRecord) -> None:
+        return None
+
+    def record_outcomes(self, message: MessageRecord, results: Sequence[ActionResult]) -> None:
+        return None
+
+    def send(self, record: Mapping[str, Any]) -> None:
+        return None
+
+
+class MemoryOnce:
+    def __init__(self) -> None:
+        self.done: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def run_once(
+        self, key: Mapping[str, str], work: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        k = (key["traceid"], key["action_id"])
+        if k not in self.done:
+            self.done[k] = work()
+        return self.done[k]
+
+
+def actions(n: int, rng: random.Random) -> list[Any]:
+    sites = max(1, n // 50)
+    rows = []
+    for i in range(n):
+        s, d = rng.randrange(sites), rng.randrange(100)
+        r = rng.random()
+        if r < 0.7:
+            topic = f"site{s}/dev{d}/temp"
+        elif r < 0.9:
+            topic = f"site{s}/+/temp"
+        else:
+            topic = f"site{s}/dev{d}/#"
+        rows.append({"id": f"a{i}", "topics": [topic], "type": "insert_bucket"})
+    return parse_actions({"actions": rows})
+
+
+def bench_routing(n: int, messages: int, rng: random.Random) -> tuple[float, float]:
+    loaded = actions(n, rng)
+    null, sites = Null(), max(1, n // 50)
+    deps = RouterDeps(
+        actions=ActionsSource(lambda: loaded, ttl=1e9, clock=time.time),
+        bucket=null,
+        rate_limiter=null,
+        notifier=null,
+        publisher=null,
+        invoker=null,
+        webhooks=null,
+        inspector=null,
+        dead_letters=null,
+        once=MemoryOnce(),
+    )
+    settings = RouterSettings.model_validate(
+        {
+            "BUCKET_TABLE": "b",
+            "ACTIONS_TABLE": "a",
+            "IDEMPOTENCY_TABLE": "i",
+            "DEAD_LETTER_QUEUE_URL": "q",
+        }
+    )
+    payload = base64.b64encode(json.dumps({"variable": "temp", "value": 21.5}).encode()).decode()
+    events = [
+        RouterEvent(
+            payload=payload,
+            topic=f"site{rng.randrange(sites)}/dev{rng.randrange(100)}/temp",
+            clientid="dev",
+            timestamp=1,
+            traceid=f"t{i}",
+        )
+        for i in range(messages)
+    ]
+    deps.actions.index()  # built once per cache period, outside the per-message cost
+    matched = 0
+    start = time.perf_counter()
+    for event in events:
+        matched += len(route(event, deps, settings).results)
+    elapsed = time.perf_counter() - start
+    return elapsed / messages * 1e6, matched / messages
+
+
+def import_time(code: str, repeats: int) -> float:
+    env = {"PYTHONPATH": f"{ROOT / 'layers' / 'core'}:{ROOT}", "PATH": "/usr/bin:/bin"}
+    best = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, env=env)  # noqa: S603
+        best.append(time.perf_counter() - start)
+    return min(best) * 1000
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    rng = random.Random(7)
+    print("| actions | µs / message | matches / message |")
+    print("|---:|---:|---:|")
+    for n in (10, 1_000, 10_000):
+        us, per = bench_routing(n, 500 if quick else 3_000, rng)
+        print(f"| {n:,} | {us:.1f} | {per:.1f} |")
+    repeats = 3 if quick else 7
+    baseline = import_time(
+        "import boto3, pydantic; from aws_lambda_powertools import Logger", repeats
+    )
+    router = import_time("import functions.router.app", repeats)
+    print()
+    print("| cold import (fresh interpreter, best of %d) | ms | ratio |" % repeats)
+    print("|---|---:|---:|")
+    print(f"| baseline: boto3 + pydantic + Powertools Logger | {baseline:.0f} | 1.00 |")
+    print(f"| functions/router/app.py | {router:.0f} | {router / baseline:.2f} |")
+    print()
+    print(f"Machine: {machine()}")
+
+
+if __name__ == "__main__":
+    main()

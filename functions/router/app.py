@@ -1,0 +1,93 @@
+"""RouterFunction: every MQTT message (IoT rule `route`) -> its actions. Thin: parse, route, measure."""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mqtt_actions.adapters.actions_store import DynamoActionsStore
+from mqtt_actions.adapters.aws import client
+from mqtt_actions.adapters.bucket import DynamoBucket
+from mqtt_actions.adapters.dlq import SqsDeadLetters
+from mqtt_actions.adapters.idempotency import PowertoolsOnce
+from mqtt_actions.adapters.inspector import LoggingInspector
+from mqtt_actions.adapters.invoke import LambdaInvoker
+from mqtt_actions.adapters.notify import SnsSesNotifier
+from mqtt_actions.adapters.publish import IotDataPublisher
+from mqtt_actions.adapters.ratelimit import DynamoRateLimiter
+from mqtt_actions.adapters.webhook import UrllibWebhookClient
+from mqtt_actions.events import RouterEvent
+from mqtt_actions.router import ActionsSource, RouteSummary, RouterDeps, route
+from mqtt_actions.settings import RouterSettings
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+@cache
+def settings() -> RouterSettings:
+    return RouterSettings.from_env()
+
+
+@cache
+def deps() -> RouterDeps:
+    """Adapters built on the first message and kept warm (actions cached for the TTL)."""
+    cfg = settings()
+    dynamodb = client("dynamodb")
+    store = DynamoActionsStore(cfg.actions_table, dynamodb)
+    return RouterDeps(
+        actions=ActionsSource(store.load, cfg.actions_cache_seconds, clock=time.time),
+        bucket=DynamoBucket(cfg.bucket_table, dynamodb),
+        rate_limiter=DynamoRateLimiter(cfg.actions_table, dynamodb),
+        notifier=SnsSesNotifier(client("sns"), client("sesv2"), cfg.email_sender),
+        publisher=IotDataPublisher(client("iot-data")),
+        invoker=LambdaInvoker(client("lambda")),
+        webhooks=UrllibWebhookClient(allow_private=cfg.webhook_allow_private),
+        inspector=LoggingInspector(),
+        dead_letters=SqsDeadLetters(cfg.dead_letter_queue_url, client("sqs")),
+        once=PowertoolsOnce(cfg.idempotency_table, dynamodb, cfg.idempotency_seconds),
+    )
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    wired = deps()
+    try:
+        parsed = RouterEvent.model_validate(event)
+        parsed.payload_bytes()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        # Retrying cannot fix a malformed event: straight to the dead-letter queue, with why.
+        reason = f"invalid router event: {exc}"
+        logger.error("invalid event", extra={"reason": reason})
+        metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
+        wired.dead_letters.send({"kind": "invalid_event", "reason": reason, "event": event})
+        return {"error": reason}
+    logger.set_correlation_id(parsed.traceid)
+    logger.append_keys(topic=parsed.topic, device=parsed.device)
+    if isinstance(wired.once, PowertoolsOnce):
+        wired.once.register(context)
+    summary = route(parsed, wired, settings())
+    _measure(summary)
+    return {
+        "traceid": parsed.traceid,
+        "matched": len(summary.results),
+        "outcomes": {r.action_id: r.outcome.value for r in summary.results},
+    }
+
+
+def _measure(summary: RouteSummary) -> None:
+    metrics.add_metric(name="Messages", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="Matches", unit=MetricUnit.Count, value=len(summary.results))
+    for result in summary.results:
+        metrics.add_metric(
+            name=f"Action_{result.action_type}_{result.outcome.value}",
+            unit=MetricUnit.Count,
+            value=1,
+        )

@@ -1,0 +1,72 @@
+"""Actions in DynamoDB: one item per action (pk "ACTION", sk = action id, config = JSON)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from mqtt_actions.actions import Action, ActionsFileError, parse_actions
+
+logger = Logger(child=True)
+PK = "ACTION"
+
+
+class DynamoActionsStore:
+    def __init__(self, table: str, client: Any) -> None:
+        self._table = table
+        self._client = client
+
+    def load(self) -> list[Action]:
+        """Every stored action. One that no longer validates is logged as an error and skipped,
+        so one bad row cannot stop every other action."""
+        actions: list[Action] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": PK}},
+        }
+        while True:
+            page = self._client.query(**kwargs)
+            for item in page["Items"]:
+                try:
+                    actions.extend(parse_actions({"actions": [json.loads(item["config"]["S"])]}))
+                except (ActionsFileError, ValueError, KeyError) as exc:
+                    logger.error(
+                        "stored action invalid; skipped",
+                        extra={"action_id": item["sk"]["S"], "reason": str(exc)},
+                    )
+            if "LastEvaluatedKey" not in page:
+                return actions
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def put_all(self, actions: Sequence[Action]) -> None:
+        """Upsert validated actions (the caller validated the whole file first)."""
+        for start in range(0, len(actions), 25):
+            requests = [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "pk": {"S": PK},
+                            "sk": {"S": a.id},
+                            "config": {"S": a.model_dump_json()},
+                        }
+                    }
+                }
+                for a in actions[start : start + 25]
+            ]
+            pending: dict[str, Any] = {self._table: requests}
+            while pending:
+                pending = self._client.batch_write_item(RequestItems=pending).get(
+                    "UnprocessedItems"
+                )
+
+    def delete(self, action_id: str) -> bool:
+        response = self._client.delete_item(
+            TableName=self._table,
+            Key={"pk": {"S": PK}, "sk": {"S": action_id}},
+            ReturnValues="ALL_OLD",
+        )
+        return "Attributes" in response

@@ -1,0 +1,19 @@
+"""Asynchronous Lambda invocation (analyses)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+
+class LambdaInvoker:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def invoke_async(self, function: str, event: Mapping[str, Any]) -> None:
+        self._client.invoke(
+            FunctionName=function,
+            InvocationType="Event",
+            Payload=json.dumps(event, separators=(",", ":")).encode("utf-8"),
+        )

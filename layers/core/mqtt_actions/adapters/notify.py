@@ -1,0 +1,40 @@
+"""SMS through SNS, e-mail through SES v2."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class SnsSesNotifier:
+    def __init__(self, sns: Any, sesv2: Any, sender: str) -> None:
+        self._sns = sns
+        self._ses = sesv2
+        self._sender = sender
+
+    def send_sms(self, to: str, message: str) -> str:
+        response = self._sns.publish(
+            PhoneNumber=to,
+            Message=message,
+            MessageAttributes={
+                "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}
+            },
+        )
+        return str(response["MessageId"])
+
+    def send_email(
+        self, to: Sequence[str], subject: str, text: str | None, html: str | None
+    ) -> str:
+        body: dict[str, Any] = {}
+        if text is not None:
+            body["Text"] = {"Data": text, "Charset": "UTF-8"}
+        if html is not None:
+            body["Html"] = {"Data": html, "Charset": "UTF-8"}
+        response = self._ses.send_email(
+            FromEmailAddress=self._sender,
+            Destination={"ToAddresses": list(to)},
+            Content={
+                "Simple": {"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": body}
+            },
+        )
+        return str(response["MessageId"])

@@ -1,0 +1,30 @@
+"""Fixed-window rate limits as atomic DynamoDB counters (one item per action and window)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DynamoRateLimiter:
+    def __init__(self, table: str, client: Any) -> None:
+        self._table = table
+        self._client = client
+
+    def allow(self, action_id: str, max_count: int, per_seconds: int, now: float) -> bool:
+        window = int(now // per_seconds)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"RATE#{action_id}"}, "sk": {"S": str(window)}},
+                UpdateExpression="ADD #c :one SET expires_at = :exp",
+                ConditionExpression="attribute_not_exists(#c) OR #c < :max",
+                ExpressionAttributeNames={"#c": "count"},
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":max": {"N": str(max_count)},
+                    ":exp": {"N": str((window + 2) * per_seconds)},
+                },
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True

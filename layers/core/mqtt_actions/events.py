@@ -1,0 +1,54 @@
+"""Models of the events that reach the handlers (IoT rule output, replays)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+HOPS_PROPERTY = "mqtt-actions-hops"
+
+
+def _hops(value: Any) -> int:
+    """`get_user_properties()` gives a list of strings (MQTT 5 allows repeats), or nothing."""
+    if value is None or value == "":
+        return 0
+    values = value if isinstance(value, list) else [value]
+    hops = 0
+    for item in values:
+        try:
+            hops = max(hops, int(str(item).strip()))
+        except ValueError:
+            continue  # a device sent a non-numeric property: not ours, count it as 0
+    return max(hops, 0)
+
+
+class RouterEvent(BaseModel):
+    """What the `route` rule's SQL selects for every message (see template.yaml)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    payload: str = Field(description="the message payload, base64 (encode(*, 'base64'))")
+    topic: str = Field(min_length=1)
+    clientid: str = Field(default="", description="MQTT client id: the publishing device")
+    principal: str = ""
+    timestamp: int = Field(ge=0, description="IoT Core's receive time, ms since the epoch")
+    traceid: str = Field(min_length=1, description="one per message: the idempotency key")
+    hops: Annotated[int, BeforeValidator(_hops)] = 0
+    only_actions: tuple[str, ...] | None = Field(
+        default=None, description="set by `dlq replay`: run just these actions again"
+    )
+
+    def payload_bytes(self) -> bytes:
+        """The raw payload; raises ValueError naming the field when it is not base64."""
+        try:
+            return base64.b64decode(self.payload, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            msg = f"payload is not base64 ({exc}); the rule must select encode(*, 'base64')"
+            raise ValueError(msg) from exc
+
+    @property
+    def device(self) -> str:
+        return self.clientid or "unknown-device"

@@ -1,0 +1,205 @@
+"""What each action type does, given the message. Called once per (message, action) by the router,
+inside the idempotency guard. Raise ActionError(permanent=True) for what a retry cannot fix."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from mqtt_actions.actions import (
+    Action,
+    EmailAction,
+    InsertBucketAction,
+    MqttPublishAction,
+    RunAnalysisAction,
+    SmsAction,
+    WebhookAction,
+)
+from mqtt_actions.events import RouterEvent
+from mqtt_actions.payload import check_points
+from mqtt_actions.ports import (
+    ActionError,
+    BucketWriter,
+    Invoker,
+    Notifier,
+    Publisher,
+    WebhookClient,
+)
+from mqtt_actions.settings import RouterSettings
+from mqtt_actions.templating import (
+    TemplateContext,
+    TemplateError,
+    build_values,
+    render,
+    render_header,
+    render_topic,
+)
+
+MAX_MQTT_PAYLOAD = 128 * 1024  # IoT Core's limit
+MAX_SMS_CHARS = 1600
+MAX_DEVICE_CHARS = 128
+
+
+@dataclass
+class ExecContext:
+    event: RouterEvent
+    payload: bytes
+    points: list[dict[str, Any]]
+    deps_bucket: BucketWriter
+    notifier: Notifier
+    publisher: Publisher
+    invoker: Invoker
+    webhooks: WebhookClient
+    settings: RouterSettings
+    _values: dict[str, str] | None = None
+
+    def values(self, action: Action) -> dict[str, str]:
+        """Placeholder values; computed once a message, $ACTION$ set per action."""
+        if self._values is None:
+            self._values = build_values(
+                TemplateContext(
+                    points=self.points,
+                    device=self.event.device,
+                    topic=self.event.topic,
+                    payload_text=self.payload_text,
+                    action_id="",
+                    timestamp_ms=self.event.timestamp,
+                )
+            )
+        return {**self._values, "ACTION": action.id}
+
+    @property
+    def payload_text(self) -> str:
+        try:
+            return self.payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return self.event.payload  # already base64 text: nothing is lost
+
+
+def _insert_bucket(action: InsertBucketAction, ctx: ExecContext) -> dict[str, Any]:
+    device = render_header(action.device, ctx.values(action)).strip()
+    if not device or len(device) > MAX_DEVICE_CHARS:
+        msg = f"device {action.device!r} renders to {device!r}: want 1-{MAX_DEVICE_CHARS} chars"
+        raise ActionError(msg, permanent=True)
+    accepted, refused = check_points(ctx.points)
+    rows = [p.model_dump(mode="json", exclude_none=True) for p in accepted]
+    written = ctx.deps_bucket.insert(
+        device, rows, traceid=ctx.event.traceid, timestamp=ctx.event.timestamp
+    )
+    detail: dict[str, Any] = {"device": device, "stored": written}
+    if refused:
+        detail["refused_points"] = [{"index": i, "reasons": reasons} for i, reasons in refused]
+    return detail
+
+
+def _run_analysis(action: RunAnalysisAction, ctx: ExecContext) -> dict[str, Any]:
+    known = ctx.settings.analysis_functions
+    unknown = [name for name in action.analyses if name not in known]
+    if unknown:
+        declared = ", ".join(sorted(known)) or "none"
+        msg = f"unknown analysis {', '.join(unknown)}; declared in template.yaml: {declared}"
+        raise ActionError(msg, permanent=True)
+    for name in action.analyses:
+        ctx.invoker.invoke_async(
+            known[name],
+            {
+                "analysis": name,
+                "trigger": {
+                    "type": "action",
+                    "action_id": action.id,
+                    "topic": ctx.event.topic,
+                    "device": ctx.event.device,
+                    "traceid": ctx.event.traceid,
+                    "hops": ctx.event.hops + 1,
+                },
+                "scope": ctx.points,
+                "environment": dict(action.environment),
+            },
+        )
+    return {"analyses": list(action.analyses)}
+
+
+def _sms(action: SmsAction, ctx: ExecContext) -> dict[str, Any]:
+    text = render(action.message, ctx.values(action))
+    truncated = len(text) > MAX_SMS_CHARS
+    if truncated:
+        text = text[: MAX_SMS_CHARS - 1] + "…"
+    ids = [ctx.notifier.send_sms(number, text) for number in action.to]
+    return {"to": list(action.to), "message_ids": ids, "truncated": truncated}
+
+
+def _email(action: EmailAction, ctx: ExecContext) -> dict[str, Any]:
+    if not ctx.settings.email_sender:
+        msg = "no sender address: deploy with the EmailSender parameter (a verified SES identity)"
+        raise ActionError(msg, permanent=True)
+    values = ctx.values(action)
+    subject = render_header(action.subject, values)
+    text = render(action.message, values) if action.message is not None else None
+    body_html = None
+    if action.html is not None:  # inserted values are text: escape them into HTML
+        body_html = render(action.html, {k: html.escape(v) for k, v in values.items()})
+    message_id = ctx.notifier.send_email(list(action.to), subject, text, body_html)
+    return {"to": list(action.to), "subject": subject, "message_id": message_id}
+
+
+def _mqtt_publish(action: MqttPublishAction, ctx: ExecContext) -> dict[str, Any]:
+    values = ctx.values(action)
+    try:
+        topic = render_topic(action.topic, values)
+    except TemplateError as exc:
+        raise ActionError(str(exc), permanent=True) from exc
+    # "$PAYLOAD$" alone forwards the original bytes (binary stays binary).
+    if action.payload == "$PAYLOAD$":
+        body = ctx.payload
+    else:
+        body = render(action.payload, values).encode("utf-8")
+    if len(body) > MAX_MQTT_PAYLOAD:
+        msg = f"payload is {len(body):,} bytes; IoT Core accepts at most {MAX_MQTT_PAYLOAD:,}"
+        raise ActionError(msg, permanent=True)
+    hops = ctx.event.hops + 1
+    ctx.publisher.publish(topic, body, qos=action.qos, retain=action.retain, hops=hops)
+    return {"topic": topic, "bytes": len(body), "qos": action.qos, "retain": action.retain}
+
+
+def _webhook(action: WebhookAction, ctx: ExecContext) -> dict[str, Any]:
+    values = ctx.values(action)
+    url = render(action.url, {k: quote(v, safe="") for k, v in values.items()})
+    headers = {name: render_header(value, values) for name, value in action.headers.items()}
+    headers.update(
+        {
+            "Content-Type": "application/json",
+            "User-Agent": "mqtt-actions",
+            "Idempotency-Key": f"{ctx.event.traceid}:{action.id}",
+            "X-MQTT-Actions-Action": action.id,
+            "X-MQTT-Actions-Topic": render_header("$TOPIC$", values),
+        }
+    )
+    body = json.dumps(ctx.points, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    status = ctx.webhooks.post(
+        url,
+        body,
+        headers,
+        timeout=action.timeout_seconds,
+        retries=action.max_retries,
+        allow_http=action.allow_http,
+    )
+    return {"url": url, "status": status}
+
+
+_EXECUTORS: Mapping[str, Callable[[Any, ExecContext], dict[str, Any]]] = {
+    "insert_bucket": _insert_bucket,
+    "run_analysis": _run_analysis,
+    "sms": _sms,
+    "email": _email,
+    "mqtt_publish": _mqtt_publish,
+    "webhook": _webhook,
+}
+
+
+def execute(action: Action, ctx: ExecContext) -> dict[str, Any]:
+    """Run one action; returns JSON-safe details for the inspector."""
+    return _EXECUTORS[action.type](action, ctx)

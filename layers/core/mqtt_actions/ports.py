@@ -1,0 +1,115 @@
+"""The small interfaces the routing logic talks to. Adapters (boto3, HTTP) implement them at the
+edge; tests hand in fakes or the same adapters against moto."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Outcome(StrEnum):
+    """What happened to one action for one message (shown in the inspector)."""
+
+    DONE = "done"
+    FAILED = "failed"
+    THROTTLED = "throttled"
+    CONDITION_FALSE = "condition_false"
+    REFUSED = "refused"
+    POINTS_REFUSED = "points_refused"
+    LOOP_REFUSED = "loop_refused"
+    DUPLICATE = "duplicate"
+
+
+class ActionResult(BaseModel):
+    """One action's outcome for one message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action_id: str
+    action_type: str
+    outcome: Outcome
+    reason: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class MessageRecord(BaseModel):
+    """A publish as the router saw it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    device: str
+    topic: str
+    traceid: str
+    timestamp: int
+    size: int
+    preview: str
+    points: int
+    hops: int = 0
+    matched: int = 0
+
+
+class ActionError(Exception):
+    """An action could not run; `permanent` means retrying the same message cannot help."""
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+class BucketWriter(Protocol):
+    def insert(
+        self, device: str, points: Sequence[Mapping[str, Any]], *, traceid: str, timestamp: int
+    ) -> int: ...
+
+
+class RateLimiter(Protocol):
+    def allow(self, action_id: str, max_count: int, per_seconds: int, now: float) -> bool: ...
+
+
+class Notifier(Protocol):
+    def send_sms(self, to: str, message: str) -> str: ...
+
+    def send_email(
+        self, to: Sequence[str], subject: str, text: str | None, html: str | None
+    ) -> str: ...
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool, hops: int) -> None: ...
+
+
+class Invoker(Protocol):
+    def invoke_async(self, function: str, event: Mapping[str, Any]) -> None: ...
+
+
+class WebhookClient(Protocol):
+    def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        timeout: float,
+        retries: int,
+        allow_http: bool = False,
+    ) -> int: ...
+
+
+class InspectorLog(Protocol):
+    def record_message(self, message: MessageRecord) -> None: ...
+
+    def record_outcomes(self, message: MessageRecord, results: Sequence[ActionResult]) -> None: ...
+
+
+class DeadLetters(Protocol):
+    def send(self, record: Mapping[str, Any]) -> None: ...
+
+
+class OnceRunner(Protocol):
+    """Runs `work` at most once per key (Powertools idempotency on AWS); returns its result."""
+
+    def run_once(self, key: Mapping[str, str], work: Callable[[], dict[str, Any]]) -> dict[str, Any]: ...

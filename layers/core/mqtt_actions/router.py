@@ -1,0 +1,197 @@
+"""Routing: one MQTT message -> the actions whose filters match -> one outcome per action.
+
+Pure logic over the ports in `ports.py`; the handler in functions/router wires the adapters.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from mqtt_actions.actions import Action, effective_rate_limit
+from mqtt_actions.conditions import explain
+from mqtt_actions.events import RouterEvent
+from mqtt_actions.executors import ExecContext, execute
+from mqtt_actions.payload import wrap_payload
+from mqtt_actions.ports import (
+    ActionError,
+    ActionResult,
+    BucketWriter,
+    DeadLetters,
+    InspectorLog,
+    Invoker,
+    MessageRecord,
+    Notifier,
+    OnceRunner,
+    Outcome,
+    Publisher,
+    RateLimiter,
+    WebhookClient,
+)
+from mqtt_actions.settings import RouterSettings
+from mqtt_actions.topics import TopicIndex
+
+logger = Logger(child=True)
+
+PREVIEW_BYTES = 1024
+# Action types that create new messages: refused once a message has travelled MAX_HOPS links.
+PUBLISHING_TYPES = frozenset({"mqtt_publish", "run_analysis"})
+
+
+class ActionsSource:
+    """Loads actions through `load` and keeps one TopicIndex for `ttl` seconds."""
+
+    def __init__(
+        self, load: Callable[[], Sequence[Action]], ttl: float, clock: Callable[[], float]
+    ) -> None:
+        self._load = load
+        self._ttl = ttl
+        self._clock = clock
+        self._index: TopicIndex[Action] | None = None
+        self._loaded_at = 0.0
+
+    def index(self) -> TopicIndex[Action]:
+        now = self._clock()
+        if self._index is None or now - self._loaded_at >= self._ttl:
+            index: TopicIndex[Action] = TopicIndex(cache_size=4096)
+            for action in self._load():
+                if action.enabled:
+                    for topic_filter in action.topics:
+                        index.add(topic_filter, action)
+            self._index, self._loaded_at = index, now
+        return self._index
+
+
+@dataclass
+class RouterDeps:
+    actions: ActionsSource
+    bucket: BucketWriter
+    rate_limiter: RateLimiter
+    notifier: Notifier
+    publisher: Publisher
+    invoker: Invoker
+    webhooks: WebhookClient
+    inspector: InspectorLog
+    dead_letters: DeadLetters
+    once: OnceRunner
+    clock: Callable[[], float] = field(default=time.time)
+
+
+@dataclass(frozen=True)
+class RouteSummary:
+    message: MessageRecord
+    results: tuple[ActionResult, ...]
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for r in self.results if r.outcome is outcome)
+
+
+def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> RouteSummary:
+    """Run every action matching `event.topic` once; one failing action never stops the others."""
+    payload = event.payload_bytes()
+    points = wrap_payload(payload, event.topic)
+    matched = deps.actions.index().match(event.topic)
+    if event.only_actions is not None:
+        wanted = set(event.only_actions)
+        matched = [a for a in matched if a.id in wanted]
+    message = MessageRecord(
+        device=event.device,
+        topic=event.topic,
+        traceid=event.traceid,
+        timestamp=event.timestamp,
+        size=len(payload),
+        preview=_preview(payload),
+        points=len(points),
+        hops=event.hops,
+        matched=len(matched),
+    )
+    deps.inspector.record_message(message)
+    ctx = ExecContext(
+        event=event,
+        payload=payload,
+        points=points,
+        deps_bucket=deps.bucket,
+        notifier=deps.notifier,
+        publisher=deps.publisher,
+        invoker=deps.invoker,
+        webhooks=deps.webhooks,
+        settings=settings,
+    )
+    results = tuple(_run_one(action, ctx, deps, settings) for action in matched)
+    deps.inspector.record_outcomes(message, results)
+    for result in results:
+        if result.outcome is Outcome.FAILED:
+            deps.dead_letters.send(_dead_letter(event, result))
+    return RouteSummary(message, results)
+
+
+def _run_one(
+    action: Action, ctx: ExecContext, deps: RouterDeps, settings: RouterSettings
+) -> ActionResult:
+    def result(outcome: Outcome, reason: str | None = None, **detail: Any) -> ActionResult:
+        return ActionResult(
+            action_id=action.id,
+            action_type=action.type,
+            outcome=outcome,
+            reason=reason,
+            detail=detail,
+        )
+
+    if action.when and (why := explain(action.when, ctx.points)) is not None:
+        return result(Outcome.CONDITION_FALSE, why)
+    if action.type in PUBLISHING_TYPES and ctx.event.hops >= settings.max_hops:
+        why = (
+            f"message has travelled {ctx.event.hops} action/analysis hops (MAX_HOPS="
+            f"{settings.max_hops}); {action.type} refused to stop a publish loop"
+        )
+        return result(Outcome.LOOP_REFUSED, why)
+
+    execution_id = uuid.uuid4().hex
+
+    def work() -> dict[str, Any]:
+        limit = effective_rate_limit(action)
+        if limit is not None and not deps.rate_limiter.allow(
+            action.id, limit.max, limit.per_seconds, deps.clock()
+        ):
+            why = f"rate limit of {limit.max} per {limit.per_seconds} s reached"
+            return {"execution_id": execution_id, "outcome": "throttled", "reason": why}
+        detail = execute(action, ctx)
+        outcome = Outcome.POINTS_REFUSED if detail.get("refused_points") else Outcome.DONE
+        return {"execution_id": execution_id, "outcome": outcome.value, "detail": detail}
+
+    try:
+        stored = deps.once.run_once({"traceid": ctx.event.traceid, "action_id": action.id}, work)
+    except ActionError as exc:
+        outcome = Outcome.REFUSED if exc.permanent else Outcome.FAILED
+        return result(outcome, exc.reason)
+    except Exception as exc:  # an adapter failed in a way we did not foresee: keep the others going
+        logger.exception("action crashed", extra={"action_id": action.id})
+        return result(Outcome.FAILED, f"{type(exc).__name__}: {exc}")
+    if stored.get("execution_id") != execution_id:
+        return result(
+            Outcome.DUPLICATE,
+            f"already ran for traceid {ctx.event.traceid}; not repeated",
+            previous=stored.get("outcome"),
+        )
+    return result(Outcome(stored["outcome"]), stored.get("reason"), **stored.get("detail", {}))
+
+
+def _preview(payload: bytes) -> str:
+    head = payload[:PREVIEW_BYTES]
+    text = head.decode("utf-8", errors="replace")
+    return text + ("…" if len(payload) > PREVIEW_BYTES else "")
+
+
+def _dead_letter(event: RouterEvent, result: ActionResult) -> dict[str, Any]:
+    return {
+        "kind": "action_failed",
+        "action_id": result.action_id,
+        "action_type": result.action_type,
+        "reason": result.reason,
+        "event": event.model_dump(mode="json", exclude={"only_actions"}),
+    }

@@ -1,0 +1,56 @@
+"""Environment configuration, read once at handler entry into a typed model (never deep in logic)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class SettingsError(ValueError):
+    """An environment variable is missing or malformed; the message names it and the fix."""
+
+
+class RouterSettings(BaseModel):
+    """What the router function needs, from the environment template.yaml gives it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    bucket_table: str = Field(alias="BUCKET_TABLE", min_length=1)
+    actions_table: str = Field(alias="ACTIONS_TABLE", min_length=1)
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
+    inspector_table: str = Field(default="", alias="INSPECTOR_TABLE")
+    email_sender: str = Field(default="", alias="EMAIL_SENDER")
+    analysis_functions: dict[str, str] = Field(default_factory=dict, alias="ANALYSIS_FUNCTIONS")
+    actions_cache_seconds: float = Field(default=30.0, ge=0, alias="ACTIONS_CACHE_SECONDS")
+    max_hops: int = Field(default=4, ge=1, le=32, alias="MAX_HOPS")
+    idempotency_seconds: int = Field(default=3600, ge=60, alias="IDEMPOTENCY_SECONDS")
+    webhook_allow_private: bool = Field(default=False, alias="WEBHOOK_ALLOW_PRIVATE")
+
+    @field_validator("analysis_functions", mode="before")
+    @classmethod
+    def _json_map(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RouterSettings:
+        source = os.environ if env is None else env
+        try:
+            return cls.model_validate(dict(source))
+        except (ValidationError, json.JSONDecodeError) as exc:
+            raise SettingsError(_describe(exc)) from exc
+
+
+def _describe(exc: ValidationError | json.JSONDecodeError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"ANALYSIS_FUNCTIONS is not a JSON object of name -> function: {exc.msg}"
+    problems = [
+        f"environment variable {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+        for err in exc.errors()
+    ]
+    return "; ".join(problems) + " (set it in template.yaml under the function's Environment)"
