@@ -202,8 +202,12 @@ def _check_time(time: str) -> str:
 def _check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     try:
         encoded = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise ValueError(f"metadata cannot be written as JSON: {exc}") from None
+    except (TypeError, ValueError):
+        raise ValueError(
+            "metadata cannot be written as JSON: it holds NaN, Infinity or a non-JSON value"
+        ) from None
+    except RecursionError:
+        raise ValueError("metadata is nested too deeply to be written as JSON") from None
     size = _utf8_len(encoded)
     if size > MAX_METADATA_BYTES:
         raise ValueError(
