@@ -75,6 +75,10 @@ class InspectorEntry(BaseModel):
         default=None, description="None in the cloud: IoT rules cannot see QoS; the local stack can"
     )
     details: dict[str, Any] = Field(default_factory=dict)
+    recorded: int | None = Field(
+        default=None,
+        description="when it was stored, ms: entries of the same ms read in this order",
+    )
 
     @property
     def sk(self) -> str:
@@ -222,8 +226,8 @@ def _digest(identity: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- reading
 
 
-def _by_time(entry: InspectorEntry) -> tuple[int, int, str, str]:
-    return (entry.time, _TYPE_RANK[entry.type], entry.device, entry.uid)
+def _by_time(entry: InspectorEntry) -> tuple[int, int, int, str, str]:
+    return (entry.time, _TYPE_RANK[entry.type], entry.recorded or 0, entry.device, entry.uid)
 
 
 def _by_version(entry: InspectorEntry) -> tuple[int, int, int, str]:
