@@ -58,7 +58,7 @@ def handler(aws_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handler]:
     app.deps.cache_clear()
 
     def invoke(event: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = app.lambda_handler(event, Context())  # type: ignore[arg-type]
+        result: dict[str, Any] = app.lambda_handler(event, Context())
         return result
 
     yield invoke

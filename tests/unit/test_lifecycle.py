@@ -124,6 +124,7 @@ def test_connect_failed_without_session_or_ip() -> None:
 def test_subscriptions(name: str, model: type, topics: tuple[str, ...]) -> None:
     event = parse_lifecycle(sample(name))
     assert isinstance(event, model)
+    assert isinstance(event, Subscribed | Unsubscribed)
     assert event.topics == topics
 
 
