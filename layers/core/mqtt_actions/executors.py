@@ -56,6 +56,15 @@ class ExecContext:
     webhooks: WebhookClient
     settings: RouterSettings
     _values: dict[str, str] | None = None
+    _checked: tuple[list[dict[str, Any]], list[tuple[int, list[str]]]] | None = None
+
+    def checked_points(self) -> tuple[list[dict[str, Any]], list[tuple[int, list[str]]]]:
+        """Points that pass TagoIO's limits (as rows) and why the others do not; once a message."""
+        if self._checked is None:
+            accepted, refused = check_points(self.points)
+            rows = [p.model_dump(mode="json", exclude_none=True) for p in accepted]
+            self._checked = (rows, refused)
+        return self._checked
 
     def values(self, action: Action) -> dict[str, str]:
         """Placeholder values; computed once a message, $ACTION$ set per action."""
@@ -81,12 +90,14 @@ class ExecContext:
 
 
 def _insert_bucket(action: InsertBucketAction, ctx: ExecContext) -> dict[str, Any]:
-    device = render_header(action.device, ctx.values(action)).strip()
+    if action.device == "$DEVICE$":  # the default: skip rendering on the hot path
+        device = ctx.event.device
+    else:
+        device = render_header(action.device, ctx.values(action)).strip()
     if not device or len(device) > MAX_DEVICE_CHARS:
         msg = f"device {action.device!r} renders to {device!r}: want 1-{MAX_DEVICE_CHARS} chars"
         raise ActionError(msg, permanent=True)
-    accepted, refused = check_points(ctx.points)
-    rows = [p.model_dump(mode="json", exclude_none=True) for p in accepted]
+    rows, refused = ctx.checked_points()
     written = ctx.deps_bucket.insert(
         device, rows, traceid=ctx.event.traceid, timestamp=ctx.event.timestamp
     )
