@@ -87,7 +87,11 @@ class AnalysisSettings(BaseModel):
 
 def _json_map(value: object) -> object:
     if isinstance(value, str):
-        return json.loads(value) if value.strip() else {}
+        try:
+            return json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as exc:
+            msg = f'not a JSON object of name -> function name ({exc.msg}), e.g. {{"a": "fn-a"}}'
+            raise ValueError(msg) from None
     return value
 
 
