@@ -17,10 +17,11 @@ import pytest
 
 from mqtt_actions.adapters import analysis_ports
 from mqtt_actions.adapters.bucket import DynamoBucket
+from mqtt_actions.adapters.inspector import DynamoInspector
 from mqtt_actions.analysis import Context, RateLimitedError, Scope, analysis
 from mqtt_actions.ports import Outcome
 from mqtt_actions_cli.cfn import load_template
-from tests.analysis_fakes import T0, FakeInspector, FakeInvoker, load_sample, sample_event
+from tests.analysis_fakes import T0, FakeInvoker, load_sample, sample_event
 from tests.integration.conftest import SENDER, Aws
 
 pytestmark = pytest.mark.integration
@@ -64,17 +65,16 @@ Invoke = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeInvoker, FakeInspector]:
-    """Lambda invoke and the inspector port, recorded (moto's Lambda needs Docker)."""
-    invoker, inspector = FakeInvoker(), FakeInspector()
+def recorder(monkeypatch: pytest.MonkeyPatch) -> FakeInvoker:
+    """Lambda invoke, recorded (moto's Lambda needs Docker)."""
+    invoker = FakeInvoker()
     monkeypatch.setattr(analysis_ports, "LambdaInvoker", lambda client: invoker)
-    monkeypatch.setattr(analysis_ports, "LoggingInspector", lambda: inspector)
-    return invoker, inspector
+    return invoker
 
 
 @pytest.fixture
 def invoke(
-    aws_env: Aws, monkeypatch: pytest.MonkeyPatch, recorder: tuple[FakeInvoker, FakeInspector]
+    aws_env: Aws, monkeypatch: pytest.MonkeyPatch, recorder: FakeInvoker
 ) -> Iterator[Invoke]:
     """invoke(logical_id, handler, event, env={...}, **parameters): the handler with that
     function's environment from the template (stack parameters overridable), plus `env`."""
@@ -114,14 +114,24 @@ def email_bodies(aws_env: Aws) -> list[str]:
     return [str(m.body) for m in aws_env.emails()]
 
 
+def inspected(aws_env: Aws, device: str) -> list[tuple[str, str, str | None]]:
+    """(analysis, outcome, reason) of every run the inspector table holds for `device`."""
+    table = DynamoInspector(aws_env.tables["InspectorTable"], aws_env.dynamodb, 7)
+    entries = table.query(device=device, types=["action"], since_ms=0)
+    return [
+        (e.details["action_id"], e.details["outcome"], e.details["reason"])
+        for e in entries
+        if e.details["action_type"] == "analysis"
+    ]
+
+
 # --- action -> forward -> threshold_alert (action and analysis triggers) --------------------------
 
 
 def test_forward_republishes_celsius_and_starts_threshold_alert(
-    aws_env: Aws, invoke: Invoke, recorder: tuple[FakeInvoker, FakeInspector]
+    aws_env: Aws, invoke: Invoke, recorder: FakeInvoker
 ) -> None:
     forward, alert = load_sample("forward"), load_sample("threshold_alert")
-    invoker, inspector = recorder
 
     summary = invoke("ForwardAnalysis", forward.lambda_handler, sample_event("action"))
 
@@ -129,7 +139,7 @@ def test_forward_republishes_celsius_and_starts_threshold_alert(
     ((topic, payload),) = aws_env.mqtt()
     assert topic == "processed/sensor-01/temperature_c"
     assert json.loads(payload) == {"variable": "temperature_c", "value": 37.0, "unit": "°C"}
-    ((function, started),) = invoker.calls
+    ((function, started),) = recorder.calls
     assert function == "test-ThresholdAlertAnalysis"  # from ANALYSIS_FUNCTIONS in the template
     assert started["trigger"]["type"] == "analysis"
     assert started["trigger"]["hops"] == 2
@@ -145,9 +155,9 @@ def test_forward_republishes_celsius_and_starts_threshold_alert(
     assert mail.subject == "Alert: sensor-01 temperature_c above 30"
     state = bucket(aws_env).query("sensor-01", variable="_alert_temperature_c")
     assert [row["value"] for row in state] == ["above"]
-    assert [(r.action_id, r.outcome) for _, r in inspector.outcomes] == [
-        ("forward", Outcome.DONE),
-        ("threshold_alert", Outcome.DONE),
+    assert sorted(inspected(aws_env, "sensor-01")) == [
+        ("forward", "done", None),
+        ("threshold_alert", "done", None),
     ]
 
 
@@ -164,7 +174,7 @@ def test_forward_without_then_only_publishes(aws_env: Aws, invoke: Invoke, recor
     assert aws_env.mqtt() == [
         ("processed/sensor-01/celsius", '{"variable":"celsius","value":100.0,"unit":"°C"}'.encode())
     ]
-    assert recorder[0].calls == []
+    assert recorder.calls == []
 
 
 # --- hysteresis ----------------------------------------------------------------------------------
@@ -197,16 +207,16 @@ def test_threshold_alert_sees_its_own_state_when_a_message_comes_twice(
 
 
 def test_threshold_alert_without_a_threshold_fails_and_is_reported(
-    aws_env: Aws, invoke: Invoke, recorder: tuple[FakeInvoker, FakeInspector]
+    aws_env: Aws, invoke: Invoke, recorder: FakeInvoker
 ) -> None:
     alert = load_sample("threshold_alert")
     event = reading(40) | {"environment": {"threshold": "warm"}}
     with pytest.raises(ValueError, match="set ANALYSIS_ENV_threshold to a number"):
         invoke("ThresholdAlertAnalysis", alert.lambda_handler, event)
-    ((_, result),) = recorder[1].outcomes
-    assert result.outcome is Outcome.FAILED
-    assert result.reason is not None
-    assert result.reason.startswith("NotConfiguredError: set")
+    ((analysis_name, outcome, reason),) = inspected(aws_env, "sensor-01")
+    assert (analysis_name, outcome) == ("threshold_alert", Outcome.FAILED.value)
+    assert reason is not None
+    assert reason.startswith("NotConfiguredError: set ANALYSIS_ENV_threshold")
 
 
 # --- schedule -> silent_devices ------------------------------------------------------------------
@@ -249,6 +259,9 @@ def test_silent_devices_alerts_once_per_silence_and_when_back(aws_env: Aws, invo
 
     # sensor-01's last data (11:55) is 30+ minutes old at 12:26
     assert scheduled(26)["result"] == {"silent": ["sensor-01"], "back": []}
+    # runs without a device are in the inspector under analysis:<name>
+    runs = inspected(aws_env, "analysis:silent_devices")
+    assert runs == [("silent_devices", "done", None)] * 4
 
 
 def test_silent_devices_without_devices_says_what_to_set(aws_env: Aws, invoke: Invoke) -> None:
@@ -260,9 +273,7 @@ def test_silent_devices_without_devices_says_what_to_set(aws_env: Aws, invoke: I
 # --- the SDK's services against moto --------------------------------------------------------------
 
 
-def test_every_service_against_moto(
-    aws_env: Aws, invoke: Invoke, recorder: tuple[FakeInvoker, FakeInspector]
-) -> None:
+def test_every_service_against_moto(aws_env: Aws, invoke: Invoke, recorder: FakeInvoker) -> None:
     found: dict[str, Any] = {}
 
     @analysis
@@ -293,7 +304,7 @@ def test_every_service_against_moto(
         ("temperature_c", 21.5, T0)
     ]
     assert [(p["variable"], p["value"], p["unit"]) for p in found["other"]] == [("h", 50, "%")]
-    ((function, started),) = recorder[0].calls
+    ((function, started),) = recorder.calls
     assert function == "alert-fn"
     assert started["trigger"]["parent"] == "threshold_alert"
 

@@ -760,7 +760,7 @@ def run_analysis(
         parsed = AnalysisEvent.parse(event)
     except InvalidEventError as exc:
         logger.error("invalid analysis event", extra={"reason": str(exc)})
-        record = _record(None, request_id or uuid.uuid4().hex, 0, started_ms)
+        record = _record(None, fallback_name, request_id or uuid.uuid4().hex, 0, started_ms)
         _report(ports, logger, fallback_name, record, Outcome.FAILED, str(exc), {"trigger": "?"})
         raise
     trigger = parsed.trigger
@@ -787,7 +787,7 @@ def run_analysis(
         time_ms=run.timestamp,
     )
     scope = [dict(p) for p in parsed.scope]
-    record = _record(trigger, trigger.traceid, len(scope), started_ms)
+    record = _record(trigger, name, trigger.traceid, len(scope), started_ms)
     try:
         result = handler(context, scope)
     except Exception as exc:
@@ -808,11 +808,14 @@ def run_analysis(
     return summary
 
 
-def _record(trigger: Trigger | None, traceid: str, points: int, started_ms: int) -> MessageRecord:
-    """The inspector's view of what started the run (a trigger is not a message: no payload)."""
+def _record(
+    trigger: Trigger | None, name: str, traceid: str, points: int, started_ms: int
+) -> MessageRecord:
+    """The inspector's view of what started the run (a trigger is not a message: no payload).
+    A run without a device (a schedule) is shown under the device `analysis:<name>`."""
     timestamp = trigger.timestamp if trigger and trigger.timestamp is not None else started_ms
     return MessageRecord(
-        device=(trigger.device if trigger else None) or "",
+        device=(trigger.device if trigger else None) or f"analysis:{name}",
         topic=(trigger.topic if trigger else None) or "",
         traceid=traceid,
         timestamp=timestamp,

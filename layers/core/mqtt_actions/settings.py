@@ -63,6 +63,8 @@ class AnalysisSettings(BaseModel):
     max_hops: int = Field(default=4, ge=1, le=32, alias="MAX_HOPS")
     notify_rate_max: int = Field(default=10, ge=1, alias="NOTIFY_RATE_MAX")
     notify_rate_seconds: int = Field(default=60, ge=1, le=86_400, alias="NOTIFY_RATE_SECONDS")
+    inspector_table: str = Field(default="", alias="INSPECTOR_TABLE")
+    inspector_retention_days: int = Field(default=7, ge=1, alias="INSPECTOR_RETENTION_DAYS")
     environment: dict[str, str] = Field(
         default_factory=dict, description="ANALYSIS_ENV_<key> variables, prefix removed"
     )

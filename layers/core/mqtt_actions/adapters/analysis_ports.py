@@ -7,11 +7,12 @@ from functools import cached_property
 
 from mqtt_actions.adapters.aws import client
 from mqtt_actions.adapters.bucket import DynamoBucket
-from mqtt_actions.adapters.inspector import LoggingInspector
+from mqtt_actions.adapters.inspector import DynamoInspector, LoggingInspector
 from mqtt_actions.adapters.invoke import LambdaInvoker
 from mqtt_actions.adapters.notify import SnsSesNotifier
 from mqtt_actions.adapters.publish import IotDataPublisher
 from mqtt_actions.adapters.ratelimit import DynamoRateLimiter
+from mqtt_actions.ports import InspectorLog
 from mqtt_actions.settings import AnalysisSettings
 
 
@@ -47,5 +48,11 @@ class AwsAnalysisPorts:
         return LambdaInvoker(client("lambda"))
 
     @cached_property
-    def inspector(self) -> LoggingInspector:
+    def inspector(self) -> InspectorLog:
+        """The inspector table when the template names one (INSPECTOR_TABLE), else logs only."""
+        cfg = self._settings
+        if cfg.inspector_table:
+            return DynamoInspector(
+                cfg.inspector_table, client("dynamodb"), cfg.inspector_retention_days
+            )
         return LoggingInspector()
