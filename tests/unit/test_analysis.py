@@ -123,7 +123,7 @@ def test_schedule_triggers_have_no_device_and_the_scheduled_time(
     event: dict[str, Any], traceid: str
 ) -> None:
     seen: list[Context] = []
-    summary, _ = call(lambda c, s: seen.append(c), event, cfg=settings(ANALYSIS_NAME="silent"))
+    summary, ports = call(lambda c, s: seen.append(c), event, cfg=settings(ANALYSIS_NAME="silent"))
     (context,) = seen
     assert context.trigger.type == "schedule"
     assert context.trigger.device is None
@@ -131,6 +131,8 @@ def test_schedule_triggers_have_no_device_and_the_scheduled_time(
     assert context.time_ms == T0  # 2025-11-25T12:00:00Z, not the clock
     assert context.name == "silent"  # no "analysis" in the event: ANALYSIS_NAME
     assert summary["trigger"] == "schedule"
+    ((record, _),) = ports.inspector.outcomes
+    assert record.device == "analysis:silent"  # no device: the inspector shows the analysis
 
 
 def test_analysis_trigger_names_its_parent() -> None:
@@ -272,6 +274,15 @@ def test_aws_ports_build_nothing_until_a_service_needs_it(monkeypatch: pytest.Mo
     assert built == ["iot-data"]
     _ = ports.bucket, ports.rate_limiter
     assert built == ["iot-data", "dynamodb", "dynamodb"]
+
+
+def test_aws_ports_report_to_the_inspector_table_when_there_is_one() -> None:
+    from mqtt_actions.adapters.analysis_ports import AwsAnalysisPorts
+    from mqtt_actions.adapters.inspector import DynamoInspector, LoggingInspector
+
+    with_table = AwsAnalysisPorts(settings(INSPECTOR_TABLE="inspector"))
+    assert isinstance(with_table.inspector, DynamoInspector)
+    assert isinstance(AwsAnalysisPorts(settings()).inspector, LoggingInspector)
 
 
 # --- mqtt ----------------------------------------------------------------------------------------
