@@ -137,10 +137,18 @@ def test_schedule_triggers_have_no_device_and_the_scheduled_time(
 
 def test_analysis_trigger_names_its_parent() -> None:
     seen: list[Context] = []
-    call(lambda c, s: seen.append(c), sample_event("analysis"))
+    call(lambda c, s: seen.append(c), sample_event("analysis"), cfg=settings(ANALYSIS_NAME=""))
     assert seen[0].trigger.type == "analysis"
     assert seen[0].trigger.parent == "forward"
-    assert seen[0].name == "threshold_alert"
+    assert seen[0].name == "threshold_alert"  # no ANALYSIS_NAME: the name the caller used
+
+
+def test_the_functions_own_name_wins_over_the_callers() -> None:
+    ports = FakePorts()
+    fn = analysis(lambda c, s: c.services.sms.send("+15555550100", "m"))
+    run(fn, action_event() | {"analysis": "someone-else"}, ports, settings(ANALYSIS_NAME="mine"))
+    assert ports.rate_limiter.keys == ["analysis:mine:sms"]
+    assert ports.inspector.outcomes[0][1].action_id == "mine"
 
 
 def test_a_trigger_without_traceid_gets_the_request_id() -> None:
@@ -669,7 +677,7 @@ def test_an_event_sent_by_analysis_run_starts_the_other_analysis() -> None:
     _, ports = call(lambda c, s: c.services.analysis.run("forward", s))
     (_, event) = ports.invoker.calls[0]
     seen: list[Context] = []
-    call(lambda c, s: seen.append(c), event)
+    call(lambda c, s: seen.append(c), event, cfg=settings(ANALYSIS_NAME=""))
     assert seen[0].trigger.type == "analysis"
     assert seen[0].trigger.hops == 2
     assert seen[0].name == "forward"

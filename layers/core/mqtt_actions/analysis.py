@@ -344,8 +344,9 @@ def encode_message(message: object) -> bytes:
     if isinstance(message, float) and not math.isfinite(message):
         raise InvalidMessageError(f"message is {message}, which is not JSON; send a finite number")
     if isinstance(message, Mapping | list | tuple | int | float):  # bool is an int: true/false
+        value = dict(message) if isinstance(message, Mapping) else message
         try:
-            text = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise InvalidMessageError(
                 f"message cannot be written as JSON ({exc}); send text, bytes, or a dict/list "
@@ -755,6 +756,8 @@ def run_analysis(
 ) -> dict[str, Any]:
     """Parse `event`, run `handler`, report the outcome to the inspector; re-raise its error."""
     started_ms = int(clock() * 1000)
+    # The function's own ANALYSIS_NAME wins over the name a caller used: rate-limit keys (and the
+    # IAM conditions on them) and the inspector must not depend on what the caller wrote.
     fallback_name = settings.analysis_name or function_name or "analysis"
     try:
         parsed = AnalysisEvent.parse(event)
@@ -766,7 +769,7 @@ def run_analysis(
     trigger = parsed.trigger
     if not trigger.traceid:  # e.g. a ScheduleV2 Input without <aws.scheduler.execution-id>
         trigger = trigger.model_copy(update={"traceid": request_id or uuid.uuid4().hex})
-    name = parsed.analysis or fallback_name
+    name = settings.analysis_name or parsed.analysis or fallback_name
     run = _Run(
         name=name,
         trigger=trigger,
