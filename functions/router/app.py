@@ -1,4 +1,4 @@
-"""RouterFunction: every MQTT message (IoT rule `route`) -> its actions. Thin: parse, route, measure."""
+"""RouterFunction: every MQTT message (IoT rule `route`) -> its actions. Parse, route, measure."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from mqtt_actions.adapters.ratelimit import DynamoRateLimiter
 from mqtt_actions.adapters.webhook import UrllibWebhookClient
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.ports import InspectorLog
-from mqtt_actions.router import ActionsSource, RouteSummary, RouterDeps, route
+from mqtt_actions.router import ActionsSource, RouterDeps, RouteSummary, route
 from mqtt_actions.settings import RouterSettings
 
 logger = Logger()

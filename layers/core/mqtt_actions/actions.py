@@ -319,6 +319,8 @@ class RunAnalysisAction(ActionBase):
 
     type: Literal["run_analysis"]
     analyses: Annotated[list[AnalysisName], Field(min_length=1)]
+    # Passed to the analysis as `context.environment` (TagoIO's analysis environment variables).
+    environment: dict[str, str] = Field(default_factory=dict)
 
 
 class SmsAction(ActionBase):

@@ -1,4 +1,4 @@
-"""Environment configuration, read once at handler entry into a typed model (never deep in logic)."""
+"""Environment configuration, read once at handler entry into a typed model."""
 
 from __future__ import annotations
 
