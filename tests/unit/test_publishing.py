@@ -18,7 +18,7 @@ from mqtt_actions.publishing import MAX_MQTT_PAYLOAD, publish_problem
         ("a/b/c/d/e/f/g/h/i", 10, 0, "topic", "has 8 '/'"),
         ("é" * 128 + "x", 10, 0, "topic", "257 bytes"),
         ("a/+", 10, 0, "topic", "'a/+' is not a topic to publish to"),
-        ("", 10, 0, "topic", "empty"),
+        ("", 10, 0, "topic", "is not a topic to publish to"),
         ("a/b", 10, 2, "qos", "qos 2 is not supported"),
         ("a/b", 10, False, "qos", "qos must be 0 or 1, got False"),
         ("a/b", 10, "1", "qos", "qos must be 0 or 1, got '1'"),

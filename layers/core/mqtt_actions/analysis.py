@@ -865,11 +865,13 @@ def _report(
 class AnalysisFunction:
     """The Lambda handler `@analysis` makes: call it with `(event, lambda_context)`.
 
-    `invoke(event, ports=..., settings=...)` runs it with other adapters (tests, the local stack).
+    `invoke(event, ports=..., settings=..., clock=...)` runs it with other adapters (tests, the
+    local stack); `clock` (default `time.time`) is what rate limits count windows with.
     """
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
+        self.clock: Callable[[], float] = time.time
         self._logger: Logger | None = None
         functools.update_wrapper(self, handler)
 
@@ -891,7 +893,7 @@ class AnalysisFunction:
         *,
         ports: AnalysisPorts | None = None,
         settings: AnalysisSettings | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> dict[str, Any]:
         cfg = settings if settings is not None else AnalysisSettings.from_env()
         if ports is None:
@@ -904,7 +906,7 @@ class AnalysisFunction:
             settings=cfg,
             ports=ports,
             logger=self.logger,
-            clock=clock,
+            clock=clock or self.clock,
             function_name=getattr(lambda_context, "function_name", "") or "",
             request_id=getattr(lambda_context, "aws_request_id", "") or "",
         )
