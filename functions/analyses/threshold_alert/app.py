@@ -70,7 +70,7 @@ def lambda_handler(context: Context, scope: Scope) -> dict[str, Any]:
         if value is None:
             continue
         if state == BELOW and value > threshold:
-            alert(context, device, variable, value, threshold, point.get("unit", ""))
+            alert(context, device, variable, value, threshold, point.get("unit") or "")
             state, alerts = ABOVE, alerts + 1
         elif state == ABOVE and value <= rearm_at:
             state = BELOW
