@@ -29,6 +29,7 @@ from mqtt_actions.ports import (
     Publisher,
     WebhookClient,
 )
+from mqtt_actions.publishing import publish_problem
 from mqtt_actions.settings import RouterSettings
 from mqtt_actions.templating import (
     TemplateContext,
@@ -39,7 +40,6 @@ from mqtt_actions.templating import (
     render_topic,
 )
 
-MAX_MQTT_PAYLOAD = 128 * 1024  # IoT Core's limit
 MAX_SMS_CHARS = 1600
 MAX_DEVICE_CHARS = 128
 
@@ -126,6 +126,7 @@ def _run_analysis(action: RunAnalysisAction, ctx: ExecContext) -> dict[str, Any]
                     "device": ctx.event.device,
                     "traceid": ctx.event.traceid,
                     "hops": ctx.event.hops + 1,
+                    "timestamp": ctx.event.timestamp,
                 },
                 "scope": ctx.points,
                 "environment": dict(action.environment),
@@ -168,9 +169,9 @@ def _mqtt_publish(action: MqttPublishAction, ctx: ExecContext) -> dict[str, Any]
         body = ctx.payload
     else:
         body = render(action.payload, values).encode("utf-8")
-    if len(body) > MAX_MQTT_PAYLOAD:
-        msg = f"payload is {len(body):,} bytes; IoT Core accepts at most {MAX_MQTT_PAYLOAD:,}"
-        raise ActionError(msg, permanent=True)
+    problem = publish_problem(topic, len(body), action.qos)  # the same checks as analyses
+    if problem is not None:
+        raise ActionError(problem.message, permanent=True)
     hops = ctx.event.hops + 1
     ctx.publisher.publish(topic, body, qos=action.qos, retain=action.retain, hops=hops)
     return {"topic": topic, "bytes": len(body), "qos": action.qos, "retain": action.retain}
