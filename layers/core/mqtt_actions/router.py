@@ -44,7 +44,7 @@ PUBLISHING_TYPES = frozenset({"mqtt_publish", "run_analysis"})
 
 
 class ActionsSource:
-    """Loads actions through `load` and keeps one TopicIndex for `ttl` seconds."""
+    """Loads actions through `load` and keeps one TopicIndex (of action ids) for `ttl` seconds."""
 
     def __init__(
         self, load: Callable[[], Sequence[Action]], ttl: float, clock: Callable[[], float]
@@ -52,19 +52,28 @@ class ActionsSource:
         self._load = load
         self._ttl = ttl
         self._clock = clock
-        self._index: TopicIndex[Action] | None = None
-        self._loaded_at = 0.0
+        self._index: TopicIndex[str] = TopicIndex()
+        self._by_id: dict[str, Action] = {}
+        self._loaded_at: float | None = None
 
-    def index(self) -> TopicIndex[Action]:
+    def match(self, topic: str) -> list[Action]:
+        """Enabled actions with a filter matching `topic`, each once, in a stable order."""
         now = self._clock()
-        if self._index is None or now - self._loaded_at >= self._ttl:
-            index: TopicIndex[Action] = TopicIndex(cache_size=4096)
-            for action in self._load():
-                if action.enabled:
-                    for topic_filter in action.topics:
-                        index.add(topic_filter, action)
-            self._index, self._loaded_at = index, now
-        return self._index
+        if self._loaded_at is None or now - self._loaded_at >= self._ttl:
+            self._rebuild(now)
+        by_id = self._by_id
+        return [by_id[action_id] for action_id in self._index.match(topic)]
+
+    def _rebuild(self, now: float) -> None:
+        # Values are ids: actions hold lists, so they are not hashable, and ids compare fast.
+        index: TopicIndex[str] = TopicIndex(cache_size=4096)
+        by_id: dict[str, Action] = {}
+        for action in self._load():
+            if action.enabled:
+                by_id[action.id] = action
+                for topic_filter in action.topics:
+                    index.add(topic_filter, action.id)
+        self._index, self._by_id, self._loaded_at = index, by_id, now
 
 
 @dataclass
@@ -95,7 +104,7 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
     """Run every action matching `event.topic` once; one failing action never stops the others."""
     payload = event.payload_bytes()
     points = wrap_payload(payload, event.topic)
-    matched = deps.actions.index().match(event.topic)
+    matched = deps.actions.match(event.topic)
     if event.only_actions is not None:
         wanted = set(event.only_actions)
         matched = [a for a in matched if a.id in wanted]
