@@ -133,7 +133,9 @@ class Queue:
 
 
 def _queue(target: Target) -> Queue:
-    return Queue(target.client("sqs"), target.output("DeadLetterQueueUrl"))
+    # moto answers with every message at once; real SQS needs a short long-poll for that.
+    wait = 0 if target.is_local else 1
+    return Queue(target.client("sqs"), target.output("DeadLetterQueueUrl"), wait_seconds=wait)
 
 
 @contextmanager

@@ -128,7 +128,8 @@ def _lambda_destination(body: dict[str, Any], base: dict[str, Any]) -> DeadLette
 
 
 def _rule_error(body: dict[str, Any], base: dict[str, Any]) -> DeadLetter:
-    failures = body.get("failures") if isinstance(body.get("failures"), list) else []
+    raw = body.get("failures")
+    failures: list[Any] = raw if isinstance(raw, list) else []
     reasons = [
         f"{f.get('failedAction', 'action')}: {f.get('errorMessage', '')}"
         for f in failures

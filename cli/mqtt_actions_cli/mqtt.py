@@ -22,10 +22,12 @@ def publish_once(
     retain: bool,
     timeout: float = TIMEOUT,
 ) -> None:
-    import paho.mqtt.client as paho  # imported here: only `publish` needs it
+    # Imported here: only `publish` needs paho.
+    from paho.mqtt.client import Client
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-    client = paho.Client(
-        paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311
+    client = Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv311
     )
     connected = threading.Event()
     answer: dict[str, Any] = {}

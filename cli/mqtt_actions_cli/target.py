@@ -139,8 +139,10 @@ class ControlApi:
 
     def _not_running(self) -> TargetError:
         return TargetError(
-            f"no local stack on {self.host}:{self.port}",
-            hint="start it with `make run` (or `mqtt-actions local`), or pass --stack NAME",
+            f"no local stack on {self.host}:{self.port} — start it with `make run` "
+            "(or `mqtt-actions local`)",
+            hint="for a deployed stack pass --stack NAME; for a local stack on another port "
+            "set MQTT_ACTIONS_CONTROL_PORT",
         )
 
     def request(
@@ -248,7 +250,6 @@ def _boto_config() -> Any:
         retries={"mode": "standard", "max_attempts": 3},
         connect_timeout=5,
         read_timeout=INVOKE_TIMEOUT,
-        user_agent_appid="mqtt-actions-cli",
     )
 
 
