@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
-TARGET_EPILOG = (
+TARGET_EPILOG = textwrap.fill(
     "target: --local (default) acts on the stack `make run` started (control API on "
     "127.0.0.1:4567, or MQTT_ACTIONS_CONTROL_PORT); --stack NAME acts on a deployed "
-    "CloudFormation stack, found by its outputs, with your AWS credentials."
+    "CloudFormation stack, found by its outputs, with your AWS credentials.",
+    width=88,
 )
 
 
-def shared_options() -> argparse.ArgumentParser:
-    """A parent parser with --json, --local, --stack and --region (add it with `parents=[...]`)."""
-    parent = argparse.ArgumentParser(add_help=False)
-    output = parent.add_argument_group("output")
-    output.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
-    target = parent.add_argument_group("target")
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    """--json, --local, --stack NAME, --region REGION; those the parser has already are kept."""
+    have = set(parser._option_string_actions)
+    if "--json" not in have:
+        output = parser.add_argument_group("output")
+        output.add_argument(
+            "--json", action="store_true", help="print machine-readable JSON on stdout"
+        )
+    if have & {"--local", "--stack", "--region"}:
+        return
+    target = parser.add_argument_group("target")
     where = target.add_mutually_exclusive_group()
     where.add_argument(
         "--local",
@@ -29,7 +36,6 @@ def shared_options() -> argparse.ArgumentParser:
     target.add_argument(
         "--region", metavar="REGION", help="the stack's AWS region (default: your AWS config)"
     )
-    return parent
 
 
 def add_command(
@@ -45,11 +51,12 @@ def add_command(
     epilog = "examples:\n" + examples.strip("\n")
     if target:
         epilog += "\n\n" + TARGET_EPILOG
-    return subparsers.add_parser(
+    parser = subparsers.add_parser(
         name,
         help=summary,
         description=description,
         epilog=epilog,
-        parents=[shared_options()],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_target_options(parser)
+    return parser

@@ -3,21 +3,26 @@
 Each command group lives in its own module and registers itself with `register(subparsers)`.
 Its parser sets `func=handler`, `handler(args) -> int`; `args.get_target()` gives the Target
 (`--local` or `--stack NAME`), built on first use so commands that need none contact nothing.
-`local` and `inspect` plug in the same way through `add_local_parser(subparsers)` and
-`add_inspect_parser(subparsers)` (use `common.shared_options()` as a parent for --json and the
-target options)."""
+`local` and `inspect` plug in through `add_local_parser(subparsers)` and
+`add_inspect_parser(subparsers)` (see plugins.py)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 import textwrap
 from collections.abc import Callable
-from typing import Any
 
-from mqtt_actions_cli import cmd_actions, cmd_bucket, cmd_devices, cmd_dlq, cmd_outbox, cmd_publish
+from mqtt_actions_cli import (
+    cmd_actions,
+    cmd_bucket,
+    cmd_devices,
+    cmd_dlq,
+    cmd_outbox,
+    cmd_publish,
+    plugins,
+)
 from mqtt_actions_cli.errors import EXIT_FAILED, EXIT_USAGE, CliError
 from mqtt_actions_cli.target import Target, resolve_target
 
@@ -47,12 +52,6 @@ every command takes --json (machine output on stdout) and --local (default) or -
 exit codes: 0 ok, 1 operational error, 2 usage or validation error.
 run `mqtt-actions COMMAND --help` for each command's options and examples."""
 
-# name -> (module, function): registered when the module is part of this build.
-PLUGINS = {
-    "local": ("mqtt_actions_cli.local", "add_local_parser", "run the local stack (make run)"),
-    "inspect": ("mqtt_actions_cli.inspect", "add_inspect_parser", "watch the live inspector"),
-}
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -62,36 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    _register_plugin(subparsers, "local")
+    plugins.register(subparsers, "local")
     cmd_actions.register(subparsers)
     cmd_bucket.register(subparsers)
-    _register_plugin(subparsers, "inspect")
+    plugins.register(subparsers, "inspect")
     cmd_outbox.register(subparsers)
     cmd_dlq.register(subparsers)
     cmd_devices.register(subparsers)
     cmd_publish.register(subparsers)
     return parser
-
-
-def _register_plugin(subparsers: argparse._SubParsersAction[Any], name: str) -> None:
-    module_name, function, summary = PLUGINS[name]
-    try:
-        add_parser = getattr(importlib.import_module(module_name), function)
-    except (ImportError, AttributeError) as exc:
-        why = f"{module_name}.{function} is missing ({exc})"
-        stub = subparsers.add_parser(
-            name, help=f"{summary} (not available in this build)", description=why
-        )
-        stub.set_defaults(func=_not_available(name, why), accepts_anything=True)
-        return
-    add_parser(subparsers)
-
-
-def _not_available(name: str, why: str) -> Callable[[argparse.Namespace], int]:
-    def handler(args: argparse.Namespace) -> int:
-        raise CliError(f"`{PROG} {name}` is not available in this build: {why}")
-
-    return handler
 
 
 def main(argv: list[str] | None = None, *, target_factory: TargetFactory | None = None) -> int:

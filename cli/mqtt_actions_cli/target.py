@@ -49,10 +49,12 @@ class Target:
         client_factory: ClientFactory,
         invoke: Invoke | None = None,
         control: ControlApi | None = None,
+        parameters: Mapping[str, str] | None = None,
     ) -> None:
         self.kind = kind
         self.name = name
         self.outputs = dict(outputs)
+        self.parameters = dict(parameters or {})  # a deployed stack's parameter values
         self.region = region
         self._client_factory = client_factory
         self._invoke = invoke
@@ -282,6 +284,10 @@ def stack_target(name: str, region: str | None) -> Target:
             ) from None
         raise
     outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in stacks[0].get("Outputs", [])}
+    parameters = {
+        p["ParameterKey"]: p.get("ResolvedValue") or p.get("ParameterValue", "")
+        for p in stacks[0].get("Parameters", [])
+    }
     return Target(
         kind="stack",
         name=name,
@@ -289,6 +295,7 @@ def stack_target(name: str, region: str | None) -> Target:
         region=session.region_name,
         client_factory=make,
         invoke=lambda function, event: lambda_invoke(make("lambda"), function, event),
+        parameters=parameters,
     )
 
 

@@ -80,10 +80,10 @@ def test_local_and_stack_are_exclusive(capsys: pytest.CaptureFixture[str]) -> No
 def test_plugins_missing_from_this_build_say_so(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mqtt_actions_cli.main as cli_main
+    from mqtt_actions_cli import plugins
 
     monkeypatch.setitem(
-        cli_main.PLUGINS, "inspect", ("mqtt_actions_cli.no_such_module", "add_x", "watch")
+        plugins.PLUGINS, "inspect", ("mqtt_actions_cli.no_such_module", "add_x", "watch", "")
     )
     code, _, err = run(capsys, ["inspect", "--follow"])
     assert code == 1
