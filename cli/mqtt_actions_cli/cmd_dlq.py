@@ -172,7 +172,7 @@ def run_list(args: argparse.Namespace) -> int:
             )
             for d in letters
         ]
-        text = table(["message id", "time", "source", "action", "topic", "reason"], rows)
+        text = table(["message id", "time", "source", "action", "topic", "reason"], rows, width=80)
         return (
             f"{text}\n{plural(len(letters), 'dead letter')}; "
             "replay with `mqtt-actions dlq replay --id MESSAGE_ID` or `--all`"
