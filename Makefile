@@ -4,9 +4,11 @@ SHELL := /bin/bash
 
 VENV      := .venv
 SAM_VENV  := .venv-sam
+CHECKOV_VENV := .venv-checkov
 BIN       := $(VENV)/bin
 PY        := $(BIN)/python
 SAM       := $(SAM_VENV)/bin/sam
+SECURITY_OUT := .aws-sam/security
 
 # Python 3.13 (Lambda parity): $PYTHON313 if given, else pyenv's newest 3.13, else python3.13 on PATH.
 PYTHON313 ?= $(shell \
@@ -23,7 +25,7 @@ export AWS_DEFAULT_REGION    := us-east-1
 export SAM_CLI_TELEMETRY     := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help python venv test lint format typecheck pytest unit integration e2e validate build bench run lock clean
+.PHONY: help python venv test lint format typecheck pytest unit integration e2e validate security build bench run lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,9 +50,15 @@ $(SAM_VENV)/.installed: requirements-sam.txt constraints-sam.txt | python
 	$(SAM_VENV)/bin/pip install -q -r requirements-sam.txt -c constraints-sam.txt
 	@touch $@
 
-venv: $(VENV)/.installed $(SAM_VENV)/.installed ## create or refresh both venvs
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt | python
+	@echo "==> creating $(CHECKOV_VENV) (checkov pins many packages of its own, so it lives apart)"
+	@test -x $(CHECKOV_VENV)/bin/python || "$(PYTHON313)" -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q -r requirements-checkov.txt -c constraints-checkov.txt
+	@touch $@
 
-test: venv lint typecheck pytest validate build ## everything CI runs: lint, types, all test suites, SAM lint and build
+venv: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## create or refresh the venvs
+
+test: venv lint typecheck pytest validate security build ## everything CI runs: lint, types, all test suites, SAM lint, IaC scan and build
 
 lint: $(VENV)/.installed ## ruff lint and format check
 	$(BIN)/ruff check .
@@ -76,6 +84,20 @@ e2e: $(VENV)/.installed
 validate: $(SAM_VENV)/.installed ## sam validate --lint (cfn-lint), offline
 	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION)
 
+# checkov reads SAM functions natively, but its IAM checks see only AWS::IAM::* resources, so it
+# also scans the SAM translation (the generated roles). Every skip is justified inline in
+# template.yaml (Metadata: checkov: skip) and in docs/SECURITY.md; any other finding fails.
+security: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## checkov over template.yaml and its SAM translation, offline
+	@mkdir -p $(SECURITY_OUT)
+	$(SAM_VENV)/bin/python tests/security/translate_sam.py template.yaml $(SECURITY_OUT)/translated.json
+	$(CHECKOV_VENV)/bin/checkov --framework cloudformation --skip-download --compact --quiet \
+	  -f template.yaml -f $(SECURITY_OUT)/translated.json \
+	  -o cli -o json --output-file-path console,$(SECURITY_OUT)/checkov.json
+	@# a template checkov cannot parse would otherwise pass with nothing checked
+	@$(CHECKOV_VENV)/bin/python -c 'import json, sys; s = json.load(open(sys.argv[1]))["summary"]; \
+	  sys.exit(0 if s["parsing_errors"] == 0 and s["resource_count"] > 0 else f"checkov: {s}")' \
+	  $(SECURITY_OUT)/checkov.json
+
 build: $(SAM_VENV)/.installed ## sam build (arm64 wheels for the layer)
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build --cached --parallel
 
@@ -91,4 +113,4 @@ lock: python ## re-resolve and pin every dev dependency
 	/tmp/mqtt-actions-lock/bin/pip freeze --exclude-editable > constraints.txt
 
 clean: ## remove venvs, caches and build output
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
