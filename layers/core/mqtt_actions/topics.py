@@ -77,9 +77,12 @@ def _filter_body(text: str) -> str:
 
     Raises InvalidFilterError, saying what is wrong, for an invalid filter.
     """
-    problem = _encoding_problem("filter", text)
-    if problem is not None:
-        raise InvalidFilterError(problem)
+    problem: str | None = None
+    # Plain ASCII within the limit is the rule: one cheap test instead of a call.
+    if not (text.isascii() and 0 < len(text) <= MAX_BYTES and "\0" not in text):
+        problem = _encoding_problem("filter", text)
+        if problem is not None:
+            raise InvalidFilterError(problem)
     body = text
     if text.startswith(_SHARE):
         group, slash, body = text[len(_SHARE) :].partition("/")
@@ -167,15 +170,17 @@ def _hold[V: Hashable](values: tuple[V, ...]) -> _Held[V]:
     return _Many(values)
 
 
-def _put[K, V: Hashable](table: dict[K, _Held[V]], key: K, value: V) -> tuple[V, ...] | None:
-    """Add `value` under `key`: the values now held there, or None if it was already."""
+def _put[K, V: Hashable](table: dict[K, _Held[V]], key: K, value: V) -> bool:
+    """Add `value` under `key`; False if it is there already."""
     held = table.get(key)
-    values = () if held is None else _values(held)
+    if held is None:
+        table[key] = _hold((value,))
+        return True
+    values = _values(held)
     if value in values:
-        return None
-    values = (*values, value)
-    table[key] = _hold(values)
-    return values
+        return False
+    table[key] = _Many((*values, value))
+    return True
 
 
 def _drop[K, V: Hashable](table: dict[K, _Held[V]], key: K, value: V) -> tuple[V, ...] | None:
@@ -395,7 +400,7 @@ class TopicIndex[V: Hashable]:
         """Add a pair; a no-op if present. Raises InvalidFilterError for an invalid filter."""
         body = _filter_body(filter)
         if "+" not in body and "#" not in body:
-            if _put(self._exact, body, value) is None:
+            if not _put(self._exact, body, value):
                 return
         else:
             levels, is_hash = _wildcard_levels(body)
@@ -405,11 +410,11 @@ class TopicIndex[V: Hashable]:
                 shape = self._shapes[shape_id] = _Shape(levels, is_hash)
                 self._plans.clear()
                 self._dollar_matters |= shape.wild_first
-            values = _put(shape.filters, shape.key(levels), value)
-            if values is None:
+            key = shape.key(levels)
+            if not _put(shape.filters, key, value):
                 return
             if self._tree is not None:
-                self._tree.set(levels, is_hash, values)
+                self._tree.set(levels, is_hash, _values(shape.filters[key]))
             elif len(self._shapes) > self._MAX_PLAN:
                 self._tree = self._build_tree()
         self._count += 1
