@@ -151,8 +151,10 @@ def topic_matches(filter: str, topic: str) -> bool:
 
 
 class _Many[V: Hashable](tuple[V, ...]):
-    """The values of a filter holding several (or a None). A filter with one value holds it
-    bare: no tuple to allocate, or to chase on every hit."""
+    """The values of a filter that holds several, or None.
+
+    A filter with one value holds it bare: no tuple to allocate, or to chase on every hit.
+    """
 
     __slots__ = ()
 
@@ -484,7 +486,6 @@ class TopicIndex[V: Hashable]:
             result = [found]
         if not self._shapes:
             return result  # an exact filter is a valid topic: no need to validate it
-
         levels = topic.split("/")
         depth = len(levels)
         if self._dollar_matters and topic[:1] == "$":
