@@ -176,7 +176,8 @@ def _put[K, V: Hashable](table: dict[K, _Held[V]], key: K, value: V) -> bool:
     """Add `value` under `key`; False if it is there already."""
     held = table.get(key)
     if held is None:
-        table[key] = _hold((value,))
+        bare = value is not None and not isinstance(value, _Many)
+        table[key] = value if bare else _Many((value,))
         return True
     values = _values(held)
     if value in values:
