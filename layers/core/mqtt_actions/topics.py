@@ -24,6 +24,7 @@ __all__ = [
 
 MAX_BYTES: Final = 65_535
 _SHARE: Final = "$share/"
+_PLUS: Final = "+"
 _QUOTE_CHARS: Final = 80
 
 
@@ -94,7 +95,14 @@ def _filter_body(text: str) -> str:
             problem = f"shared subscription needs a filter after the group: {_quote(text)}"
         if problem is not None:
             raise InvalidFilterError(problem)
-    if "+" not in body and "#" not in body:
+    plus, hashes = body.count("+"), body.count("#")
+    if not plus and not hashes:
+        return body
+    # The common, valid case in string operations; the level-by-level walk below only
+    # runs to say what is wrong. Doubled slashes let neighbouring levels both be `+`.
+    if plus == f"/{body.replace('/', '//')}/".count("/+/") and (
+        not hashes or (hashes == 1 and (body == "#" or body.endswith("/#")))
+    ):
         return body
     levels = body.split("/")
     last = len(levels) - 1
@@ -335,7 +343,7 @@ type _Plan[V: Hashable] = tuple[tuple[_KeyFn, Callable[[Hashable], _Held[V] | No
 
 def _wildcard_levels(body: str) -> tuple[list[str], bool]:
     """A wildcard filter's levels before a trailing `#`, interned: many filters share them."""
-    levels = [sys.intern(level) for level in body.split("/")]
+    levels = list(map(sys.intern, body.split("/")))
     is_hash = levels[-1] == "#"
     if is_hash:
         levels.pop()
@@ -407,7 +415,7 @@ class TopicIndex[V: Hashable]:
                 return
         else:
             levels, is_hash = _wildcard_levels(body)
-            shape_id = (is_hash, *[level == "+" for level in levels])
+            shape_id = (is_hash, *map(_PLUS.__eq__, levels))
             shape = self._shapes.get(shape_id)
             if shape is None:
                 shape = self._shapes[shape_id] = _Shape(levels, is_hash)
@@ -435,7 +443,7 @@ class TopicIndex[V: Hashable]:
                 raise KeyError((filter, value))
         else:
             levels, is_hash = _wildcard_levels(body)
-            shape_id = (is_hash, *[level == "+" for level in levels])
+            shape_id = (is_hash, *map(_PLUS.__eq__, levels))
             shape = self._shapes.get(shape_id)
             values = None if shape is None else _drop(shape.filters, shape.key(levels), value)
             if shape is None or values is None:
