@@ -6,7 +6,6 @@ level, and filters starting with a wildcard never match topics starting with `$`
 subscriptions and follow the spec.)
 """
 
-import sys
 from collections.abc import Callable, Hashable
 from functools import lru_cache
 from operator import itemgetter
@@ -24,7 +23,6 @@ __all__ = [
 
 MAX_BYTES: Final = 65_535
 _SHARE: Final = "$share/"
-_PLUS: Final = "+"
 _QUOTE_CHARS: Final = 80
 
 
@@ -342,8 +340,8 @@ type _Plan[V: Hashable] = tuple[tuple[_KeyFn, Callable[[Hashable], _Held[V] | No
 
 
 def _wildcard_levels(body: str) -> tuple[list[str], bool]:
-    """A wildcard filter's levels before a trailing `#`, interned: many filters share them."""
-    levels = list(map(sys.intern, body.split("/")))
+    """A wildcard filter's levels before a trailing `#`, and whether it has one."""
+    levels = body.split("/")
     is_hash = levels[-1] == "#"
     if is_hash:
         levels.pop()
@@ -415,7 +413,7 @@ class TopicIndex[V: Hashable]:
                 return
         else:
             levels, is_hash = _wildcard_levels(body)
-            shape_id = (is_hash, *map(_PLUS.__eq__, levels))
+            shape_id = (is_hash, *[level == "+" for level in levels])
             shape = self._shapes.get(shape_id)
             if shape is None:
                 shape = self._shapes[shape_id] = _Shape(levels, is_hash)
@@ -443,7 +441,7 @@ class TopicIndex[V: Hashable]:
                 raise KeyError((filter, value))
         else:
             levels, is_hash = _wildcard_levels(body)
-            shape_id = (is_hash, *map(_PLUS.__eq__, levels))
+            shape_id = (is_hash, *[level == "+" for level in levels])
             shape = self._shapes.get(shape_id)
             values = None if shape is None else _drop(shape.filters, shape.key(levels), value)
             if shape is None or values is None:
