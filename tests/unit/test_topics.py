@@ -337,6 +337,24 @@ def test_values_come_exact_first_then_in_the_order_added(
     assert index.match("a/b") == [2, 1, 3, 4]
 
 
+def test_values_may_be_any_hashable_even_none_or_tuples(
+    make_index: Callable[..., TopicIndex[object]],
+) -> None:
+    index = make_index()
+    index.add("a", None)
+    index.add("a", (3,))
+    index.add("a/+", (1, 2))
+    index.add("a/+", None)
+    assert index.match("a") == [None, (3,)]
+    assert index.match("a/b") == [(1, 2), None]
+    index.remove("a", (3,))
+    index.remove("a/+", (1, 2))
+    assert index.match("a") == [None]
+    assert index.match("a/b") == [None]
+    with pytest.raises(KeyError):
+        index.remove("a", (3,))
+
+
 def test_a_pair_is_stored_once(make_index: Callable[..., TopicIndex[str]]) -> None:
     index = make_index()
     index.add("a/+", "v")
@@ -451,6 +469,7 @@ def test_many_shapes_switch_to_the_tree_and_back() -> None:
     filters += [f + "/#" for f in filters]
     for f in filters:
         index.add(f, f)
+    assert index._tree is not None  # white-box: the path under test
     topics = ["a/a/a/a/a/a", "a/b/a/b/a/b", "a/a/a/a/a/a/z", "b/b/b/b/b/b", "a", "a/a"]
     for topic in topics:
         assert sorted(index.match(topic)) == sorted(f for f in filters if topic_matches(f, topic))

@@ -105,3 +105,30 @@ def test_topic_matches_agrees_with_paho_on_valid_input(f: str, topic: str) -> No
 @given(f=st.text(max_size=12), topic=st.text(max_size=12))
 def test_topic_matches_never_raises(f: str, topic: str) -> None:
     assert topic_matches(f, topic) in (True, False)
+
+
+def _valid_by_levels(text: str) -> bool:
+    """§4.7.1 and §4.8.2 level by level: the rules written out, to check the fast path."""
+    body = text
+    if text.startswith("$share/"):
+        _, group, *rest = text.split("/", 2)
+        if not group or "+" in group or "#" in group or not rest or not rest[0]:
+            return False
+        body = rest[0]
+    levels = body.split("/")
+    return all(
+        (level in ("+", "#") and (level == "+" or i == len(levels) - 1))
+        or ("+" not in level and "#" not in level)
+        for i, level in enumerate(levels)
+    )
+
+
+@SETTINGS
+@given(
+    text=st.one_of(
+        st.text(alphabet="a+#/", min_size=1, max_size=12),
+        st.text(alphabet="a+#/", max_size=12).map("$share/".__add__),
+    )
+)
+def test_validate_filter_follows_the_level_rules(text: str) -> None:
+    assert _valid(text) is _valid_by_levels(text)

@@ -6,7 +6,6 @@ level, and filters starting with a wildcard never match topics starting with `$`
 subscriptions and follow the spec.)
 """
 
-import sys
 from collections.abc import Callable, Hashable
 from functools import lru_cache
 from operator import itemgetter
@@ -77,9 +76,12 @@ def _filter_body(text: str) -> str:
 
     Raises InvalidFilterError, saying what is wrong, for an invalid filter.
     """
-    problem = _encoding_problem("filter", text)
-    if problem is not None:
-        raise InvalidFilterError(problem)
+    problem: str | None = None
+    # Plain ASCII within the limit is the rule: one cheap test instead of a call.
+    if not (text.isascii() and 0 < len(text) <= MAX_BYTES and "\0" not in text):
+        problem = _encoding_problem("filter", text)
+        if problem is not None:
+            raise InvalidFilterError(problem)
     body = text
     if text.startswith(_SHARE):
         group, slash, body = text[len(_SHARE) :].partition("/")
@@ -91,7 +93,14 @@ def _filter_body(text: str) -> str:
             problem = f"shared subscription needs a filter after the group: {_quote(text)}"
         if problem is not None:
             raise InvalidFilterError(problem)
-    if "+" not in body and "#" not in body:
+    plus, hashes = body.count("+"), body.count("#")
+    if not plus and not hashes:
+        return body
+    # The common, valid case in string operations; the level-by-level walk below only
+    # runs to say what is wrong. Doubled slashes let neighbouring levels both be `+`.
+    if plus == f"/{body.replace('/', '//')}/".count("/+/") and (
+        not hashes or (hashes == 1 and (body == "#" or body.endswith("/#")))
+    ):
         return body
     levels = body.split("/")
     last = len(levels) - 1
@@ -147,6 +156,56 @@ def topic_matches(filter: str, topic: str) -> bool:
     return len(levels) == len(names)
 
 
+class _Many[V: Hashable](tuple[V, ...]):
+    """The values of a filter that holds several, or None.
+
+    A filter with one value holds it bare: no tuple to allocate, or to chase on every hit.
+    """
+
+    __slots__ = ()
+
+
+type _Held[V: Hashable] = V | _Many[V]
+
+
+def _values[V: Hashable](held: _Held[V]) -> tuple[V, ...]:
+    return held if isinstance(held, _Many) else (held,)
+
+
+def _hold[V: Hashable](values: tuple[V, ...]) -> _Held[V]:
+    if len(values) == 1 and values[0] is not None and not isinstance(values[0], _Many):
+        return values[0]
+    return _Many(values)
+
+
+def _put[K, V: Hashable](table: dict[K, _Held[V]], key: K, value: V) -> bool:
+    """Add `value` under `key`; False if it is there already."""
+    held = table.get(key)
+    if held is None:
+        bare = value is not None and not isinstance(value, _Many)
+        table[key] = value if bare else _Many((value,))
+        return True
+    values = _values(held)
+    if value in values:
+        return False
+    table[key] = _Many((*values, value))
+    return True
+
+
+def _drop[K, V: Hashable](table: dict[K, _Held[V]], key: K, value: V) -> tuple[V, ...] | None:
+    """Remove `value` from `key`: the values left there, or None if it was not there."""
+    held = table.get(key)
+    values = () if held is None else _values(held)
+    if value not in values:
+        return None
+    values = tuple(v for v in values if v != value)
+    if values:
+        table[key] = _hold(values)
+    else:
+        del table[key]
+    return values
+
+
 type _KeyFn = Callable[[list[str]], Hashable]
 
 
@@ -170,7 +229,7 @@ class _Shape[V: Hashable]:
         self.literal = literal
         self.key: _KeyFn = itemgetter(*literal) if literal else _no_key
         self.wild_first = not literal or literal[0] != 0  # so it never matches `$` topics
-        self.filters: dict[Hashable, tuple[V, ...]] = {}
+        self.filters: dict[Hashable, _Held[V]] = {}
 
     def fits(self, depth: int) -> bool:
         """Whether a topic of `depth` levels can match this shape's filters."""
@@ -277,12 +336,12 @@ class _Tree[V: Hashable]:
 
 
 # For each shape a topic fits: the shape's key function and its filters' lookup.
-type _Plan[V] = tuple[tuple[_KeyFn, Callable[[Hashable], tuple[V, ...] | None]], ...]
+type _Plan[V: Hashable] = tuple[tuple[_KeyFn, Callable[[Hashable], _Held[V] | None]], ...]
 
 
 def _wildcard_levels(body: str) -> tuple[list[str], bool]:
-    """A wildcard filter's levels before a trailing `#`, interned: many filters share them."""
-    levels = [sys.intern(level) for level in body.split("/")]
+    """A wildcard filter's levels before a trailing `#`, and whether it has one."""
+    levels = body.split("/")
     is_hash = levels[-1] == "#"
     if is_hash:
         levels.pop()
@@ -329,7 +388,7 @@ class TopicIndex[V: Hashable]:
     def __init__(self, cache_size: int = 0) -> None:
         if cache_size < 0:
             raise ValueError(f"cache_size must be >= 0, got {cache_size}")
-        self._exact: dict[str, tuple[V, ...]] = {}
+        self._exact: dict[str, _Held[V]] = {}
         self._shapes: dict[tuple[bool, ...], _Shape[V]] = {}  # by (is_hash, *is_plus)
         # Per topic depth (negated for `$` topics): the shapes to look up, or None: use the tree.
         self._plans: dict[int, _Plan[V] | None] = {}
@@ -350,10 +409,8 @@ class TopicIndex[V: Hashable]:
         """Add a pair; a no-op if present. Raises InvalidFilterError for an invalid filter."""
         body = _filter_body(filter)
         if "+" not in body and "#" not in body:
-            values = self._exact.get(body, ())
-            if value in values:
+            if not _put(self._exact, body, value):
                 return
-            self._exact[body] = (*values, value)
         else:
             levels, is_hash = _wildcard_levels(body)
             shape_id = (is_hash, *[level == "+" for level in levels])
@@ -363,12 +420,10 @@ class TopicIndex[V: Hashable]:
                 self._plans.clear()
                 self._dollar_matters |= shape.wild_first
             key = shape.key(levels)
-            values = shape.filters.get(key, ())
-            if value in values:
+            if not _put(shape.filters, key, value):
                 return
-            values = shape.filters[key] = (*values, value)
             if self._tree is not None:
-                self._tree.set(levels, is_hash, values)
+                self._tree.set(levels, is_hash, _values(shape.filters[key]))
             elif len(self._shapes) > self._MAX_PLAN:
                 self._tree = self._build_tree()
         self._count += 1
@@ -382,31 +437,19 @@ class TopicIndex[V: Hashable]:
         """Remove a pair. Raises KeyError if absent, InvalidFilterError for an invalid filter."""
         body = _filter_body(filter)
         if "+" not in body and "#" not in body:
-            values = self._exact.get(body, ())
-            if value not in values:
+            if _drop(self._exact, body, value) is None:
                 raise KeyError((filter, value))
-            values = tuple(v for v in values if v != value)
-            if values:
-                self._exact[body] = values
-            else:
-                del self._exact[body]
         else:
             levels, is_hash = _wildcard_levels(body)
             shape_id = (is_hash, *[level == "+" for level in levels])
             shape = self._shapes.get(shape_id)
-            key = None if shape is None else shape.key(levels)
-            values = () if shape is None else shape.filters.get(key, ())
-            if shape is None or value not in values:
+            values = None if shape is None else _drop(shape.filters, shape.key(levels), value)
+            if shape is None or values is None:
                 raise KeyError((filter, value))
-            values = tuple(v for v in values if v != value)
-            if values:
-                shape.filters[key] = values
-            else:
-                del shape.filters[key]
-                if not shape.filters:
-                    del self._shapes[shape_id]
-                    self._plans.clear()
-                    self._dollar_matters = any(s.wild_first for s in self._shapes.values())
+            if not shape.filters:
+                del self._shapes[shape_id]
+                self._plans.clear()
+                self._dollar_matters = any(s.wild_first for s in self._shapes.values())
             if not self._shapes:
                 self._tree = None
             elif self._tree is not None:
@@ -423,8 +466,8 @@ class TopicIndex[V: Hashable]:
     def _build_tree(self) -> _Tree[V]:
         tree: _Tree[V] = _Tree()
         for shape in self._shapes.values():
-            for key, values in shape.filters.items():
-                tree.set(shape.levels(key), shape.hash, values)
+            for key, held in shape.filters.items():
+                tree.set(shape.levels(key), shape.hash, _values(held))
         return tree
 
     def _plan(self, depth: int) -> _Plan[V] | None:
@@ -441,10 +484,15 @@ class TopicIndex[V: Hashable]:
 
     def _lookup(self, topic: str) -> list[V]:
         found = self._exact.get(topic)
+        result: list[V]
+        if found is None:
+            result = []
+        elif isinstance(found, _Many):
+            result = list(found)
+        else:
+            result = [found]
         if not self._shapes:
-            # An exact filter is a valid topic, so a hit needs no validation.
-            return [] if found is None else list(found)
-        result: list[V] = [] if found is None else list(found)
+            return result  # an exact filter is a valid topic: no need to validate it
         levels = topic.split("/")
         depth = len(levels)
         if self._dollar_matters and topic[:1] == "$":
@@ -461,7 +509,10 @@ class TopicIndex[V: Hashable]:
             for key, get in plan:
                 hit = get(key(levels))
                 if hit is not None:
-                    result += hit
+                    if isinstance(hit, _Many):
+                        result += hit
+                    else:
+                        result.append(hit)
                     sources += 1
         if not sources:
             return result
