@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -20,11 +20,11 @@ from mqtt_actions.adapters.aws import client
 from mqtt_actions.adapters.dlq import SqsDeadLetters
 from mqtt_actions.adapters.inspector import DynamoInspector
 from mqtt_actions.lifecycle import describe, parse_lifecycle
+from mqtt_actions.observability import traced
 from mqtt_actions.settings import InspectorSettings
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def deps() -> InspectorDeps:
 
 
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     wired = deps()
     try:

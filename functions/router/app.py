@@ -6,7 +6,7 @@ import time
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -22,13 +22,13 @@ from mqtt_actions.adapters.publish import IotDataPublisher
 from mqtt_actions.adapters.ratelimit import DynamoRateLimiter
 from mqtt_actions.adapters.webhook import UrllibWebhookClient
 from mqtt_actions.events import RouterEvent
+from mqtt_actions.observability import traced
 from mqtt_actions.ports import InspectorLog
 from mqtt_actions.router import ActionsSource, RouterDeps, RouteSummary, route
 from mqtt_actions.settings import RouterSettings
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
 
 @cache
@@ -64,7 +64,7 @@ def _inspector(cfg: RouterSettings, dynamodb: Any) -> InspectorLog:
 
 
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     wired = deps()
     try:

@@ -5,8 +5,9 @@ Pure logic over the ports in `ports.py`; the handler in functions/router wires t
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,10 @@ from mqtt_actions.topics import TopicIndex
 logger = Logger(child=True)
 
 PREVIEW_BYTES = 1024
+# Tells this run's result from one stored by an earlier delivery: unique per process and run,
+# cheaper than a uuid4 per action.
+_RUN_PREFIX = os.urandom(8).hex() + "-"
+_RUN_COUNTER = itertools.count()
 # Action types that create new messages: refused once a message has travelled MAX_HOPS links.
 PUBLISHING_TYPES = frozenset({"mqtt_publish", "run_analysis"})
 
@@ -108,7 +113,7 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
     if event.only_actions is not None:
         wanted = set(event.only_actions)
         matched = [a for a in matched if a.id in wanted]
-    message = MessageRecord(
+    message = MessageRecord.model_construct(
         device=event.device,
         topic=event.topic,
         traceid=event.traceid,
@@ -143,7 +148,8 @@ def _run_one(
     action: Action, ctx: ExecContext, deps: RouterDeps, settings: RouterSettings
 ) -> ActionResult:
     def result(outcome: Outcome, reason: str | None = None, **detail: Any) -> ActionResult:
-        return ActionResult(
+        # Built from trusted values on the hot path: construct, don't validate.
+        return ActionResult.model_construct(
             action_id=action.id,
             action_type=action.type,
             outcome=outcome,
@@ -160,7 +166,7 @@ def _run_one(
         )
         return result(Outcome.LOOP_REFUSED, why)
 
-    execution_id = uuid.uuid4().hex
+    execution_id = f"{_RUN_PREFIX}{next(_RUN_COUNTER)}"
 
     def work() -> dict[str, Any]:
         limit = effective_rate_limit(action)
