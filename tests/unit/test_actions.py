@@ -716,3 +716,24 @@ def test_a_huge_value_in_a_message_is_shortened() -> None:
     with pytest.raises(ActionsFileError) as info:
         parse_actions({"actions": [huge]})
     assert len(str(info.value)) < 1_000
+
+
+SURROGATE_ENTRIES = [
+    ("message", {"type": "sms", "to": ["+15555550100"], "message": "hi \ud800"}),
+    ("headers", {"type": "webhook", "url": "https://e.com", "headers": {"X-A": "\udfff"}}),
+    (
+        "when[0].variable",
+        {"type": "insert_bucket", "when": [{"variable": "\udfff", "op": "exists"}]},
+    ),
+    ("subject", {"type": "email", "to": ["a@b.co"], "subject": "\ud800", "message": "m"}),
+]
+
+
+@pytest.mark.parametrize(("field", "entry"), SURROGATE_ENTRIES)
+def test_lone_surrogates_are_refused_naming_the_field(field: str, entry: dict[str, Any]) -> None:
+    text = json.dumps({"actions": [{"id": "a", "topics": ["x"], **entry}]})
+    assert "\\ud" in text  # a JSON escape, as a file would hold it
+    with pytest.raises(ActionsFileError) as info:
+        load_actions_file(text)
+    [problem] = info.value.problems
+    assert problem.startswith(f"{P}{field}: holds a lone surrogate U+D"), problem

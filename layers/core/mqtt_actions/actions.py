@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from mqtt_actions.conditions import ORDERED_OPS, as_number
+from mqtt_actions.text import surrogate_problem
 from mqtt_actions.topics import (
     InvalidFilterError,
     InvalidTopicError,
@@ -285,8 +286,26 @@ EmailAddress = Annotated[str, AfterValidator(_check_email)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
+def _surrogate_in(value: object) -> str | None:
+    if isinstance(value, str):
+        return surrogate_problem(value)
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list | tuple):
+        return next((p for v in value if (p := _surrogate_in(v)) is not None), None)
+    return None
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _unicode(cls, value: Any) -> Any:
+        # Strict mode lets a lone surrogate ("\ud800" in JSON) through; SNS, SES and HTTP refuse it.
+        if (problem := _surrogate_in(value)) is not None:
+            raise _fail(problem)
+        return value
 
 
 class Condition(_Model):
@@ -621,6 +640,9 @@ def _message(
         case "string_type":
             quote = "; put it in quotes" if isinstance(value, int | float) else ""
             return loc, f"expected text, got {got}{quote}"
+        case "string_unicode":
+            problem = surrogate_problem(value) if isinstance(value, str) else None
+            return loc, problem or f"{err['msg']} (got {got})"
         case "int_type":
             return loc, f"expected a whole number, got {got}"
         case "float_type":
