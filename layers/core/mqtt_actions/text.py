@@ -4,7 +4,12 @@ all refuse it. Such text is refused where it enters, with the position named. Pu
 
 from __future__ import annotations
 
-__all__ = ["surrogate_problem"]
+import re
+from typing import Final
+
+__all__ = ["surrogate_problem", "without_surrogates"]
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 def surrogate_problem(text: str) -> str | None:
@@ -19,3 +24,8 @@ def surrogate_problem(text: str) -> str | None:
             "which is not Unicode text (UTF-8 cannot encode it)"
         )
     return None
+
+
+def without_surrogates(text: str) -> str:
+    """`text` with each lone surrogate shown as U+FFFD: for text meant for people."""
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
