@@ -285,6 +285,7 @@ actions:
         pytest.param(message("x") | {"payload": "%%%not base64"}, "base64", id="bad-base64"),
         pytest.param(message("x") | {"traceid": ""}, "traceid", id="empty-traceid"),
         pytest.param(message("x") | {"timestamp": "soon"}, "timestamp", id="bad-timestamp"),
+        pytest.param(message("x") | {"clientid": "s\ud800"}, "surrogate", id="lone-surrogate"),
     ],
 )
 def test_malformed_events_go_to_the_dlq_with_the_reason(

@@ -6,7 +6,9 @@ import base64
 import binascii
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from mqtt_actions.text import surrogate_problem
 
 HOPS_PROPERTY = "mqtt-actions-hops"
 
@@ -40,6 +42,15 @@ class RouterEvent(BaseModel):
     only_actions: tuple[str, ...] | None = Field(
         default=None, description="set by `dlq replay`: run just these actions again"
     )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _unicode(cls, value: Any) -> Any:
+        # pydantic lets a lone surrogate through some str fields; no table or queue can hold it.
+        for text in value if isinstance(value, tuple) else (value,):
+            if isinstance(text, str) and (problem := surrogate_problem(text)) is not None:
+                raise ValueError(problem)
+        return value
 
     def payload_bytes(self) -> bytes:
         """The raw payload; raises ValueError naming the field when it is not base64."""
