@@ -285,7 +285,9 @@ actions:
         pytest.param(message("x") | {"payload": "%%%not base64"}, "base64", id="bad-base64"),
         pytest.param(message("x") | {"traceid": ""}, "traceid", id="empty-traceid"),
         pytest.param(message("x") | {"timestamp": "soon"}, "timestamp", id="bad-timestamp"),
-        pytest.param(message("x") | {"clientid": "s\ud800"}, "surrogate", id="lone-surrogate"),
+        pytest.param(message("x") | {"clientid": "s\ud800"}, "clientid", id="lone-surrogate"),
+        pytest.param(message("x") | {"clientid": "c" * 129}, "clientid", id="clientid-too-long"),
+        pytest.param(message("x") | {"traceid": "t" * 3000}, "traceid", id="traceid-too-long"),
     ],
 )
 def test_malformed_events_go_to_the_dlq_with_the_reason(

@@ -34,10 +34,16 @@ class RouterEvent(BaseModel):
 
     payload: str = Field(description="the message payload, base64 (encode(*, 'base64'))")
     topic: str = Field(min_length=1)
-    clientid: str = Field(default="", description="MQTT client id: the publishing device")
+    # Client id and traceid end up in DynamoDB keys (2,048 / 1,024 bytes at most): bounded here,
+    # at IoT Core's own limit for a client id (128), so an oversized one is an invalid event.
+    clientid: str = Field(
+        default="", max_length=128, description="MQTT client id: the publishing device"
+    )
     principal: str = ""
     timestamp: int = Field(ge=0, description="IoT Core's receive time, ms since the epoch")
-    traceid: str = Field(min_length=1, description="one per message: the idempotency key")
+    traceid: str = Field(
+        min_length=1, max_length=128, description="one per message: the idempotency key"
+    )
     hops: Annotated[int, BeforeValidator(_hops)] = 0
     only_actions: tuple[str, ...] | None = Field(
         default=None, description="set by `dlq replay`: run just these actions again"
