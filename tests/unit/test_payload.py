@@ -560,6 +560,11 @@ REFUSED = [
         ]
     ],
     pytest.param(
+        {"variable": "t", "metadata": {"a": json.loads("[" * 32 + "]" * 32)}},
+        ["metadata is nested more than 32 levels deep"],
+        id="metadata-too-deep",
+    ),
+    pytest.param(
         {"variable": "t", "metadata": {"k": "\ud800"}},
         [
             "metadata holds a lone surrogate U+D800 at index 6, which is not Unicode text "

@@ -49,6 +49,7 @@ from mqtt_actions.text import surrogate_problem
 
 __all__ = [
     "MAX_METADATA_BYTES",
+    "MAX_METADATA_DEPTH",
     "MAX_UNIT_CHARS",
     "MAX_VALUE_BYTES",
     "MAX_VARIABLE_CHARS",
@@ -66,6 +67,7 @@ MAX_VARIABLE_CHARS: Final = 100
 MAX_VALUE_BYTES: Final = 6_144  # 6 kB, UTF-8 bytes of the value as text
 MAX_UNIT_CHARS: Final = 25
 MAX_METADATA_BYTES: Final = 10_240  # 10 kB, UTF-8 bytes of the metadata as compact JSON
+MAX_METADATA_DEPTH: Final = 32  # levels of objects and lists (pydantic serializes up to ~250)
 _UTF8_BOM: Final = "\ufeff"
 
 
@@ -213,6 +215,19 @@ def _check_time(time: str) -> str:
     return time
 
 
+def _deeper_than(value: dict[str, Any], limit: int) -> bool:
+    """Whether objects and lists nest more than `limit` levels in `value` (no recursion)."""
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                if depth == limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 def _check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     try:
         encoded = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -228,6 +243,8 @@ def _check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(
             f"metadata is {size:,} bytes as JSON; the limit is {MAX_METADATA_BYTES:,} (10 kB)"
         )
+    if _deeper_than(metadata, MAX_METADATA_DEPTH):
+        raise ValueError(f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep")
     return metadata
 
 
