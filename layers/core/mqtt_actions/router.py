@@ -170,8 +170,14 @@ def _run_one(
             why = f"rate limit of {limit.max} per {limit.per_seconds} s reached"
             return {"execution_id": execution_id, "outcome": "throttled", "reason": why}
         detail = execute(action, ctx)
-        outcome = Outcome.POINTS_REFUSED if detail.get("refused_points") else Outcome.DONE
-        return {"execution_id": execution_id, "outcome": outcome.value, "detail": detail}
+        if not detail.get("refused"):
+            return {"execution_id": execution_id, "outcome": Outcome.DONE.value, "detail": detail}
+        return {
+            "execution_id": execution_id,
+            "outcome": Outcome.POINTS_REFUSED.value,
+            "reason": _refusal_summary(detail, len(ctx.points)),
+            "detail": detail,
+        }
 
     try:
         stored = deps.once.run_once({"traceid": ctx.event.traceid, "action_id": action.id}, work)
@@ -188,6 +194,14 @@ def _run_one(
             previous=stored.get("outcome"),
         )
     return result(Outcome(stored["outcome"]), stored.get("reason"), **stored.get("detail", {}))
+
+
+def _refusal_summary(detail: dict[str, Any], total: int) -> str:
+    first = detail["refused_points"][0]
+    return (
+        f"{detail['refused']:,} of {total:,} data points refused; "
+        f"point {first['index']}: {'; '.join(first['reasons'])}"
+    )
 
 
 def _preview(payload: bytes) -> str:
