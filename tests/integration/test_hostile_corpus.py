@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mqtt_actions.adapters.inspector import DynamoInspector
-from mqtt_actions.adapters.webhook import UrllibWebhookClient
+from mqtt_actions.adapters.webhook import HttpWebhookClient
 from tests.corpus.hostile import CASES, HOOK, Case, Observed
 from tests.integration.conftest import Aws, Hook, Router, bucket, message
 
@@ -70,7 +70,7 @@ def test_hostile_message(
     # Given the actions, and the webhook guard as the case wants it
     apply(case.actions.replace(HOOK, webhook.url))
     if not case.private_webhooks:
-        monkeypatch.setattr(app.deps(), "webhooks", UrllibWebhookClient(allow_private=False))
+        monkeypatch.setattr(app.deps(), "webhooks", HttpWebhookClient(allow_private=False))
     event = message(case.payload_bytes(), case.topic_name(), clientid=case.clientid)
     event |= case.event
 
