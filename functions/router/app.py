@@ -23,7 +23,7 @@ from mqtt_actions.adapters.ratelimit import DynamoRateLimiter
 from mqtt_actions.adapters.webhook import HttpWebhookClient
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.ports import InspectorLog
-from mqtt_actions.router import ActionsSource, RouterDeps, RouteSummary, route
+from mqtt_actions.router import ActionsSource, RetryLaterError, RouterDeps, RouteSummary, route
 from mqtt_actions.settings import RouterSettings
 
 logger = Logger()
@@ -85,6 +85,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         wired.webhooks.register(context)
     summary = route(parsed, wired, settings())
     _measure(summary)
+    if waiting := summary.in_progress():
+        # Held by another invocation: a Lambda retry finds it done, or its crashed holder expired.
+        raise RetryLaterError(parsed.traceid, waiting)
     return {
         "traceid": parsed.traceid,
         "matched": len(summary.results),
