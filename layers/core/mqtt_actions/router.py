@@ -16,6 +16,7 @@ Faults, per action (the others always run):
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -56,7 +57,13 @@ PUBLISHING_TYPES = frozenset({"mqtt_publish", "run_analysis"})
 
 
 class ActionsSource:
-    """Loads actions through `load` and keeps one TopicIndex (of action ids) for `ttl` seconds."""
+    """Loads actions through `load` and keeps one TopicIndex (of action ids) for `ttl` seconds.
+
+    A reload that fails (the table throttled) keeps the actions loaded before and is tried again
+    after RELOAD_RETRY_SECONDS at most; only a first load that fails raises (the message is
+    then retried by Lambda: no actions known, nothing can be decided)."""
+
+    RELOAD_RETRY_SECONDS = 5.0
 
     def __init__(
         self, load: Callable[[], Sequence[Action]], ttl: float, clock: Callable[[], float]
@@ -67,14 +74,29 @@ class ActionsSource:
         self._index: TopicIndex[str] = TopicIndex()
         self._by_id: dict[str, Action] = {}
         self._loaded_at: float | None = None
+        self._next_load = -math.inf
 
     def match(self, topic: str) -> list[Action]:
         """Enabled actions with a filter matching `topic`, each once, in a stable order."""
         now = self._clock()
-        if self._loaded_at is None or now - self._loaded_at >= self._ttl:
-            self._rebuild(now)
+        if now >= self._next_load:
+            self._refresh(now)
         by_id = self._by_id
         return [by_id[action_id] for action_id in self._index.match(topic)]
+
+    def _refresh(self, now: float) -> None:
+        try:
+            self._rebuild(now)
+        except Exception:
+            if self._loaded_at is None:
+                raise
+            logger.exception(
+                "actions reload failed; using the actions loaded before",
+                extra={"loaded_seconds_ago": round(now - self._loaded_at, 1)},
+            )
+            self._next_load = now + min(self._ttl, self.RELOAD_RETRY_SECONDS)
+        else:
+            self._next_load = now + self._ttl
 
     def _rebuild(self, now: float) -> None:
         # Values are ids: actions hold lists, so they are not hashable, and ids compare fast.
