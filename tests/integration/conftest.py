@@ -89,6 +89,12 @@ class Hook:
     requests: list[dict[str, Any]] = field(default_factory=list)
     fail_next: int = 0
     status_when_failing: int = 500
+    stall_next: int = 0  # requests left unanswered (until the test ends): the client times out
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def delivered(self) -> int:
+        """Requests answered 2xx."""
+        return sum(1 for r in self.requests if 200 <= r["status"] < 300)
 
 
 @pytest.fixture
@@ -98,12 +104,19 @@ def webhook() -> Iterator[Hook]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            hook.requests.append({"path": self.path, "headers": self.headers, "body": body})
+            request = {"path": self.path, "headers": self.headers, "body": body, "status": 0}
+            hook.requests.append(request)
+            if hook.stall_next > 0:
+                hook.stall_next -= 1
+                hook.released.wait(10)  # bounded; set when the test ends
+                self.close_connection = True
+                return
             if hook.fail_next > 0:
                 hook.fail_next -= 1
-                self.send_response(hook.status_when_failing)
+                request["status"] = hook.status_when_failing
             else:
-                self.send_response(200)
+                request["status"] = 200
+            self.send_response(request["status"])
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"ok")
@@ -118,6 +131,7 @@ def webhook() -> Iterator[Hook]:
     try:
         yield hook
     finally:
+        hook.released.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
