@@ -20,11 +20,11 @@ from mqtt_actions.adapters.invoke import LambdaInvoker
 from mqtt_actions.adapters.notify import SnsSesNotifier
 from mqtt_actions.adapters.publish import IotDataPublisher
 from mqtt_actions.adapters.ratelimit import DynamoRateLimiter
-from mqtt_actions.adapters.webhook import UrllibWebhookClient
+from mqtt_actions.adapters.webhook import HttpWebhookClient
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.observability import traced
 from mqtt_actions.ports import InspectorLog
-from mqtt_actions.router import ActionsSource, RouterDeps, RouteSummary, route
+from mqtt_actions.router import ActionsSource, RetryLaterError, RouterDeps, RouteSummary, route
 from mqtt_actions.settings import RouterSettings
 
 logger = Logger()
@@ -49,7 +49,7 @@ def deps() -> RouterDeps:
         notifier=SnsSesNotifier(client("sns"), client("sesv2"), cfg.email_sender),
         publisher=IotDataPublisher(client("iot-data")),
         invoker=LambdaInvoker(client("lambda")),
-        webhooks=UrllibWebhookClient(allow_private=cfg.webhook_allow_private),
+        webhooks=HttpWebhookClient(allow_private=cfg.webhook_allow_private),
         inspector=_inspector(cfg, dynamodb),
         dead_letters=SqsDeadLetters(cfg.dead_letter_queue_url, client("sqs")),
         once=PowertoolsOnce(cfg.idempotency_table, dynamodb, cfg.idempotency_seconds),
@@ -81,8 +81,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.append_keys(topic=parsed.topic, device=parsed.device)
     if isinstance(wired.once, PowertoolsOnce):
         wired.once.register(context)
+    if isinstance(wired.webhooks, HttpWebhookClient):
+        wired.webhooks.register(context)
     summary = route(parsed, wired, settings())
     _measure(summary)
+    if waiting := summary.in_progress():
+        # Held by another invocation: a Lambda retry finds it done, or its crashed holder expired.
+        raise RetryLaterError(parsed.traceid, waiting)
     return {
         "traceid": parsed.traceid,
         "matched": len(summary.results),

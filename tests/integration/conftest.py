@@ -1,11 +1,14 @@
-"""Handlers against moto, with every table and queue created from template.yaml."""
+"""Handlers against moto, with every table and queue created from template.yaml; the router
+handler wired to it (`router`, `apply`, `message()`), shared by router, corpus and fault tests."""
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +17,10 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from mqtt_actions.actions import load_actions_file
 from mqtt_actions.adapters import aws
+from mqtt_actions.adapters.actions_store import DynamoActionsStore
+from mqtt_actions.adapters.bucket import DynamoBucket
 from mqtt_actions_cli.cfn import LocalNames, create_queues, create_tables, load_template
 
 REGION = "us-east-1"
@@ -83,6 +89,12 @@ class Hook:
     requests: list[dict[str, Any]] = field(default_factory=list)
     fail_next: int = 0
     status_when_failing: int = 500
+    stall_next: int = 0  # requests left unanswered (until the test ends): the client times out
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def delivered(self) -> int:
+        """Requests answered 2xx."""
+        return sum(1 for r in self.requests if 200 <= r["status"] < 300)
 
 
 @pytest.fixture
@@ -92,12 +104,19 @@ def webhook() -> Iterator[Hook]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            hook.requests.append({"path": self.path, "headers": self.headers, "body": body})
+            request = {"path": self.path, "headers": self.headers, "body": body, "status": 0}
+            hook.requests.append(request)
+            if hook.stall_next > 0:
+                hook.stall_next -= 1
+                hook.released.wait(10)  # bounded; set when the test ends
+                self.close_connection = True
+                return
             if hook.fail_next > 0:
                 hook.fail_next -= 1
-                self.send_response(hook.status_when_failing)
+                request["status"] = hook.status_when_failing
             else:
-                self.send_response(200)
+                request["status"] = 200
+            self.send_response(request["status"])
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"ok")
@@ -112,6 +131,108 @@ def webhook() -> Iterator[Hook]:
     try:
         yield hook
     finally:
+        hook.released.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# ---------------------------------------------------------------- the router handler
+
+
+class Context:
+    function_name = "RouterFunction"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:RouterFunction"
+    aws_request_id = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+class RecordingInvoker:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Mapping[str, Any]]] = []
+
+    def invoke_async(self, function: str, event: Mapping[str, Any]) -> None:
+        self.calls.append((function, event))
+
+
+def message(
+    payload: bytes | str | dict[str, Any] | list[Any],
+    topic: str = "home/kitchen/temperature",
+    *,
+    clientid: str = "sensor-01",
+    traceid: str | None = None,
+    hops: list[str] | None = None,
+) -> dict[str, Any]:
+    if isinstance(payload, dict | list):
+        payload = json.dumps(payload)
+    raw = payload.encode() if isinstance(payload, str) else payload
+    event: dict[str, Any] = {
+        "payload": base64.b64encode(raw).decode(),
+        "topic": topic,
+        "clientid": clientid,
+        "principal": "cert-1",
+        "timestamp": 1_764_072_000_000,
+        "traceid": traceid or str(uuid.uuid4()),
+    }
+    if hops is not None:
+        event["hops"] = hops
+    return event
+
+
+Router = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@pytest.fixture
+def apply(aws_env: Aws) -> Callable[[str], None]:
+    store = DynamoActionsStore(aws_env.tables["ActionsTable"], aws_env.dynamodb)
+
+    def _apply(text: str) -> None:
+        store.put_all(load_actions_file(text))
+
+    return _apply
+
+
+@pytest.fixture
+def invoker() -> RecordingInvoker:
+    return RecordingInvoker()
+
+
+@pytest.fixture
+def router(
+    aws_env: Aws, monkeypatch: pytest.MonkeyPatch, invoker: RecordingInvoker
+) -> Iterator[Router]:
+    from functions.router import app
+
+    env = {
+        "BUCKET_TABLE": aws_env.tables["BucketTable"],
+        "ACTIONS_TABLE": aws_env.tables["ActionsTable"],
+        "IDEMPOTENCY_TABLE": aws_env.tables["IdempotencyTable"],
+        "DEAD_LETTER_QUEUE_URL": aws_env.queues["DeadLetterQueue"],
+        "INSPECTOR_TABLE": aws_env.tables["InspectorTable"],
+        "EMAIL_SENDER": SENDER,
+        "ANALYSIS_FUNCTIONS": json.dumps({"forecast": "forecast-fn", "report": "report-fn"}),
+        "ACTIONS_CACHE_SECONDS": "0",
+        "WEBHOOK_ALLOW_PRIVATE": "true",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    app.settings.cache_clear()
+    app.deps.cache_clear()
+    wired = app.deps()
+    wired.invoker = invoker
+    monkeypatch.setattr(wired.webhooks, "_sleep", lambda _s: None)
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = app.lambda_handler(event, Context())  # type: ignore[arg-type]
+        return result
+
+    yield invoke
+    app.settings.cache_clear()
+    app.deps.cache_clear()
+
+
+def bucket(aws_env: Aws, device: str = "sensor-01", **kw: Any) -> list[dict[str, Any]]:
+    return DynamoBucket(aws_env.tables["BucketTable"], aws_env.dynamodb).query(device, **kw)

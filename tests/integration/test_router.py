@@ -3,10 +3,8 @@ limits, exactly-once effects, failures into the dead-letter queue, the loop guar
 
 from __future__ import annotations
 
-import base64
 import json
-import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,110 +12,19 @@ import pytest
 
 from mqtt_actions.actions import ActionsFileError, load_actions_file
 from mqtt_actions.adapters.actions_store import DynamoActionsStore
-from mqtt_actions.adapters.bucket import DynamoBucket
-from tests.integration.conftest import SENDER, Aws, Hook
+from tests.integration.conftest import (
+    SENDER,
+    Aws,
+    Hook,
+    RecordingInvoker,
+    Router,
+    bucket,
+    message,
+)
 
 pytestmark = pytest.mark.integration
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "router"
-
-
-class Context:
-    function_name = "RouterFunction"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:RouterFunction"
-    aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-class RecordingInvoker:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Mapping[str, Any]]] = []
-
-    def invoke_async(self, function: str, event: Mapping[str, Any]) -> None:
-        self.calls.append((function, event))
-
-
-def message(
-    payload: bytes | str | dict[str, Any] | list[Any],
-    topic: str = "home/kitchen/temperature",
-    *,
-    clientid: str = "sensor-01",
-    traceid: str | None = None,
-    hops: list[str] | None = None,
-) -> dict[str, Any]:
-    if isinstance(payload, dict | list):
-        payload = json.dumps(payload)
-    raw = payload.encode() if isinstance(payload, str) else payload
-    event: dict[str, Any] = {
-        "payload": base64.b64encode(raw).decode(),
-        "topic": topic,
-        "clientid": clientid,
-        "principal": "cert-1",
-        "timestamp": 1_764_072_000_000,
-        "traceid": traceid or str(uuid.uuid4()),
-    }
-    if hops is not None:
-        event["hops"] = hops
-    return event
-
-
-Router = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-@pytest.fixture
-def apply(aws_env: Aws) -> Callable[[str], None]:
-    store = DynamoActionsStore(aws_env.tables["ActionsTable"], aws_env.dynamodb)
-
-    def _apply(text: str) -> None:
-        store.put_all(load_actions_file(text))
-
-    return _apply
-
-
-@pytest.fixture
-def invoker() -> RecordingInvoker:
-    return RecordingInvoker()
-
-
-@pytest.fixture
-def router(
-    aws_env: Aws, monkeypatch: pytest.MonkeyPatch, invoker: RecordingInvoker
-) -> Iterator[Router]:
-    from functions.router import app
-
-    env = {
-        "BUCKET_TABLE": aws_env.tables["BucketTable"],
-        "ACTIONS_TABLE": aws_env.tables["ActionsTable"],
-        "IDEMPOTENCY_TABLE": aws_env.tables["IdempotencyTable"],
-        "DEAD_LETTER_QUEUE_URL": aws_env.queues["DeadLetterQueue"],
-        "INSPECTOR_TABLE": aws_env.tables["InspectorTable"],
-        "EMAIL_SENDER": SENDER,
-        "ANALYSIS_FUNCTIONS": json.dumps({"forecast": "forecast-fn", "report": "report-fn"}),
-        "ACTIONS_CACHE_SECONDS": "0",
-        "WEBHOOK_ALLOW_PRIVATE": "true",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    app.settings.cache_clear()
-    app.deps.cache_clear()
-    wired = app.deps()
-    wired.invoker = invoker
-    monkeypatch.setattr(wired.webhooks, "_sleep", lambda _s: None)
-
-    def invoke(event: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = app.lambda_handler(event, Context())  # type: ignore[arg-type]
-        return result
-
-    yield invoke
-    app.settings.cache_clear()
-    app.deps.cache_clear()
-
-
-def bucket(aws_env: Aws, device: str = "sensor-01", **kw: Any) -> list[dict[str, Any]]:
-    return DynamoBucket(aws_env.tables["BucketTable"], aws_env.dynamodb).query(device, **kw)
 
 
 STORE = """
@@ -378,6 +285,9 @@ actions:
         pytest.param(message("x") | {"payload": "%%%not base64"}, "base64", id="bad-base64"),
         pytest.param(message("x") | {"traceid": ""}, "traceid", id="empty-traceid"),
         pytest.param(message("x") | {"timestamp": "soon"}, "timestamp", id="bad-timestamp"),
+        pytest.param(message("x") | {"clientid": "s\ud800"}, "clientid", id="lone-surrogate"),
+        pytest.param(message("x") | {"clientid": "c" * 129}, "clientid", id="clientid-too-long"),
+        pytest.param(message("x") | {"traceid": "t" * 3000}, "traceid", id="traceid-too-long"),
     ],
 )
 def test_malformed_events_go_to_the_dlq_with_the_reason(

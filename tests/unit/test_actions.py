@@ -659,3 +659,81 @@ def test_action_alias_validates_through_the_discriminator() -> None:
 
     adapter = TypeAdapter[Action](Action)
     assert isinstance(adapter.validate_python(BASE["email"]), EmailAction)
+
+
+# --- hostile files: each refused with a reason, quickly ----------------------------------------
+
+
+def _laughs(levels: int, use: str) -> str:
+    """The 'billion laughs' file: 9 ** levels values from a few lines of aliases."""
+    lines = ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join([*lines, f"actions: [{use.replace('BOMB', f'*l{levels - 1}')}]"])
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        pytest.param("[" * 50_000 + "]" * 50_000, "nested more than 64 levels", id="deep-json"),
+        pytest.param("actions: " + "[" * 5_000, "nested more than 64 levels", id="deep-yaml-flow"),
+        pytest.param(
+            "actions: [{id: a, topics: [x], type: &t [*t]}]",
+            "line 1, column 38: an alias refers to a node that contains it",
+            id="alias-cycle",
+        ),
+        pytest.param(
+            _laughs(9, "{id: a, topics: [x], type: BOMB}"),
+            "aliases (*name) expand the file to 926,177,123 values",
+            id="billion-laughs-in-type",
+        ),
+        pytest.param(
+            _laughs(9, "{id: a, topics: BOMB, type: insert_bucket}"),
+            "aliases (*name) expand the file to",
+            id="billion-laughs-in-topics",
+        ),
+    ],
+)
+def test_hostile_files_are_refused_with_a_reason(text: str, problem: str) -> None:
+    with pytest.raises(ActionsFileError) as info:
+        load_actions_file(text)
+    assert any(problem in p for p in info.value.problems), info.value.problems
+
+
+def test_aliases_that_repeat_a_little_still_work() -> None:
+    text = """
+actions:
+  - {id: a, topics: &t ["home/#"], type: insert_bucket,
+     when: &hot [{variable: t, op: ">", value: 3}]}
+  - {id: b, topics: *t, type: insert_bucket, when: *hot}
+"""
+    a, b = load_actions_file(text)
+    assert a.topics == b.topics
+    assert a.when == b.when
+
+
+def test_a_huge_value_in_a_message_is_shortened() -> None:
+    huge = {"id": "a", "topics": ["x"], "type": [list(range(1000))] * 1000}
+    with pytest.raises(ActionsFileError) as info:
+        parse_actions({"actions": [huge]})
+    assert len(str(info.value)) < 1_000
+
+
+SURROGATE_ENTRIES = [
+    ("message", {"type": "sms", "to": ["+15555550100"], "message": "hi \ud800"}),
+    ("headers", {"type": "webhook", "url": "https://e.com", "headers": {"X-A": "\udfff"}}),
+    (
+        "when[0].variable",
+        {"type": "insert_bucket", "when": [{"variable": "\udfff", "op": "exists"}]},
+    ),
+    ("subject", {"type": "email", "to": ["a@b.co"], "subject": "\ud800", "message": "m"}),
+]
+
+
+@pytest.mark.parametrize(("field", "entry"), SURROGATE_ENTRIES)
+def test_lone_surrogates_are_refused_naming_the_field(field: str, entry: dict[str, Any]) -> None:
+    text = json.dumps({"actions": [{"id": "a", "topics": ["x"], **entry}]})
+    assert "\\ud" in text  # a JSON escape, as a file would hold it
+    with pytest.raises(ActionsFileError) as info:
+        load_actions_file(text)
+    [problem] = info.value.problems
+    assert problem.startswith(f"{P}{field}: holds a lone surrogate U+D"), problem

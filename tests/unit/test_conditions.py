@@ -121,6 +121,12 @@ def test_no_conditions_always_hold() -> None:
                      "t = 1 is not > 30; no data point with variable 'h'", id="every-failure"),
         pytest.param([cond(">", 0, "t"), cond("exists", variable="h")], [point(1)],
                      "no data point with variable 'h'", id="only-the-failures"),
+        pytest.param([cond("==", "on", "t")], [point("x" * 6000)],
+                     f"t = {'x' * 80!r}… does not equal 'on'", id="long-text-shortened"),
+        pytest.param([cond("==", "on", "t")], [point([[1] * 50])],
+                     f"t = [[{','.join(['1'] * 39)},… does not equal 'on'", id="long-list"),
+        pytest.param([cond("==", "on", "t")], [point({"k": "\ud800"})],
+                     't = {"k":"\ufffd"} does not equal \'on\'', id="lone-surrogate-shown-as-fffd"),
     ],
 )  # fmt: skip
 def test_explain(conditions: list[Condition], points: list[dict[str, object]], reason: str) -> None:

@@ -154,6 +154,21 @@ INVALID = [
     pytest.param("subscribed", {"topics": []}, "subscribed.topics", id="no-topics"),
     pytest.param("subscribed", {"topics": "a/b"}, "subscribed.topics", id="topics-not-list"),
     pytest.param("connected", {"eventType": "rebooted"}, "does not match", id="unknown-type"),
+    pytest.param(
+        "connected", {"timestamp": 10**13}, "connected.timestamp", id="timestamp-past-2286"
+    ),
+    pytest.param(
+        "connected",
+        {"ipAddress": "\ud800"},
+        "connected.ipAddress: Value error, holds a lone surrogate U+D800",
+        id="lone-surrogate",
+    ),
+    pytest.param(
+        "subscribed",
+        {"topics": ["a", "b\udfff"]},
+        "subscribed.topics: Value error, holds a lone",
+        id="lone-surrogate-in-topics",
+    ),
 ]
 
 

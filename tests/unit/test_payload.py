@@ -542,6 +542,36 @@ REFUSED = [
         id="every-reason-at-once",
     ),
     pytest.param(["t", 1], ["a data point must be an object; got a list"], id="not-an-object"),
+    *[
+        pytest.param(
+            {"variable": "t", field: text} if field != "variable" else {"variable": text},
+            [
+                f"{field} holds a lone surrogate U+D800 at index {at}, which is not Unicode text "
+                "(UTF-8 cannot encode it); it cannot be stored"
+            ],
+            id=f"lone-surrogate-in-{field}",
+        )
+        for field, text, at in [
+            ("variable", "t\ud800", 1),
+            ("value", "\ud800", 0),
+            ("unit", "\ud800C", 0),
+            ("time", "\ud800", 0),
+            ("group", "g\ud800", 1),
+        ]
+    ],
+    pytest.param(
+        {"variable": "t", "metadata": {"a": json.loads("[" * 32 + "]" * 32)}},
+        ["metadata is nested more than 32 levels deep"],
+        id="metadata-too-deep",
+    ),
+    pytest.param(
+        {"variable": "t", "metadata": {"k": "\ud800"}},
+        [
+            "metadata holds a lone surrogate U+D800 at index 6, which is not Unicode text "
+            "(UTF-8 cannot encode it); it cannot be stored"
+        ],
+        id="lone-surrogate-in-metadata",
+    ),
 ]
 
 

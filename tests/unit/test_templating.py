@@ -121,6 +121,16 @@ def test_timestamp_out_of_range_is_shown_as_the_number() -> None:
     assert build_values(ctx)["TIMESTAMP"] == str(10**20)
 
 
+def test_lone_surrogates_in_point_texts_show_as_replacement_characters() -> None:
+    # The JSON escape "\\ud800" parses to a lone surrogate: UTF-8 (SNS, SES, HTTP) cannot carry it.
+    values = build_values(context({"variable": "t\ud800", "value": ["\udfff"], "unit": "°\ud800"}))
+    assert (values["VARIABLE"], values["VALUE"], values["UNIT"]) == (
+        "t\ufffd",
+        '["\ufffd"]',
+        "°\ufffd",
+    )
+
+
 VALUES = {"VALUE": "30", "UNIT": "C", "TOPIC": "a/b", "DEVICE": "dev"}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mqtt_actions.adapters.webhook import UrllibWebhookClient, check_destination
+from mqtt_actions.adapters.webhook import HttpWebhookClient, check_destination
 from mqtt_actions.ports import ActionError
 
 
@@ -46,7 +46,7 @@ def test_safe_destinations_pass(url: str, allow_http: bool, allow_private: bool)
 
 def test_connection_errors_are_retried_with_backoff_then_fail_transiently() -> None:
     sleeps: list[float] = []
-    client = UrllibWebhookClient(allow_private=True, sleep=sleeps.append, backoff=0.5)
+    client = HttpWebhookClient(allow_private=True, sleep=sleeps.append, backoff=0.5)
     with pytest.raises(ActionError) as err:
         # Port 9 (discard) on loopback: nothing listens there, the connection is refused.
         client.post("http://127.0.0.1:9/in", b"{}", {}, timeout=1, retries=2, allow_http=True)

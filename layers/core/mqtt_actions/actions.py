@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from mqtt_actions.conditions import ORDERED_OPS, as_number
+from mqtt_actions.text import surrogate_problem
 from mqtt_actions.topics import (
     InvalidFilterError,
     InvalidTopicError,
@@ -75,10 +76,31 @@ def _fail(message: str) -> PydanticCustomError:
 
 
 def _show(value: object, limit: int = 60) -> str:
-    """A user's value for a message: text quoted, long text cut (`'xxx'...`), others as JSON."""
+    """A user's value for a message: text quoted, long text cut (`'xxx'...`), others as JSON,
+    shortened first, so a huge or self-referencing value costs little."""
     if isinstance(value, str):
         return repr(value) if len(value) <= limit else repr(value[:limit]) + "..."
-    return json.dumps(value, default=str)
+    text = json.dumps(_shortened(value, limit, depth=3), default=str)
+    return text if len(text) <= 2 * limit else text[: 2 * limit] + "..."
+
+
+def _shortened(value: object, limit: int, depth: int) -> object:
+    """`value` with text cut to `limit` and at most 5 items a level, `depth` levels deep."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + "..."
+    if isinstance(value, list | tuple | dict):
+        if depth == 0:
+            return "..."
+        pairs = list(value.items())[:6] if isinstance(value, dict) else list(enumerate(value[:6]))
+        shown = [(k, _shortened(v, limit, depth - 1)) for k, v in pairs[:5]]
+        more = len(pairs) > 5
+        if isinstance(value, dict):
+            keys = [k if isinstance(k, str | int | float | bool) else str(k) for k, _ in shown]
+            return dict(zip(keys, [v for _, v in shown], strict=True)) | (
+                {"...": "..."} if more else {}
+            )
+        return [v for _, v in shown] + (["..."] if more else [])
+    return value
 
 
 # --- field rules -------------------------------------------------------------------------------
@@ -264,8 +286,26 @@ EmailAddress = Annotated[str, AfterValidator(_check_email)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
+def _surrogate_in(value: object) -> str | None:
+    if isinstance(value, str):
+        return surrogate_problem(value)
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list | tuple):
+        return next((p for v in value if (p := _surrogate_in(v)) is not None), None)
+    return None
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _unicode(cls, value: Any) -> Any:
+        # Strict mode lets a lone surrogate ("\ud800" in JSON) through; SNS, SES and HTTP refuse it.
+        if (problem := _surrogate_in(value)) is not None:
+            raise _fail(problem)
+        return value
 
 
 class Condition(_Model):
@@ -600,6 +640,9 @@ def _message(
         case "string_type":
             quote = "; put it in quotes" if isinstance(value, int | float) else ""
             return loc, f"expected text, got {got}{quote}"
+        case "string_unicode":
+            problem = surrogate_problem(value) if isinstance(value, str) else None
+            return loc, problem or f"{err['msg']} (got {got})"
         case "int_type":
             return loc, f"expected a whole number, got {got}"
         case "float_type":
@@ -700,14 +743,39 @@ def parse_actions(data: object, *, source: str = "<actions>") -> list[Action]:
     return actions
 
 
+MAX_NESTING: Final = 64  # [ and { levels; an actions file needs about 4
+_BRACKETS: Final = re.compile(r"[\[\]{}]")
+_TOO_DEEP: Final = (
+    f"the file is nested more than {MAX_NESTING} levels deep; an actions file needs a few"
+)
+
+
+def _nesting(text: str) -> int:
+    """The deepest [ / { nesting, counting brackets even inside quotes (an upper bound).
+    Checked first: PyYAML's scanner is quadratic in flow nesting, json is recursive."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.finditer(text):
+        depth = depth + 1 if bracket[0] in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+class _AliasError(ValueError):
+    pass
+
+
 def load_actions_file(text: str, *, source: str = "<actions>") -> list[Action]:
     """Parse an actions file, YAML or JSON. Needs pyyaml, which the CLI has and Lambda has not."""
+    if _nesting(text) > MAX_NESTING:
+        raise ActionsFileError([_TOO_DEEP], source=source)
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         try:
             data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
         except _DuplicateKeyError as exc:
             raise ActionsFileError([str(exc)], source=source) from None
+        except RecursionError:
+            raise ActionsFileError([_TOO_DEEP], source=source) from None
         except json.JSONDecodeError:
             pass  # YAML flow style, or broken: the YAML parser reports where
         else:
@@ -720,6 +788,10 @@ def load_actions_file(text: str, *, source: str = "<actions>") -> list[Action]:
         raise ActionsFileError([_yaml_problem(exc)], source=source) from None
     except yaml.YAMLError as exc:
         raise ActionsFileError([f"YAML error: {exc}"], source=source) from None
+    except _AliasError as exc:
+        raise ActionsFileError([str(exc)], source=source) from None
+    except RecursionError:  # deep block-style nesting (indentation)
+        raise ActionsFileError([_TOO_DEEP], source=source) from None
     return parse_actions(data, source=source)
 
 
@@ -750,11 +822,62 @@ def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
     )
 
 
+# YAML aliases (*a) repeat a node without repeating its text: nine lines can stand for a billion
+# values ("billion laughs"). A document may expand to its own size times this, plus a margin.
+ALIAS_GROWTH: Final = 10
+ALIAS_MARGIN: Final = 100_000
+
+
+def _check_aliases(root: yaml.Node) -> None:
+    """Refuse a document whose aliases form a cycle or expand it past the bound, before anything
+    is built from it. Iterative: deep documents cannot exhaust the stack here."""
+    import yaml
+
+    def children(node: yaml.Node) -> list[yaml.Node]:
+        if isinstance(node, yaml.MappingNode):
+            return [part for pair in node.value for part in pair]
+        return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+    sizes: dict[int, int] = {}  # node -> how many values it stands for, aliases expanded
+    open_: set[int] = set()  # nodes on the current path
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            open_.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children(node))
+            continue
+        if id(node) in sizes:
+            continue
+        open_.add(id(node))
+        stack.append((node, True))
+        for child in children(node):
+            if id(child) in open_:
+                mark = child.start_mark
+                raise _AliasError(
+                    f"line {mark.line + 1}, column {mark.column + 1}: an alias refers to a node "
+                    "that contains it; an actions file cannot be recursive"
+                )
+            if id(child) not in sizes:
+                stack.append((child, False))
+    expanded, bound = sizes[id(root)], ALIAS_MARGIN + ALIAS_GROWTH * len(sizes)
+    if expanded > bound:
+        raise _AliasError(
+            f"aliases (*name) expand the file to {expanded:,} values, more than {bound:,}; "
+            "write the repeated parts out or use fewer nested aliases"
+        )
+
+
 def _strict_loader() -> type[yaml.SafeLoader]:
-    """yaml.SafeLoader that refuses duplicate keys (plain safe_load keeps the last silently)."""
+    """yaml.SafeLoader that refuses duplicate keys (plain safe_load keeps the last silently),
+    alias cycles and alias bombs."""
     import yaml
 
     class StrictLoader(yaml.SafeLoader):
+        def construct_document(self, node: yaml.Node) -> Any:
+            _check_aliases(node)
+            return super().construct_document(node)
+
         def construct_mapping(
             self, node: yaml.MappingNode, deep: bool = False
         ) -> dict[Hashable, Any]:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final
 
 from mqtt_actions.templating import value_text
+from mqtt_actions.text import without_surrogates
 
 if TYPE_CHECKING:
     from mqtt_actions.actions import Condition
@@ -36,7 +37,8 @@ _COMPARE: Final[dict[str, Callable[[float, float], bool]]] = {
     "<=": operator.le,
 }
 ORDERED_OPS: Final = frozenset({">", ">=", "<", "<="})
-_MAX_SHOWN: Final = 5
+_MAX_SHOWN: Final = 5  # values per reason
+_MAX_CHARS: Final = 80  # characters per value shown: a 6 kB value must not fill the inspector
 
 
 def as_number(value: object) -> int | float | None:
@@ -88,7 +90,10 @@ def evaluate(conditions: Sequence[Condition], points: Sequence[Mapping[str, obje
 
 
 def _shown(value: object) -> str:
-    return repr(value) if isinstance(value, str) else value_text(value) or "null"
+    if isinstance(value, str):
+        return repr(value) if len(value) <= _MAX_CHARS else repr(value[:_MAX_CHARS]) + "…"
+    text = without_surrogates(value_text(value)) or "null"
+    return text if len(text) <= _MAX_CHARS else text[:_MAX_CHARS] + "…"
 
 
 _NOT: Final = {

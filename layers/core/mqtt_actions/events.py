@@ -6,7 +6,9 @@ import base64
 import binascii
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from mqtt_actions.text import surrogate_problem
 
 HOPS_PROPERTY = "mqtt-actions-hops"
 
@@ -32,14 +34,29 @@ class RouterEvent(BaseModel):
 
     payload: str = Field(description="the message payload, base64 (encode(*, 'base64'))")
     topic: str = Field(min_length=1)
-    clientid: str = Field(default="", description="MQTT client id: the publishing device")
+    # Client id and traceid end up in DynamoDB keys (2,048 / 1,024 bytes at most): bounded here,
+    # at IoT Core's own limit for a client id (128), so an oversized one is an invalid event.
+    clientid: str = Field(
+        default="", max_length=128, description="MQTT client id: the publishing device"
+    )
     principal: str = ""
     timestamp: int = Field(ge=0, description="IoT Core's receive time, ms since the epoch")
-    traceid: str = Field(min_length=1, description="one per message: the idempotency key")
+    traceid: str = Field(
+        min_length=1, max_length=128, description="one per message: the idempotency key"
+    )
     hops: Annotated[int, BeforeValidator(_hops)] = 0
     only_actions: tuple[str, ...] | None = Field(
         default=None, description="set by `dlq replay`: run just these actions again"
     )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _unicode(cls, value: Any) -> Any:
+        # pydantic lets a lone surrogate through some str fields; no table or queue can hold it.
+        for text in value if isinstance(value, tuple) else (value,):
+            if isinstance(text, str) and (problem := surrogate_problem(text)) is not None:
+                raise ValueError(problem)
+        return value
 
     def payload_bytes(self) -> bytes:
         """The raw payload; raises ValueError naming the field when it is not base64."""

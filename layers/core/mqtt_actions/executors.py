@@ -41,7 +41,19 @@ from mqtt_actions.templating import (
 )
 
 MAX_SMS_CHARS = 1600
+MAX_SUBJECT_CHARS = 998  # RFC 5322's line limit; a subject holding a 6 kB value is cut there
 MAX_DEVICE_CHARS = 128
+MAX_URL_CHARS = 8192  # what common HTTP servers accept in a request line
+# Refused points listed in an outcome: its detail is stored in DynamoDB (idempotency record,
+# inspector), 400 KB an item, and 10,000 refused points would not fit.
+MAX_REFUSED_LISTED = 20
+_PRINTABLE_ASCII = "".join(map(chr, range(0x20, 0x7F)))
+
+
+def _ascii(text: str) -> str:
+    """Request lines and header values travel as ASCII (http.client refuses the rest): other
+    characters are sent percent-encoded as UTF-8, `é` as `%C3%A9`; ASCII is left as is."""
+    return text if text.isascii() else quote(text, safe=_PRINTABLE_ASCII)
 
 
 @dataclass
@@ -103,7 +115,10 @@ def _insert_bucket(action: InsertBucketAction, ctx: ExecContext) -> dict[str, An
     )
     detail: dict[str, Any] = {"device": device, "stored": written}
     if refused:
-        detail["refused_points"] = [{"index": i, "reasons": reasons} for i, reasons in refused]
+        detail["refused"] = len(refused)
+        detail["refused_points"] = [
+            {"index": i, "reasons": reasons} for i, reasons in refused[:MAX_REFUSED_LISTED]
+        ]
     return detail
 
 
@@ -150,6 +165,8 @@ def _email(action: EmailAction, ctx: ExecContext) -> dict[str, Any]:
         raise ActionError(msg, permanent=True)
     values = ctx.values(action)
     subject = render_header(action.subject, values)
+    if len(subject) > MAX_SUBJECT_CHARS:
+        subject = subject[: MAX_SUBJECT_CHARS - 1] + "…"
     text = render(action.message, values) if action.message is not None else None
     body_html = None
     if action.html is not None:  # inserted values are text: escape them into HTML
@@ -179,18 +196,21 @@ def _mqtt_publish(action: MqttPublishAction, ctx: ExecContext) -> dict[str, Any]
 
 def _webhook(action: WebhookAction, ctx: ExecContext) -> dict[str, Any]:
     values = ctx.values(action)
-    url = render(action.url, {k: quote(v, safe="") for k, v in values.items()})
-    headers = {name: render_header(value, values) for name, value in action.headers.items()}
+    url = _ascii(render(action.url, {k: quote(v, safe="") for k, v in values.items()}))
+    if len(url) > MAX_URL_CHARS:
+        msg = f"webhook url renders to {len(url):,} characters; at most {MAX_URL_CHARS:,} are sent"
+        raise ActionError(msg, permanent=True)
+    headers = {name: _ascii(render_header(value, values)) for name, value in action.headers.items()}
     headers.update(
         {
             "Content-Type": "application/json",
             "User-Agent": "mqtt-actions",
             "Idempotency-Key": f"{ctx.event.traceid}:{action.id}",
             "X-MQTT-Actions-Action": action.id,
-            "X-MQTT-Actions-Topic": render_header("$TOPIC$", values),
+            "X-MQTT-Actions-Topic": _ascii(render_header("$TOPIC$", values)),
         }
     )
-    body = json.dumps(ctx.points, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = _json_body(ctx.points)
     status = ctx.webhooks.post(
         url,
         body,
@@ -200,6 +220,16 @@ def _webhook(action: WebhookAction, ctx: ExecContext) -> dict[str, Any]:
         allow_http=action.allow_http,
     )
     return {"url": url, "status": status}
+
+
+def _json_body(value: Any) -> bytes:
+    """Compact UTF-8 JSON; with \\u escapes when some text holds a lone surrogate (a point
+    from the JSON escape "\\ud800"), which UTF-8 cannot carry but a JSON escape can."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
 _EXECUTORS: Mapping[str, Callable[[Any, ExecContext], dict[str, Any]]] = {

@@ -12,7 +12,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from mqtt_actions.text import surrogate_problem
+
+# The inspector's keys hold times as 13 digits (up to the year 2286); a later time is no IoT event.
+MAX_TIME_MS = 9_999_999_999_999
 
 
 class DisconnectReason(StrEnum):
@@ -87,9 +92,20 @@ class _Event(BaseModel):
     )
 
     client_id: str = Field(alias="clientId", min_length=1)
-    timestamp: int = Field(ge=0, description="when IoT Core saw it, ms since the epoch")
+    timestamp: int = Field(
+        ge=0, le=MAX_TIME_MS, description="when IoT Core saw it, ms since the epoch"
+    )
     thing_name: str | None = Field(default=None, alias="thingName")
     principal_identifier: str = Field(default="", alias="principalIdentifier")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _unicode(cls, value: Any) -> Any:
+        # pydantic lets a lone surrogate through `str | None` and tuples; the table cannot hold it.
+        for text in value if isinstance(value, tuple) else (value,):
+            if isinstance(text, str) and (problem := surrogate_problem(text)) is not None:
+                raise ValueError(problem)
+        return value
 
     @property
     def identity(self) -> dict[str, Any]:

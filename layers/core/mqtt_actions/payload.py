@@ -16,7 +16,8 @@ It runs on every message, so it is plain `json` with no pydantic; it never raise
   A leading UTF-8 byte order mark is ignored while parsing (RFC 8259 §8.1 allows it); if the
   payload then falls back to raw text the mark stays in the value. Nesting deeper than Python's
   recursion limit and integers over 4,300 digits (Python's conversion limit) are raw text.
-  Duplicate keys: the last one wins, as in `json`.
+  Duplicate keys: the last one wins, as in `json`. A lone surrogate escape (`"\\ud800"`) is kept
+  as parsed; `insert_bucket` refuses such a point (UTF-8, hence DynamoDB, cannot hold it).
 - Numbers stay Python `int`/`float`. DynamoDB takes no `float`: the bucket adapter converts
   (`Decimal(str(x))`); this module does not.
 
@@ -29,7 +30,7 @@ dropped. Variable names are any text of 1 to 100 characters, kept as sent (no lo
 import base64
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
@@ -44,8 +45,11 @@ from pydantic import (
     ValidationError,
 )
 
+from mqtt_actions.text import surrogate_problem
+
 __all__ = [
     "MAX_METADATA_BYTES",
+    "MAX_METADATA_DEPTH",
     "MAX_UNIT_CHARS",
     "MAX_VALUE_BYTES",
     "MAX_VARIABLE_CHARS",
@@ -63,6 +67,7 @@ MAX_VARIABLE_CHARS: Final = 100
 MAX_VALUE_BYTES: Final = 6_144  # 6 kB, UTF-8 bytes of the value as text
 MAX_UNIT_CHARS: Final = 25
 MAX_METADATA_BYTES: Final = 10_240  # 10 kB, UTF-8 bytes of the metadata as compact JSON
+MAX_METADATA_DEPTH: Final = 32  # levels of objects and lists (pydantic serializes up to ~250)
 _UTF8_BOM: Final = "\ufeff"
 
 
@@ -154,6 +159,15 @@ def _utf8_len(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
+def _unicode(field: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if (problem := surrogate_problem(text)) is not None:
+            raise ValueError(f"{field} {problem}; it cannot be stored")
+        return text
+
+    return check
+
+
 def _check_variable(name: str) -> str:
     if not name:
         raise ValueError(f"variable is empty; it needs 1 to {MAX_VARIABLE_CHARS} characters")
@@ -171,6 +185,8 @@ def _check_value_type(value: object) -> object:
 
 
 def _check_value_size(value: str | int | float | bool | None) -> str | int | float | bool | None:
+    if isinstance(value, str):
+        _unicode("value")(value)
     try:
         size = _utf8_len(value) if isinstance(value, str) else len(json.dumps(value))
     except ValueError:  # an int past Python's 4,300-digit conversion limit
@@ -199,6 +215,19 @@ def _check_time(time: str) -> str:
     return time
 
 
+def _deeper_than(value: dict[str, Any], limit: int) -> bool:
+    """Whether objects and lists nest more than `limit` levels in `value` (no recursion)."""
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                if depth == limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 def _check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     try:
         encoded = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -208,22 +237,26 @@ def _check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
         ) from None
     except RecursionError:
         raise ValueError("metadata is nested too deeply to be written as JSON") from None
+    _unicode("metadata")(encoded)
     size = _utf8_len(encoded)
     if size > MAX_METADATA_BYTES:
         raise ValueError(
             f"metadata is {size:,} bytes as JSON; the limit is {MAX_METADATA_BYTES:,} (10 kB)"
         )
+    if _deeper_than(metadata, MAX_METADATA_DEPTH):
+        raise ValueError(f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep")
     return metadata
 
 
-Variable = Annotated[str, AfterValidator(_check_variable)]
+Variable = Annotated[str, AfterValidator(_unicode("variable")), AfterValidator(_check_variable)]
 Value = Annotated[
     str | int | float | bool | None,
     BeforeValidator(_check_value_type),
     AfterValidator(_check_value_size),
 ]
-Unit = Annotated[str, AfterValidator(_check_unit)]
-Time = Annotated[str, AfterValidator(_check_time)]
+Unit = Annotated[str, AfterValidator(_unicode("unit")), AfterValidator(_check_unit)]
+Time = Annotated[str, AfterValidator(_unicode("time")), AfterValidator(_check_time)]
+Group = Annotated[str, AfterValidator(_unicode("group"))]
 Metadata = Annotated[dict[str, Any], AfterValidator(_check_metadata)]
 
 
@@ -293,7 +326,7 @@ class DataPoint(BaseModel):
     value: Value = None
     unit: Unit | None = None
     time: Time | None = None
-    group: str | None = None
+    group: Group | None = None
     location: Location | None = None
     metadata: Metadata | None = None
 

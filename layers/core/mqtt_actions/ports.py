@@ -22,6 +22,7 @@ class Outcome(StrEnum):
     POINTS_REFUSED = "points_refused"
     LOOP_REFUSED = "loop_refused"
     DUPLICATE = "duplicate"
+    IN_PROGRESS = "in_progress"  # another invocation holds it: Lambda retries the message later
 
 
 class ActionResult(BaseModel):
@@ -59,6 +60,11 @@ class ActionError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+
+
+class InProgressError(Exception):
+    """Another invocation holds this (message, action): it is running it now, or crashed while
+    running it and holds it until that invocation's deadline. Raised by OnceRunner."""
 
 
 class BucketWriter(Protocol):
@@ -146,7 +152,8 @@ class DeadLetters(Protocol):
 
 
 class OnceRunner(Protocol):
-    """Runs `work` at most once per key (Powertools idempotency on AWS); returns its result."""
+    """Runs `work` at most once per key (Powertools idempotency on AWS); returns its result.
+    Raises InProgressError while another invocation holds the key."""
 
     def run_once(
         self, key: Mapping[str, str], work: Callable[[], dict[str, Any]]

@@ -1,11 +1,23 @@
 """Routing: one MQTT message -> the actions whose filters match -> one outcome per action.
 
 Pure logic over the ports in `ports.py`; the handler in functions/router wires the adapters.
+
+Faults, per action (the others always run):
+- the action fails (ActionError, or any adapter error): `failed`, its idempotency record is
+  deleted, and a dead letter holds the original message for `dlq replay`;
+- another invocation holds the action (InProgressError: running it now, or crashed while
+  running it, until that invocation's deadline): `in_progress`, no dead letter; the handler
+  then raises RetryLaterError so Lambda delivers the message again later, when the holder has
+  finished (`duplicate`) or its hold has expired (the action runs). Lambda's on-failure
+  destination keeps the original if that never happens;
+- the side effect happened but recording it failed (the idempotency table refused the result):
+  reported with its outcome and the reason, no dead letter, so a replay does not send it twice.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +36,7 @@ from mqtt_actions.ports import (
     ActionResult,
     BucketWriter,
     DeadLetters,
+    InProgressError,
     InspectorLog,
     Invoker,
     MessageRecord,
@@ -49,7 +62,13 @@ PUBLISHING_TYPES = frozenset({"mqtt_publish", "run_analysis"})
 
 
 class ActionsSource:
-    """Loads actions through `load` and keeps one TopicIndex (of action ids) for `ttl` seconds."""
+    """Loads actions through `load` and keeps one TopicIndex (of action ids) for `ttl` seconds.
+
+    A reload that fails (the table throttled) keeps the actions loaded before and is tried again
+    after RELOAD_RETRY_SECONDS at most; only a first load that fails raises (the message is
+    then retried by Lambda: no actions known, nothing can be decided)."""
+
+    RELOAD_RETRY_SECONDS = 5.0
 
     def __init__(
         self, load: Callable[[], Sequence[Action]], ttl: float, clock: Callable[[], float]
@@ -60,14 +79,29 @@ class ActionsSource:
         self._index: TopicIndex[str] = TopicIndex()
         self._by_id: dict[str, Action] = {}
         self._loaded_at: float | None = None
+        self._next_load = -math.inf
 
     def match(self, topic: str) -> list[Action]:
         """Enabled actions with a filter matching `topic`, each once, in a stable order."""
         now = self._clock()
-        if self._loaded_at is None or now - self._loaded_at >= self._ttl:
-            self._rebuild(now)
+        if now >= self._next_load:
+            self._refresh(now)
         by_id = self._by_id
         return [by_id[action_id] for action_id in self._index.match(topic)]
+
+    def _refresh(self, now: float) -> None:
+        try:
+            self._rebuild(now)
+        except Exception:
+            if self._loaded_at is None:
+                raise
+            logger.exception(
+                "actions reload failed; using the actions loaded before",
+                extra={"loaded_seconds_ago": round(now - self._loaded_at, 1)},
+            )
+            self._next_load = now + min(self._ttl, self.RELOAD_RETRY_SECONDS)
+        else:
+            self._next_load = now + self._ttl
 
     def _rebuild(self, now: float) -> None:
         # Values are ids: actions hold lists, so they are not hashable, and ids compare fast.
@@ -103,6 +137,21 @@ class RouteSummary:
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
+
+    def in_progress(self) -> list[str]:
+        """Actions another invocation holds: the message must be delivered again later."""
+        return [r.action_id for r in self.results if r.outcome is Outcome.IN_PROGRESS]
+
+
+class RetryLaterError(RuntimeError):
+    """Raised by the handler when some action is in progress elsewhere: Lambda retries."""
+
+    def __init__(self, traceid: str, action_ids: Sequence[str]) -> None:
+        super().__init__(
+            f"message {traceid}: {', '.join(action_ids)} in progress in another invocation; "
+            "raising so that Lambda delivers it again later"
+        )
+        self.action_ids = list(action_ids)
 
 
 def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> RouteSummary:
@@ -167,6 +216,7 @@ def _run_one(
         return result(Outcome.LOOP_REFUSED, why)
 
     execution_id = f"{_RUN_PREFIX}{next(_RUN_COUNTER)}"
+    finished: list[dict[str, Any]] = []  # what `work` returned, even if recording it then failed
 
     def work() -> dict[str, Any]:
         limit = effective_rate_limit(action)
@@ -174,17 +224,41 @@ def _run_one(
             action.id, limit.max, limit.per_seconds, deps.clock()
         ):
             why = f"rate limit of {limit.max} per {limit.per_seconds} s reached"
-            return {"execution_id": execution_id, "outcome": "throttled", "reason": why}
+            finished.append({"execution_id": execution_id, "outcome": "throttled", "reason": why})
+            return finished[0]
         detail = execute(action, ctx)
-        outcome = Outcome.POINTS_REFUSED if detail.get("refused_points") else Outcome.DONE
-        return {"execution_id": execution_id, "outcome": outcome.value, "detail": detail}
+        if not detail.get("refused"):
+            done = {"execution_id": execution_id, "outcome": Outcome.DONE.value, "detail": detail}
+        else:
+            done = {
+                "execution_id": execution_id,
+                "outcome": Outcome.POINTS_REFUSED.value,
+                "reason": _refusal_summary(detail, len(ctx.points)),
+                "detail": detail,
+            }
+        finished.append(done)
+        return done
 
     try:
         stored = deps.once.run_once({"traceid": ctx.event.traceid, "action_id": action.id}, work)
+    except InProgressError:
+        why = (
+            "another invocation holds this action for this message (running it, or crashed "
+            "until its deadline); the message is delivered again later"
+        )
+        return result(Outcome.IN_PROGRESS, why)
     except ActionError as exc:
         outcome = Outcome.REFUSED if exc.permanent else Outcome.FAILED
         return result(outcome, exc.reason)
     except Exception as exc:  # an adapter failed in a way we did not foresee: keep the others going
+        if finished:  # the side effect happened; only recording it failed: never send it again
+            logger.exception("action ran; its idempotency record was not saved")
+            ran = finished[0]
+            why = (
+                f"{ran.get('reason') or 'ran'}; its idempotency record was not saved "
+                f"({type(exc).__name__}: {exc}), so it is not retried"
+            )
+            return result(Outcome(ran["outcome"]), why, **ran.get("detail", {}))
         logger.exception("action crashed", extra={"action_id": action.id})
         return result(Outcome.FAILED, f"{type(exc).__name__}: {exc}")
     if stored.get("execution_id") != execution_id:
@@ -194,6 +268,14 @@ def _run_one(
             previous=stored.get("outcome"),
         )
     return result(Outcome(stored["outcome"]), stored.get("reason"), **stored.get("detail", {}))
+
+
+def _refusal_summary(detail: dict[str, Any], total: int) -> str:
+    first = detail["refused_points"][0]
+    return (
+        f"{detail['refused']:,} of {total:,} data points refused; "
+        f"point {first['index']}: {'; '.join(first['reasons'])}"
+    )
 
 
 def _preview(payload: bytes) -> str:

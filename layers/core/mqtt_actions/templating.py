@@ -2,7 +2,8 @@
 
 One pass, one regex, one dict lookup: an inserted value is never scanned again, so a value that
 holds `$TOPIC$` stays as written, and nothing is ever evaluated. Unknown placeholders stay as
-written.
+written. A value holding a lone surrogate (the JSON escape "\\ud800") shows U+FFFD instead:
+values go to people and to receivers that need UTF-8 (SNS, SES, HTTP).
 """
 
 import json
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from mqtt_actions.text import without_surrogates
 from mqtt_actions.topics import InvalidTopicError, validate_topic
 
 __all__ = [
@@ -102,7 +104,7 @@ def _iso_utc(timestamp_ms: int) -> str:
 def build_values(ctx: TemplateContext) -> dict[str, str]:
     """Every placeholder's text for this run; data point fields come from the first point."""
     first: Mapping[str, object] = ctx.points[0] if ctx.points else {}
-    return {
+    values = {
         "VARIABLE": value_text(first.get("variable")),
         "VALUE": value_text(first.get("value")),
         "UNIT": value_text(first.get("unit")),
@@ -115,6 +117,7 @@ def build_values(ctx: TemplateContext) -> dict[str, str]:
         "ACTION": ctx.action_id,
         "TIMESTAMP": _iso_utc(ctx.timestamp_ms),
     }
+    return {k: without_surrogates(v) for k, v in values.items()}
 
 
 def render(template: str, values: Mapping[str, str]) -> str:

@@ -8,10 +8,28 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from mqtt_actions.adapters.dynamo import put_items
+
+# DynamoDB numbers: 38 significant digits, magnitude from 1E-130 up to (not including) 1E126.
+_NUMBER_CONTEXT = Context(prec=38)
+_SMALLEST, _TOO_BIG = Decimal("1E-130"), Decimal("1E126")
+
+
+def dynamo_number(value: int | float) -> str | None:
+    """`value` as a DynamoDB number, rounded to 38 significant digits if it has more; None when
+    DynamoDB cannot hold its magnitude (1e-200, 1e300). The exact value is always in `data`."""
+    try:
+        number = _NUMBER_CONTEXT.plus(Decimal(str(value)))
+    except ValueError:  # an int past Python's 4,300-digit conversion limit
+        return None
+    if number.is_zero():
+        return "0"
+    if not _SMALLEST <= abs(number) < _TOO_BIG:
+        return None
+    return str(number)
 
 
 def point_time_ms(point: Mapping[str, Any], default_ms: int) -> int:
@@ -44,7 +62,9 @@ def bucket_item(
     }
     value = point.get("value")
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        item["value_n"] = {"N": str(Decimal(str(value)))}
+        number = dynamo_number(value)
+        if number is not None:
+            item["value_n"] = {"N": number}
     return item
 
 

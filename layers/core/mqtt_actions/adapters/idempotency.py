@@ -1,7 +1,9 @@
 """At most once per (traceid, action id), with Powertools idempotency on DynamoDB.
 
 A failed run deletes its record, so a retry (or `dlq replay`) runs it again; a completed run
-returns its stored result instead of sending twice."""
+returns its stored result instead of sending twice. A run that never finished (the invocation
+crashed) leaves its record in progress until that invocation's deadline (`register`): until then
+another run of the key raises InProgressError, after it the key runs again."""
 
 from __future__ import annotations
 
@@ -13,7 +15,12 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mqtt_actions.ports import InProgressError
 
 
 def _call(key: dict[str, str], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -44,4 +51,7 @@ class PowertoolsOnce:
     def run_once(
         self, key: Mapping[str, str], work: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:
-        return self._once(key=dict(key), work=work)
+        try:
+            return self._once(key=dict(key), work=work)
+        except IdempotencyAlreadyInProgressError as exc:
+            raise InProgressError(str(exc)) from exc

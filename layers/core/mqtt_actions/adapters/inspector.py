@@ -98,7 +98,8 @@ class DynamoInspector:
     def _observe(self, entries: list[InspectorEntry]) -> None:
         try:
             self.write(entries)
-        except (ClientError, BotoCoreError, InspectorWriteError) as exc:
+        # ValueError: an entry that cannot be encoded (DynamoDB's item size or UTF-8).
+        except (ClientError, BotoCoreError, InspectorWriteError, ValueError) as exc:
             logger.error(
                 "inspector write failed; the entries are in this log line",
                 extra={
