@@ -239,6 +239,18 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
             )
 
 
+class _Broker(Broker):  # type: ignore[misc]
+    """amqtt 0.12.1's Broker with one fix: on connect it sends a client the retained messages of
+    *every* client's subscriptions (it loops over all filters); only the client's own count."""
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        subscribers = self._subscriptions.get(subscription[0], [])
+        if any(s.client_id == session.client_id for s, _ in subscribers):
+            await super()._publish_retained_messages_for_subscription(subscription, session)
+
+
 def broker_config() -> dict[str, Any]:
     return {
         "listeners": {LISTENER: {"type": "external"}},
@@ -262,7 +274,7 @@ class LocalBroker:
     _plugin: IotCorePlugin | None = None
 
     async def start(self) -> None:
-        broker = Broker(broker_config())
+        broker = _Broker(broker_config())
         await broker.start()
         plugin = broker.plugins_manager.get_plugin(IotCorePlugin.__name__)
         if not isinstance(plugin, IotCorePlugin):

@@ -117,21 +117,28 @@ class Outbox:
             to = list(destinations.get("ToAddresses", []))
         else:  # send_raw_email: a list of addresses
             to = [str(d) for d in destinations]
-        body = getattr(message, "body", None) or getattr(message, "raw_data", None)
-        text, html = self._bodies.pop(getattr(message, "id", ""), (body, None))
         return {
             "kind": "email",
             "time": _now_ms(),
             "to": to,
             "subject": getattr(message, "subject", ""),
-            "text": text,
-            "html": html,
+            # moto keeps one body (Html when both were sent): the texts are filled in from what
+            # the router's sender passed, when it was the sender (see `items`).
+            "_id": getattr(message, "id", ""),
+            "_body": getattr(message, "body", None) or getattr(message, "raw_data", None),
         }
+
+    def _render(self, item: dict[str, Any]) -> dict[str, Any]:
+        if item["kind"] != "email":
+            return dict(item)
+        shown = {k: v for k, v in item.items() if not k.startswith("_")}
+        text, html = self._bodies.get(item["_id"], (item["_body"], None))
+        return shown | {"text": text, "html": html}
 
     def items(self) -> list[dict[str, Any]]:
         self.sync()
         with self._lock:
-            return [dict(i) for i in self._items]
+            return [self._render(i) for i in self._items]
 
 
 def _short(text: str, limit: int = 80) -> str:
