@@ -162,7 +162,7 @@ def main() -> None:
     )
     router = import_time("import functions.router.app", repeats)
     print()
-    print("| cold import (fresh interpreter, best of %d) | ms | ratio |" % repeats)
+    print(f"| cold import (fresh interpreter, best of {repeats}) | ms | ratio |")
     print("|---|---:|---:|")
     print(f"| baseline: boto3 + pydantic + Powertools Logger | {baseline:.0f} | 1.00 |")
     print(f"| functions/router/app.py | {router:.0f} | {router / baseline:.2f} |")

@@ -1,4 +1,4 @@
-"""RouterFunction: every MQTT message (IoT rule `route`) -> its actions. Thin: parse, route, measure."""
+"""RouterFunction: every MQTT message (IoT rule `route`) -> its actions. Parse, route, measure."""
 
 from __future__ import annotations
 
@@ -15,14 +15,15 @@ from mqtt_actions.adapters.aws import client
 from mqtt_actions.adapters.bucket import DynamoBucket
 from mqtt_actions.adapters.dlq import SqsDeadLetters
 from mqtt_actions.adapters.idempotency import PowertoolsOnce
-from mqtt_actions.adapters.inspector import LoggingInspector
+from mqtt_actions.adapters.inspector import DynamoInspector, LoggingInspector
 from mqtt_actions.adapters.invoke import LambdaInvoker
 from mqtt_actions.adapters.notify import SnsSesNotifier
 from mqtt_actions.adapters.publish import IotDataPublisher
 from mqtt_actions.adapters.ratelimit import DynamoRateLimiter
 from mqtt_actions.adapters.webhook import UrllibWebhookClient
 from mqtt_actions.events import RouterEvent
-from mqtt_actions.router import ActionsSource, RouteSummary, RouterDeps, route
+from mqtt_actions.ports import InspectorLog
+from mqtt_actions.router import ActionsSource, RouterDeps, RouteSummary, route
 from mqtt_actions.settings import RouterSettings
 
 logger = Logger()
@@ -49,10 +50,17 @@ def deps() -> RouterDeps:
         publisher=IotDataPublisher(client("iot-data")),
         invoker=LambdaInvoker(client("lambda")),
         webhooks=UrllibWebhookClient(allow_private=cfg.webhook_allow_private),
-        inspector=LoggingInspector(),
+        inspector=_inspector(cfg, dynamodb),
         dead_letters=SqsDeadLetters(cfg.dead_letter_queue_url, client("sqs")),
         once=PowertoolsOnce(cfg.idempotency_table, dynamodb, cfg.idempotency_seconds),
     )
+
+
+def _inspector(cfg: RouterSettings, dynamodb: Any) -> InspectorLog:
+    """The inspector table when the template names one (INSPECTOR_TABLE), else logs only."""
+    if cfg.inspector_table:
+        return DynamoInspector(cfg.inspector_table, dynamodb, cfg.inspector_retention_days)
+    return LoggingInspector()
 
 
 @metrics.log_metrics

@@ -92,7 +92,7 @@ def webhook() -> Iterator[Hook]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            hook.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+            hook.requests.append({"path": self.path, "headers": self.headers, "body": body})
             if hook.fail_next > 0:
                 hook.fail_next -= 1
                 self.send_response(hook.status_when_failing)

@@ -93,6 +93,7 @@ def router(
         "ACTIONS_TABLE": aws_env.tables["ActionsTable"],
         "IDEMPOTENCY_TABLE": aws_env.tables["IdempotencyTable"],
         "DEAD_LETTER_QUEUE_URL": aws_env.queues["DeadLetterQueue"],
+        "INSPECTOR_TABLE": aws_env.tables["InspectorTable"],
         "EMAIL_SENDER": SENDER,
         "ANALYSIS_FUNCTIONS": json.dumps({"forecast": "forecast-fn", "report": "report-fn"}),
         "ACTIONS_CACHE_SECONDS": "0",
@@ -188,9 +189,7 @@ def test_points_breaking_limits_are_refused_with_reasons_and_the_rest_stored(
     router: Router, apply: Callable[[str], None], aws_env: Aws
 ) -> None:
     apply(STORE)
-    result = router(
-        message([{"variable": "ok", "value": 1}, {"variable": "v" * 101, "value": 2}])
-    )
+    result = router(message([{"variable": "ok", "value": 1}, {"variable": "v" * 101, "value": 2}]))
     assert result["outcomes"] == {"store": "points_refused"}
     assert [r["variable"] for r in bucket(aws_env)] == ["ok"]
 
@@ -291,9 +290,7 @@ actions:
     assert len(aws_env.sms()) == 10
 
 
-def test_explicit_rate_limit(
-    router: Router, apply: Callable[[str], None], aws_env: Aws
-) -> None:
+def test_explicit_rate_limit(router: Router, apply: Callable[[str], None], aws_env: Aws) -> None:
     apply("""
 actions:
   - {id: store, topics: ["home/#"], type: insert_bucket, rate_limit: {max: 2, per_seconds: 3600}}
@@ -341,7 +338,7 @@ actions:
     event = message("42", "alarm/x")
     result = router(event)
     assert result["outcomes"] == {"hook": "failed", "sms": "done", "store": "done"}
-    assert [r.get("headers", {}).get("X-MQTT-Actions-Retry") for r in webhook.requests] == [
+    assert [r["headers"]["X-MQTT-Actions-Retry"] for r in webhook.requests] == [
         "0",
         "1",
         "2",

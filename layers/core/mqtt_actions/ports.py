@@ -112,4 +112,6 @@ class DeadLetters(Protocol):
 class OnceRunner(Protocol):
     """Runs `work` at most once per key (Powertools idempotency on AWS); returns its result."""
 
-    def run_once(self, key: Mapping[str, str], work: Callable[[], dict[str, Any]]) -> dict[str, Any]: ...
+    def run_once(
+        self, key: Mapping[str, str], work: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]: ...

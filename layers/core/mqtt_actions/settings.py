@@ -1,4 +1,4 @@
-"""Environment configuration, read once at handler entry into a typed model (never deep in logic)."""
+"""Environment configuration, read once at handler entry into a typed model."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class RouterSettings(BaseModel):
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
     inspector_table: str = Field(default="", alias="INSPECTOR_TABLE")
+    inspector_retention_days: int = Field(default=7, ge=1, alias="INSPECTOR_RETENTION_DAYS")
     email_sender: str = Field(default="", alias="EMAIL_SENDER")
     analysis_functions: dict[str, str] = Field(default_factory=dict, alias="ANALYSIS_FUNCTIONS")
     actions_cache_seconds: float = Field(default=30.0, ge=0, alias="ACTIONS_CACHE_SECONDS")
@@ -43,6 +44,24 @@ class RouterSettings(BaseModel):
         try:
             return cls.model_validate(dict(source))
         except (ValidationError, json.JSONDecodeError) as exc:
+            raise SettingsError(_describe(exc)) from exc
+
+
+class InspectorSettings(BaseModel):
+    """What the inspector function (IoT lifecycle events) needs."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    inspector_table: str = Field(alias="INSPECTOR_TABLE", min_length=1)
+    retention_days: int = Field(default=7, ge=1, alias="INSPECTOR_RETENTION_DAYS")
+    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> InspectorSettings:
+        source = os.environ if env is None else env
+        try:
+            return cls.model_validate(dict(source))
+        except ValidationError as exc:
             raise SettingsError(_describe(exc)) from exc
 
 

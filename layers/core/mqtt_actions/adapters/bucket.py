@@ -110,7 +110,10 @@ class DynamoBucket:
         rows: list[dict[str, Any]] = []
         while len(rows) < limit:
             page = self._client.query(**kwargs)
-            rows.extend(json.loads(it["data"]["S"]) | {"_time": int(it["time"]["N"])} for it in page["Items"])
+            rows.extend(
+                json.loads(it["data"]["S"]) | {"_time": int(it["time"]["N"])}
+                for it in page["Items"]
+            )
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -16,6 +16,10 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
+def _call(key: dict[str, str], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    return work()
+
+
 class PowertoolsOnce:
     def __init__(self, table: str, client: Any, expires_after_seconds: int) -> None:
         persistence = DynamoDBPersistenceLayer(table_name=table, boto3_client=client)
@@ -25,16 +29,13 @@ class PowertoolsOnce:
             expires_after_seconds=expires_after_seconds,
         )
 
-        @idempotent_function(
+        guard = idempotent_function(
             data_keyword_argument="key",
             persistence_store=persistence,
             config=self._config,
             key_prefix="mqtt-actions.action",
         )
-        def once(key: dict[str, str], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-            return work()
-
-        self._once = once
+        self._once: Callable[..., dict[str, Any]] = guard(_call)
 
     def register(self, context: LambdaContext) -> None:
         """Lets an in-progress record expire with the invocation (Lambda's remaining time)."""
@@ -43,5 +44,4 @@ class PowertoolsOnce:
     def run_once(
         self, key: Mapping[str, str], work: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:
-        result: dict[str, Any] = self._once(key=dict(key), work=work)
-        return result
+        return self._once(key=dict(key), work=work)

@@ -1,17 +1,55 @@
-"""The inspector port, for now as structured logs (the inspector table comes with its issue)."""
+"""The inspector port: DynamoDB (InspectorTable, keys in mqtt_actions.inspector), or logs only.
+
+For the router the inspector is an observer: a failed inspector write is logged with the entries
+it could not store (so nothing is lost) and never fails the message or its actions. For the
+lifecycle handler the write is the job, so there it raises and Lambda retries.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import time
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 
+from mqtt_actions.inspector import (
+    MAX_TIME_MS,
+    SHARDS,
+    EntryType,
+    InspectorEntry,
+    hour_shard,
+    hours_newest_first,
+    lifecycle_entry,
+    message_entry,
+    order_entries,
+    outcome_entries,
+    time_bound,
+    time_key,
+)
+from mqtt_actions.lifecycle import LifecycleEvent
 from mqtt_actions.ports import ActionResult, MessageRecord, Outcome
 
 logger = Logger(child=True)
 
+BATCH = 25  # BatchWriteItem's limit
+MAX_UNPROCESSED_ROUNDS = 8
+DAY_SECONDS = 86_400
+INDEX = "ByHour"
+CLOCK_SKEW_MS = 60_000  # "until now" also reads entries stamped by a clock slightly ahead
+
+
+class InspectorWriteError(RuntimeError):
+    """DynamoDB kept refusing some entries (throttling) after bounded retries."""
+
 
 class LoggingInspector:
+    """Structured logs only (no table configured: INSPECTOR_TABLE empty)."""
+
     def record_message(self, message: MessageRecord) -> None:
         logger.info("message", extra=message.model_dump(exclude={"preview"}))
 
@@ -19,3 +57,217 @@ class LoggingInspector:
         for result in results:
             level = logger.warning if result.outcome is Outcome.FAILED else logger.info
             level("action outcome", extra={"traceid": message.traceid, **result.model_dump()})
+
+    def record_lifecycle(self, event: LifecycleEvent) -> InspectorEntry:
+        entry = lifecycle_entry(event)
+        logger.info("lifecycle", extra=entry.model_dump(mode="json"))
+        return entry
+
+
+class DynamoInspector:
+    """Implements the router's InspectorLog port, records lifecycle events, and answers queries."""
+
+    def __init__(
+        self,
+        table: str,
+        client: Any,
+        retention_days: int,
+        clock: Callable[[], float] = time.time,
+        *,
+        shards: int = SHARDS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if retention_days < 1:
+            msg = f"retention_days must be at least 1, got {retention_days}"
+            raise ValueError(msg)
+        self._table = table
+        self._client = client
+        self._retention_days = retention_days
+        self._clock = clock
+        self._shards = shards
+        self._sleep = sleep
+
+    # ------------------------------------------------------------ InspectorLog (router)
+
+    def record_message(self, message: MessageRecord) -> None:
+        self._observe([message_entry(message)])
+
+    def record_outcomes(self, message: MessageRecord, results: Sequence[ActionResult]) -> None:
+        if results:
+            self._observe(outcome_entries(message, results))
+
+    def _observe(self, entries: list[InspectorEntry]) -> None:
+        try:
+            self.write(entries)
+        except (ClientError, BotoCoreError, InspectorWriteError) as exc:
+            logger.error(
+                "inspector write failed; the entries are in this log line",
+                extra={
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "entries": [e.model_dump(mode="json") for e in entries],
+                },
+            )
+
+    # ------------------------------------------------------------ lifecycle (InspectorFunction)
+
+    def record_lifecycle(self, event: LifecycleEvent) -> InspectorEntry:
+        """Store one lifecycle event (a duplicate rewrites the same item); raises on failure."""
+        (stored,) = self.write([lifecycle_entry(event)])
+        return stored
+
+    # ------------------------------------------------------------ writing
+
+    def write(self, entries: Sequence[InspectorEntry]) -> list[InspectorEntry]:
+        """Put the entries (a key written again is replaced); returns them as stored."""
+        now = self._clock()
+        expires_at = int(now) + self._retention_days * DAY_SECONDS
+        recorded = int(now * 1000)
+        # BatchWriteItem refuses a batch that names one key twice: keep the last of each.
+        unique = [
+            e.model_copy(update={"recorded": recorded})
+            for e in {e.key: e for e in entries}.values()
+        ]
+        for start in range(0, len(unique), BATCH):
+            requests = [
+                {"PutRequest": {"Item": self._item(e, expires_at)}}
+                for e in unique[start : start + BATCH]
+            ]
+            self._batch(requests)
+        return unique
+
+    def _item(self, entry: InspectorEntry, expires_at: int) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "device": {"S": entry.device},
+            "sk": {"S": entry.sk},
+            "hour_shard": {"S": hour_shard(entry, self._shards)},
+            "time_key": {"S": time_key(entry)},
+            "type": {"S": entry.type.value},
+            "time": {"N": str(entry.time)},
+            "expires_at": {"N": str(expires_at)},
+            "entry": {"S": entry.model_dump_json()},
+        }
+        if entry.traceid:
+            item["traceid"] = {"S": entry.traceid}
+        return item
+
+    def _batch(self, requests: list[dict[str, Any]]) -> None:
+        pending: dict[str, Any] = {self._table: requests}
+        for attempt in range(MAX_UNPROCESSED_ROUNDS):
+            response = self._client.batch_write_item(RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            self._sleep(min(0.05 * 2**attempt, 1.0))
+        left = len(pending.get(self._table, []))
+        msg = (
+            f"DynamoDB left {left} inspector entries unprocessed "
+            f"after {MAX_UNPROCESSED_ROUNDS} tries"
+        )
+        raise InspectorWriteError(msg)
+
+    # ------------------------------------------------------------ reading
+
+    def query(
+        self,
+        *,
+        device: str | None = None,
+        since_ms: int = 0,
+        until_ms: int | None = None,
+        types: Collection[EntryType | str] | None = None,
+        limit: int = 100,
+    ) -> list[InspectorEntry]:
+        """The newest `limit` entries in [since_ms, until_ms], returned oldest first (connects and
+        disconnects in versionNumber order). Without `device`: every device, from the ByHour index,
+        no further back than the retention period."""
+        if limit < 1:
+            return []
+        wanted = sorted({EntryType(t).value for t in types}) if types else []
+        if device is not None:
+            until = MAX_TIME_MS if until_ms is None else until_ms
+            found = self._collect(self._device_query(device, since_ms, until, wanted), limit)
+            return order_entries(found)
+        until = int(self._clock() * 1000) + CLOCK_SKEW_MS if until_ms is None else until_ms
+        oldest = until - (self._retention_days + 1) * DAY_SECONDS * 1000
+        return order_entries(self._all_devices(max(since_ms, oldest), until, wanted, limit))
+
+    def _all_devices(
+        self, since_ms: int, until_ms: int, wanted: list[str], limit: int
+    ) -> list[InspectorEntry]:
+        collected: list[InspectorEntry] = []
+        with ThreadPoolExecutor(max_workers=self._shards) as pool:
+            for hour in hours_newest_first(since_ms, until_ms):
+                need = limit - len(collected)
+                read = partial(self._read_shard, hour, since_ms, until_ms, wanted, need)
+                shards = pool.map(read, range(self._shards))
+                newest = sorted(itertools.chain.from_iterable(shards), key=time_key, reverse=True)
+                collected.extend(newest[:need])
+                if len(collected) >= limit:
+                    break
+        return collected
+
+    def _read_shard(
+        self, hour: str, since_ms: int, until_ms: int, wanted: list[str], need: int, shard: int
+    ) -> list[InspectorEntry]:
+        return self._collect(self._shard_query(f"{hour}#{shard}", since_ms, until_ms, wanted), need)
+
+    def _device_query(
+        self, device: str, since_ms: int, until_ms: int, wanted: list[str]
+    ) -> dict[str, Any]:
+        return self._range_query("device", device, "sk", since_ms, until_ms, wanted, index=None)
+
+    def _shard_query(
+        self, partition: str, since_ms: int, until_ms: int, wanted: list[str]
+    ) -> dict[str, Any]:
+        return self._range_query(
+            "hour_shard", partition, "time_key", since_ms, until_ms, wanted, index=INDEX
+        )
+
+    def _range_query(
+        self,
+        hash_name: str,
+        hash_value: str,
+        range_name: str,
+        since_ms: int,
+        until_ms: int,
+        wanted: list[str],
+        *,
+        index: str | None,
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#h = :h AND #r BETWEEN :lo AND :hi",
+            "ExpressionAttributeNames": {"#h": hash_name, "#r": range_name},
+            "ExpressionAttributeValues": {
+                ":h": {"S": hash_value},
+                ":lo": {"S": time_bound(max(since_ms, 0), upper=False)},
+                ":hi": {"S": time_bound(min(until_ms, MAX_TIME_MS), upper=True)},
+            },
+            "ScanIndexForward": False,  # newest first: `limit` keeps the most recent
+        }
+        if index:
+            kwargs["IndexName"] = index
+        if wanted:
+            names = [f":t{i}" for i in range(len(wanted))]
+            kwargs["FilterExpression"] = f"#t IN ({', '.join(names)})"
+            kwargs["ExpressionAttributeNames"]["#t"] = "type"
+            for name, value in zip(names, wanted, strict=True):
+                kwargs["ExpressionAttributeValues"][name] = {"S": value}
+        return kwargs
+
+    def _collect(self, kwargs: dict[str, Any], need: int) -> list[InspectorEntry]:
+        # Limit counts items read before the type filter, so page until `need` pass it.
+        kwargs = dict(kwargs, Limit=need if "FilterExpression" not in kwargs else max(need, 100))
+        found: list[InspectorEntry] = []
+        while len(found) < need:
+            page = self._client.query(**kwargs)
+            found.extend(
+                InspectorEntry.model_validate_json(it["entry"]["S"]) for it in page["Items"]
+            )
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:need]
+
+
+def _entry(item: dict[str, Any]) -> InspectorEntry:
+    return InspectorEntry.model_validate_json(item["entry"]["S"])

@@ -33,8 +33,6 @@ class SnsSesNotifier:
         response = self._ses.send_email(
             FromEmailAddress=self._sender,
             Destination={"ToAddresses": list(to)},
-            Content={
-                "Simple": {"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": body}
-            },
+            Content={"Simple": {"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": body}},
         )
         return str(response["MessageId"])

@@ -1,0 +1,67 @@
+"""InspectorFunction: IoT Core lifecycle events (rules `lifecycle_*`) -> the inspector table.
+
+Thin: parse, record, measure. A malformed event cannot be fixed by a retry, so it goes straight
+to the dead-letter queue with the reason; a failed write raises, so Lambda retries it (then the
+on-failure destination, the same queue).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from mqtt_actions.adapters.aws import client
+from mqtt_actions.adapters.dlq import SqsDeadLetters
+from mqtt_actions.adapters.inspector import DynamoInspector
+from mqtt_actions.lifecycle import describe, parse_lifecycle
+from mqtt_actions.settings import InspectorSettings
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+@dataclass(frozen=True)
+class InspectorDeps:
+    inspector: DynamoInspector
+    dead_letters: SqsDeadLetters
+
+
+@cache
+def settings() -> InspectorSettings:
+    return InspectorSettings.from_env()
+
+
+@cache
+def deps() -> InspectorDeps:
+    cfg = settings()
+    return InspectorDeps(
+        inspector=DynamoInspector(cfg.inspector_table, client("dynamodb"), cfg.retention_days),
+        dead_letters=SqsDeadLetters(cfg.dead_letter_queue_url, client("sqs")),
+    )
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    wired = deps()
+    try:
+        parsed = parse_lifecycle(event)
+    except ValidationError as exc:
+        reason = f"invalid lifecycle event: {describe(exc)}"
+        logger.error("invalid event", extra={"reason": reason})
+        metrics.add_metric(name="InvalidLifecycleEvents", unit=MetricUnit.Count, value=1)
+        record = {"kind": "invalid_lifecycle_event", "reason": reason, "event": event}
+        wired.dead_letters.send(record)
+        return {"error": reason}
+    logger.set_correlation_id(parsed.session_identifier or None)
+    logger.append_keys(device=parsed.client_id, event_type=parsed.event_type)
+    metrics.add_metric(name=f"Lifecycle_{parsed.event_type}", unit=MetricUnit.Count, value=1)
+    entry = wired.inspector.record_lifecycle(parsed)
+    return {"device": entry.device, "type": entry.type.value, "sk": entry.sk}
