@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
+from mqtt_actions.adapters.inspector import DynamoInspector
 from mqtt_actions_cli.cfn import load_template, resources
 from tests.e2e.conftest import Client, Hook, LocalStack, wait_until
 
@@ -257,16 +258,31 @@ def test_lifecycle_events_for_connect_subscribe_disconnect_and_lost_connection(
     assert sorted(versions) == [versions[0], versions[2], versions[1], versions[3]]
 
 
-def test_inspector_records_what_happened(stack: LocalStack, connect: Connect) -> None:
-    # The inspector (its table, rule and function) is built on its own branch; until it is in
-    # template.yaml there is nothing to assert here.
+def test_inspector_records_connect_subscribe_publish_outcome_and_disconnect(
+    stack: LocalStack, connect: Connect
+) -> None:
+    # The inspector (table, rules, function) comes from its own branch: without its table in
+    # template.yaml there is nothing to look at.
     if "InspectorTable" not in resources(load_template(), "AWS::DynamoDB::Table"):
-        pytest.skip("InspectorTable is not in template.yaml yet")
-    table = stack.outputs["InspectorTableName"]
+        pytest.skip("InspectorTable is not in template.yaml")
     stack.apply(STORE)
-    connect("dev-inspected").publish("bucket/inspected", b'{"variable":"x","value":1}')
-    dynamodb = stack.client("dynamodb")
-    wait_until(lambda: dynamodb.scan(TableName=table).get("Items"), "inspector records")
+    device = connect("dev-inspected")
+    device.subscribe("inspected/#")
+    device.publish("bucket/inspected", json.dumps({"variable": "x", "value": 1}))
+    device.paho.disconnect()
+    device.paho.loop_stop()
+
+    inspector = DynamoInspector(stack.outputs["InspectorTableName"], stack.client("dynamodb"), 1)
+    wanted = {"connect", "subscribe", "publish", "action", "disconnect"}
+
+    def entries() -> list[Any] | None:
+        found = inspector.query(device="dev-inspected")
+        return found if wanted <= {str(e.type) for e in found} else None
+
+    found = wait_until(entries, "connect, subscribe, publish, action and disconnect entries")
+    (action,) = [e for e in found if e.type == "action"]
+    assert action.details["action_id"] == "e2e-store"
+    assert action.details["outcome"] == "done"
 
 
 # --- warnings where IoT Core would differ -------------------------------------------------------

@@ -14,6 +14,7 @@ import importlib.util
 import itertools
 import json
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -83,7 +84,13 @@ def load_handler(spec: FunctionSpec) -> Handler:
     if module_spec is None or module_spec.loader is None:
         raise ImportError(f"cannot load {spec.module_path}")
     module: ModuleType = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    sys.modules[name] = module  # dataclasses and pydantic look their module up while importing
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:  # Lambda's Runtime.ImportModuleError: stop the stack, say where
+        del sys.modules[name]
+        msg = f"{spec.logical_id}: importing {spec.module_path} failed: {type(exc).__name__}: {exc}"
+        raise ImportError(msg) from exc
     handler = getattr(module, spec.handler_name, None)
     if not callable(handler):
         raise ImportError(f"{spec.module_path} has no function {spec.handler_name}")
