@@ -79,11 +79,14 @@ class MemoryOnce:
         return self.done[k]
 
 
+DEVICES = 10  # per site; sites = actions / 10, so a message matches ~3 actions at any size
+
+
 def actions(n: int, rng: random.Random) -> list[Any]:
-    sites = max(1, n // 50)
+    sites = max(1, n // DEVICES)
     rows = []
     for i in range(n):
-        s, d = rng.randrange(sites), rng.randrange(100)
+        s, d = rng.randrange(sites), rng.randrange(DEVICES)
         r = rng.random()
         if r < 0.7:
             topic = f"site{s}/dev{d}/temp"
@@ -97,7 +100,7 @@ def actions(n: int, rng: random.Random) -> list[Any]:
 
 def bench_routing(n: int, messages: int, rng: random.Random) -> tuple[float, float]:
     loaded = actions(n, rng)
-    null, sites = Null(), max(1, n // 50)
+    null, sites = Null(), max(1, n // DEVICES)
     deps = RouterDeps(
         actions=ActionsSource(lambda: loaded, ttl=1e9, clock=time.time),
         bucket=null,
@@ -122,7 +125,7 @@ def bench_routing(n: int, messages: int, rng: random.Random) -> tuple[float, flo
     events = [
         RouterEvent(
             payload=payload,
-            topic=f"site{rng.randrange(sites)}/dev{rng.randrange(100)}/temp",
+            topic=f"site{rng.randrange(sites)}/dev{rng.randrange(DEVICES)}/temp",
             clientid="dev",
             timestamp=1,
             traceid=f"t{i}",

@@ -1,23 +1,154 @@
-"""Entry point of the `mqtt-actions` command.
+"""Entry point of the `mqtt-actions` command: the parser, the dispatch, and where errors end.
 
-Minimal for now: only `local` is wired (the other commands come with the CLI issue, which replaces
-this file and registers `local` through `add_local_parser`)."""
+Each command group lives in its own module and registers itself with `register(subparsers)`.
+Its parser sets `func=handler`, `handler(args) -> int`; `args.get_target()` gives the Target
+(`--local` or `--stack NAME`), built on first use so commands that need none contact nothing.
+`local` and `inspect` plug in through `add_local_parser(subparsers)` and
+`add_inspect_parser(subparsers)` (see plugins.py)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+import textwrap
+from collections.abc import Callable
 
-from mqtt_actions_cli.local import add_local_parser
+from mqtt_actions_cli import (
+    cmd_actions,
+    cmd_bucket,
+    cmd_devices,
+    cmd_dlq,
+    cmd_outbox,
+    cmd_publish,
+    plugins,
+)
+from mqtt_actions_cli.errors import EXIT_FAILED, EXIT_USAGE, CliError
+from mqtt_actions_cli.target import Target, resolve_target
+
+TargetFactory = Callable[[argparse.Namespace], Target]
+
+PROG = "mqtt-actions"
+DESCRIPTION = """\
+TagoIO-style MQTT topic actions on your own AWS IoT Core, and on one laptop.
+
+Devices publish over MQTT; actions attached to topic filters store the data in the device's
+bucket, run an analysis, send SMS or e-mail, publish to MQTT or call a webhook. This command
+manages the actions and looks at what they did, on the local stack (`make run`) or on a
+deployed stack (--stack NAME)."""
+
+EPILOG = """\
+quick start (local, no AWS account):
+  make run                                        # terminal 1: the local stack
+  mqtt-actions actions apply examples/actions.yaml
+  mqtt-actions actions test home/kitchen/temperature \\
+      --payload '{"variable": "temperature", "value": 31}'
+  mqtt-actions publish home/kitchen/temperature '{"variable": "temperature", "value": 31}' \\
+      --client-id sensor-01
+  mqtt-actions bucket query sensor-01 --since 10m
+  mqtt-actions outbox
+
+every command takes --json (machine output on stdout) and --local (default) or --stack NAME.
+exit codes: 0 ok, 1 operational error, 2 usage or validation error.
+run `mqtt-actions COMMAND --help` for each command's options and examples."""
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mqtt-actions", description=__doc__.splitlines()[0])
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    add_local_parser(subparsers)
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    plugins.register(subparsers, "local")
+    cmd_actions.register(subparsers)
+    cmd_bucket.register(subparsers)
+    plugins.register(subparsers, "inspect")
+    cmd_outbox.register(subparsers)
+    cmd_dlq.register(subparsers)
+    cmd_devices.register(subparsers)
+    cmd_publish.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None, *, target_factory: TargetFactory | None = None) -> int:
+    """Run the command; returns the exit code. `target_factory` replaces target resolution
+    (tests hand in a Target on moto)."""
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "accepts_anything", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    handler = getattr(args, "func", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    factory = target_factory or resolve_target
+    made: list[Target] = []
+
+    def get_target() -> Target:
+        if not made:
+            made.append(factory(args))
+        return made[0]
+
+    args.get_target = get_target
+    try:
+        code: int = handler(args)
+    except CliError as exc:
+        return _report(args, exc.message, exc.problems, exc.hint, exc.exit_code)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        mapped = _aws_error(exc)
+        if mapped is None:
+            raise
+        return _report(args, mapped[0], [], mapped[1], EXIT_FAILED)
+    return code
+
+
+def _report(
+    args: argparse.Namespace, message: str, problems: list[str], hint: str, code: int
+) -> int:
+    lines = [f"{PROG}: error: {message}"]
+    lines += [f"  - {p}" for p in problems]
+    if hint:
+        lines.append(textwrap.indent(f"fix: {hint}", "  "))
+    print("\n".join(lines), file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message, "problems": problems, "hint": hint}, indent=2))
+    return code
+
+
+def _aws_error(exc: Exception) -> tuple[str, str] | None:
+    """botocore's errors, said plainly with what to do; None for anything else."""
+    from botocore import exceptions as bce
+
+    if isinstance(exc, bce.NoCredentialsError):
+        return "no AWS credentials found", "run `aws configure` or set AWS_PROFILE"
+    if isinstance(exc, bce.NoRegionError):
+        return "no AWS region", "pass --region or set AWS_REGION"
+    if isinstance(exc, bce.EndpointConnectionError):
+        return f"cannot reach {exc.kwargs.get('endpoint_url', 'the AWS endpoint')}", (
+            "for the local stack start it with `make run`; for AWS check your network and --region"
+        )
+    if isinstance(exc, bce.ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Error")
+        operation = getattr(exc, "operation_name", "the request")
+        hint = (
+            "your AWS credentials lack this permission; ask for it or use another profile"
+            if "AccessDenied" in code or code == "UnauthorizedOperation"
+            else ""
+        )
+        return f"AWS refused {operation}: {code}: {error.get('Message', '')}".rstrip(": "), hint
+    if isinstance(exc, bce.BotoCoreError):
+        return f"AWS client error: {exc}", ""
+    return None
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -29,6 +29,7 @@ from mqtt_actions.ports import (
     Publisher,
     WebhookClient,
 )
+from mqtt_actions.publishing import publish_problem
 from mqtt_actions.settings import RouterSettings
 from mqtt_actions.templating import (
     TemplateContext,
@@ -39,7 +40,6 @@ from mqtt_actions.templating import (
     render_topic,
 )
 
-MAX_MQTT_PAYLOAD = 128 * 1024  # IoT Core's limit
 MAX_SMS_CHARS = 1600
 MAX_DEVICE_CHARS = 128
 
@@ -56,6 +56,15 @@ class ExecContext:
     webhooks: WebhookClient
     settings: RouterSettings
     _values: dict[str, str] | None = None
+    _checked: tuple[list[dict[str, Any]], list[tuple[int, list[str]]]] | None = None
+
+    def checked_points(self) -> tuple[list[dict[str, Any]], list[tuple[int, list[str]]]]:
+        """Points that pass TagoIO's limits (as rows) and why the others do not; once a message."""
+        if self._checked is None:
+            accepted, refused = check_points(self.points)
+            rows = [p.model_dump(mode="json", exclude_none=True) for p in accepted]
+            self._checked = (rows, refused)
+        return self._checked
 
     def values(self, action: Action) -> dict[str, str]:
         """Placeholder values; computed once a message, $ACTION$ set per action."""
@@ -81,12 +90,14 @@ class ExecContext:
 
 
 def _insert_bucket(action: InsertBucketAction, ctx: ExecContext) -> dict[str, Any]:
-    device = render_header(action.device, ctx.values(action)).strip()
+    if action.device == "$DEVICE$":  # the default: skip rendering on the hot path
+        device = ctx.event.device
+    else:
+        device = render_header(action.device, ctx.values(action)).strip()
     if not device or len(device) > MAX_DEVICE_CHARS:
         msg = f"device {action.device!r} renders to {device!r}: want 1-{MAX_DEVICE_CHARS} chars"
         raise ActionError(msg, permanent=True)
-    accepted, refused = check_points(ctx.points)
-    rows = [p.model_dump(mode="json", exclude_none=True) for p in accepted]
+    rows, refused = ctx.checked_points()
     written = ctx.deps_bucket.insert(
         device, rows, traceid=ctx.event.traceid, timestamp=ctx.event.timestamp
     )
@@ -115,6 +126,7 @@ def _run_analysis(action: RunAnalysisAction, ctx: ExecContext) -> dict[str, Any]
                     "device": ctx.event.device,
                     "traceid": ctx.event.traceid,
                     "hops": ctx.event.hops + 1,
+                    "timestamp": ctx.event.timestamp,
                 },
                 "scope": ctx.points,
                 "environment": dict(action.environment),
@@ -157,9 +169,9 @@ def _mqtt_publish(action: MqttPublishAction, ctx: ExecContext) -> dict[str, Any]
         body = ctx.payload
     else:
         body = render(action.payload, values).encode("utf-8")
-    if len(body) > MAX_MQTT_PAYLOAD:
-        msg = f"payload is {len(body):,} bytes; IoT Core accepts at most {MAX_MQTT_PAYLOAD:,}"
-        raise ActionError(msg, permanent=True)
+    problem = publish_problem(topic, len(body), action.qos)  # the same checks as analyses
+    if problem is not None:
+        raise ActionError(problem.message, permanent=True)
     hops = ctx.event.hops + 1
     ctx.publisher.publish(topic, body, qos=action.qos, retain=action.retain, hops=hops)
     return {"topic": topic, "bytes": len(body), "qos": action.qos, "retain": action.retain}

@@ -3,6 +3,7 @@ edge; tests hand in fakes or the same adapters against moto."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Protocol
@@ -82,6 +83,41 @@ class Publisher(Protocol):
     def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool, hops: int) -> None: ...
 
 
+class RetainedMessage(BaseModel):
+    """The message IoT Core keeps for a topic (one per topic; an empty publish deletes it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    topic: str
+    payload: bytes
+    qos: int
+    last_modified: int = Field(description="when IoT Core stored it, ms since the epoch")
+
+    def as_text(self) -> str:
+        """The payload as UTF-8 text (undecodable bytes become U+FFFD)."""
+        return self.payload.decode("utf-8", errors="replace")
+
+    def as_json(self) -> Any:
+        """The payload parsed as JSON; raises ValueError when it is not JSON."""
+        return json.loads(self.payload)
+
+
+class RetainedReader(Protocol):
+    def get_retained(self, topic: str) -> RetainedMessage | None: ...
+
+
+class BucketReader(Protocol):
+    def query(
+        self,
+        device: str,
+        *,
+        variable: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]: ...
+
+
 class Invoker(Protocol):
     def invoke_async(self, function: str, event: Mapping[str, Any]) -> None: ...
 
@@ -115,3 +151,32 @@ class OnceRunner(Protocol):
     def run_once(
         self, key: Mapping[str, str], work: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]: ...
+
+
+class BucketStore(BucketWriter, BucketReader, Protocol):
+    """A device bucket that an analysis both writes and reads."""
+
+
+class AnalysisPorts(Protocol):
+    """Every adapter an analysis may use; implementations build each one on first access."""
+
+    @property
+    def publisher(self) -> Publisher: ...
+
+    @property
+    def retained(self) -> RetainedReader: ...
+
+    @property
+    def notifier(self) -> Notifier: ...
+
+    @property
+    def rate_limiter(self) -> RateLimiter: ...
+
+    @property
+    def bucket(self) -> BucketStore: ...
+
+    @property
+    def invoker(self) -> Invoker: ...
+
+    @property
+    def inspector(self) -> InspectorLog: ...

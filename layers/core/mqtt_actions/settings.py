@@ -34,9 +34,7 @@ class RouterSettings(BaseModel):
     @field_validator("analysis_functions", mode="before")
     @classmethod
     def _json_map(cls, value: object) -> object:
-        if isinstance(value, str):
-            return json.loads(value) if value.strip() else {}
-        return value
+        return _json_map(value)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RouterSettings:
@@ -45,6 +43,59 @@ class RouterSettings(BaseModel):
             return cls.model_validate(dict(source))
         except (ValidationError, json.JSONDecodeError) as exc:
             raise SettingsError(_describe(exc)) from exc
+
+
+ANALYSIS_ENV_PREFIX = "ANALYSIS_ENV_"
+
+
+class AnalysisSettings(BaseModel):
+    """What an analysis function needs. Every service's setting is optional: a service used
+    without its setting raises NotConfiguredError naming the variable, so an analysis that only
+    publishes needs none of them."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    analysis_name: str = Field(default="", alias="ANALYSIS_NAME")
+    bucket_table: str = Field(default="", alias="BUCKET_TABLE")
+    rate_table: str = Field(default="", alias="ACTIONS_TABLE")  # holds the rate-limit counters
+    email_sender: str = Field(default="", alias="EMAIL_SENDER")
+    analysis_functions: dict[str, str] = Field(default_factory=dict, alias="ANALYSIS_FUNCTIONS")
+    max_hops: int = Field(default=4, ge=1, le=32, alias="MAX_HOPS")
+    notify_rate_max: int = Field(default=10, ge=1, alias="NOTIFY_RATE_MAX")
+    notify_rate_seconds: int = Field(default=60, ge=1, le=86_400, alias="NOTIFY_RATE_SECONDS")
+    inspector_table: str = Field(default="", alias="INSPECTOR_TABLE")
+    inspector_retention_days: int = Field(default=7, ge=1, alias="INSPECTOR_RETENTION_DAYS")
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="ANALYSIS_ENV_<key> variables, prefix removed"
+    )
+
+    @field_validator("analysis_functions", mode="before")
+    @classmethod
+    def _json_map(cls, value: object) -> object:
+        return _json_map(value)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AnalysisSettings:
+        source = dict(os.environ if env is None else env)
+        environment = {
+            key.removeprefix(ANALYSIS_ENV_PREFIX): value
+            for key, value in source.items()
+            if key.startswith(ANALYSIS_ENV_PREFIX) and key != ANALYSIS_ENV_PREFIX
+        }
+        try:
+            return cls.model_validate({**source, "environment": environment})
+        except (ValidationError, json.JSONDecodeError) as exc:
+            raise SettingsError(_describe(exc)) from exc
+
+
+def _json_map(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as exc:
+            msg = f'not a JSON object of name -> function name ({exc.msg}), e.g. {{"a": "fn-a"}}'
+            raise ValueError(msg) from None
+    return value
 
 
 class InspectorSettings(BaseModel):

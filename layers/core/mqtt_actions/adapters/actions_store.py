@@ -9,9 +9,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from mqtt_actions.actions import Action, ActionsFileError, parse_actions
+from mqtt_actions.adapters.dynamo import put_items
 
 logger = Logger(child=True)
 PK = "ACTION"
+MAX_TRANSACTION = 100
 
 
 class DynamoActionsStore:
@@ -43,25 +45,20 @@ class DynamoActionsStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def put_all(self, actions: Sequence[Action]) -> None:
-        """Upsert validated actions (the caller validated the whole file first)."""
-        for start in range(0, len(actions), 25):
-            requests = [
-                {
-                    "PutRequest": {
-                        "Item": {
-                            "pk": {"S": PK},
-                            "sk": {"S": a.id},
-                            "config": {"S": a.model_dump_json()},
-                        }
-                    }
-                }
-                for a in actions[start : start + 25]
-            ]
-            pending: dict[str, Any] = {self._table: requests}
-            while pending:
-                pending = self._client.batch_write_item(RequestItems=pending).get(
-                    "UnprocessedItems"
-                )
+        """Upsert validated actions (the caller validated the whole file first).
+
+        Up to 100 actions are written in one transaction: all or none. Larger sets go in
+        batches of 25 (DynamoDB's transaction limit is 100 items)."""
+        items = [
+            {"pk": {"S": PK}, "sk": {"S": a.id}, "config": {"S": a.model_dump_json()}}
+            for a in actions
+        ]
+        if 0 < len(items) <= MAX_TRANSACTION:
+            self._client.transact_write_items(
+                TransactItems=[{"Put": {"TableName": self._table, "Item": it}} for it in items]
+            )
+        else:
+            put_items(self._client, self._table, items, what="actions")
 
     def delete(self, action_id: str) -> bool:
         response = self._client.delete_item(

@@ -11,8 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-BATCH = 25
-MAX_UNPROCESSED_ROUNDS = 8
+from mqtt_actions.adapters.dynamo import put_items
 
 
 def point_time_ms(point: Mapping[str, Any], default_ms: int) -> int:
@@ -62,22 +61,8 @@ class DynamoBucket:
             bucket_item(device, p, traceid=traceid, index=i, timestamp=timestamp)
             for i, p in enumerate(points)
         ]
-        for start in range(0, len(items), BATCH):
-            requests = [{"PutRequest": {"Item": it}} for it in items[start : start + BATCH]]
-            self._write(requests)
+        put_items(self._client, self._table, items, what="bucket rows", sleep=self._sleep)
         return len(items)
-
-    def _write(self, requests: list[dict[str, Any]]) -> None:
-        pending: dict[str, Any] = {self._table: requests}
-        for attempt in range(MAX_UNPROCESSED_ROUNDS):
-            response = self._client.batch_write_item(RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
-            if not pending:
-                return
-            self._sleep(min(0.05 * 2**attempt, 1.0))
-        left = len(pending.get(self._table, []))
-        msg = f"DynamoDB left {left} bucket rows unprocessed after {MAX_UNPROCESSED_ROUNDS} tries"
-        raise RuntimeError(msg)
 
     def query(
         self,

@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mqtt_actions.adapters.dynamo import put_items
 from mqtt_actions.inspector import (
     MAX_TIME_MS,
     SHARDS,
@@ -36,8 +37,6 @@ from mqtt_actions.ports import ActionResult, MessageRecord, Outcome
 
 logger = Logger(child=True)
 
-BATCH = 25  # BatchWriteItem's limit
-MAX_UNPROCESSED_ROUNDS = 8
 DAY_SECONDS = 86_400
 INDEX = "ByHour"
 CLOCK_SKEW_MS = 60_000  # "until now" also reads entries stamped by a clock slightly ahead
@@ -127,12 +126,14 @@ class DynamoInspector:
             e.model_copy(update={"recorded": recorded})
             for e in {e.key: e for e in entries}.values()
         ]
-        for start in range(0, len(unique), BATCH):
-            requests = [
-                {"PutRequest": {"Item": self._item(e, expires_at)}}
-                for e in unique[start : start + BATCH]
-            ]
-            self._batch(requests)
+        put_items(
+            self._client,
+            self._table,
+            [self._item(e, expires_at) for e in unique],
+            what="inspector entries",
+            sleep=self._sleep,
+            error=InspectorWriteError,
+        )
         return unique
 
     def _item(self, entry: InspectorEntry, expires_at: int) -> dict[str, Any]:
@@ -149,21 +150,6 @@ class DynamoInspector:
         if entry.traceid:
             item["traceid"] = {"S": entry.traceid}
         return item
-
-    def _batch(self, requests: list[dict[str, Any]]) -> None:
-        pending: dict[str, Any] = {self._table: requests}
-        for attempt in range(MAX_UNPROCESSED_ROUNDS):
-            response = self._client.batch_write_item(RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
-            if not pending:
-                return
-            self._sleep(min(0.05 * 2**attempt, 1.0))
-        left = len(pending.get(self._table, []))
-        msg = (
-            f"DynamoDB left {left} inspector entries unprocessed "
-            f"after {MAX_UNPROCESSED_ROUNDS} tries"
-        )
-        raise InspectorWriteError(msg)
 
     # ------------------------------------------------------------ reading
 

@@ -1,4 +1,5 @@
-"""MQTT publish through IoT Core's data plane, carrying the hop count as an MQTT 5 user property."""
+"""MQTT publish through IoT Core's data plane, carrying the hop count as an MQTT 5 user property;
+and reading back a topic's retained message."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from typing import Any
 
 from mqtt_actions.events import HOPS_PROPERTY
+from mqtt_actions.ports import RetainedMessage
 
 
 class IotDataPublisher:
@@ -19,4 +21,17 @@ class IotDataPublisher:
             retain=retain,
             payload=payload,
             userProperties=json.dumps([{HOPS_PROPERTY: str(hops)}]),
+        )
+
+    def get_retained(self, topic: str) -> RetainedMessage | None:
+        """The topic's retained message, or None when it has none (needs iot:GetRetainedMessage)."""
+        try:
+            response = self._client.get_retained_message(topic=topic)
+        except self._client.exceptions.ResourceNotFoundException:
+            return None
+        return RetainedMessage(
+            topic=str(response.get("topic", topic)),
+            payload=bytes(response.get("payload") or b""),
+            qos=int(response.get("qos", 0)),
+            last_modified=int(response.get("lastModifiedTime", 0)),
         )

@@ -1,0 +1,277 @@
+"""TopicIndex vs paho-mqtt's MQTTMatcher (and a linear topic_matches_sub scan).
+
+Run: .venv/bin/python benchmarks/matcher.py [--quick]
+Prints a Markdown table of ratios to MQTTMatcher measured in the same run, and the machine.
+Every contender is first checked to return the same match sets for every topic.
+"""
+
+import argparse
+import gc
+import platform
+import random
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from pathlib import Path
+
+from paho.mqtt.client import topic_matches_sub
+from paho.mqtt.matcher import MQTTMatcher
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "core"))
+from mqtt_actions.topics import TopicIndex
+
+SEED = 20_240_601
+METRICS = ("temp", "hum", "co2", "pm25", "lux", "volt", "amp", "rssi", "door", "motion")
+DEVICES_PER_SITE = 100
+TOPICS = 20_000
+HOT_TOPICS = 500
+HOT_LOOKUPS = 20_000
+CACHE_SIZE = 1024
+REPEATS = 3  # at least; short runs repeat until MIN_SECONDS
+MIN_SECONDS = 0.3
+
+type Pair = tuple[str, int]
+type Match = Callable[[str], list[int]]
+
+
+def make_filters(n: int, rng: random.Random) -> list[Pair]:
+    """n unique filters: 70 % exact, 20 % with '+', 10 % ending in '#'; value = position."""
+    sites = max(1, n // 10)
+    want = {"exact": n * 7 // 10, "plus": n * 2 // 10}
+    want["hash"] = n - want["exact"] - want["plus"]
+    made: dict[str, None] = {}
+    for kind, count in want.items():
+        got = 0
+        while got < count:
+            s, d, m = rng.randrange(sites), rng.randrange(DEVICES_PER_SITE), rng.choice(METRICS)
+            f = {
+                "exact": f"site{s}/dev{d}/{m}",
+                "plus": f"site{s}/+/{m}",
+                "hash": f"site{s}/dev{d}/#",
+            }[kind]
+            if f not in made:
+                made[f] = None
+                got += 1
+    filters = list(made)
+    rng.shuffle(filters)
+    return [(f, i) for i, f in enumerate(filters)]
+
+
+def make_topics(pairs: Sequence[Pair], count: int, rng: random.Random) -> list[str]:
+    """Distinct topics: exact filters' topics, and others that hit wildcards only or miss."""
+    sites = max(1, len(pairs) // 10)
+    exact = [f for f, _ in pairs if "+" not in f and "#" not in f]
+    topics: dict[str, None] = {}
+    while len(topics) < count:
+        roll = rng.random()
+        s, d, m = rng.randrange(sites), rng.randrange(DEVICES_PER_SITE), rng.choice(METRICS)
+        if roll < 0.5:
+            t = rng.choice(exact)  # an exact hit, often with '+'/'#' hits too
+        elif roll < 0.7:
+            t = f"site{s}/dev{d}/{m}"  # maybe a wildcard hit
+        elif roll < 0.8:
+            t = f"site{s}/dev{d}/{m}/raw"  # only '#' filters can match
+        elif roll < 0.9:
+            t = f"zone{s}/dev{d}/{m}"  # a miss at the first level
+        else:
+            t = f"site{s}"  # a short miss
+        topics[t] = None
+    return list(topics)
+
+
+def build_index(pairs: Iterable[Pair], cache_size: int = 0) -> TopicIndex[int]:
+    index: TopicIndex[int] = TopicIndex(cache_size=cache_size)
+    for f, v in pairs:
+        index.add(f, v)
+    return index
+
+
+def build_paho(pairs: Iterable[Pair]) -> MQTTMatcher:
+    matcher = MQTTMatcher()
+    for f, v in pairs:
+        matcher[f] = v
+    return matcher
+
+
+def paho_matcher(matcher: MQTTMatcher) -> Match:
+    def match(topic: str) -> list[int]:
+        return list(matcher.iter_match(topic))
+
+    return match
+
+
+def linear_scan(pairs: Sequence[Pair]) -> Match:
+    def match(topic: str) -> list[int]:
+        return [v for f, v in pairs if topic_matches_sub(f, topic)]
+
+    return match
+
+
+def race(runs: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Best time of each run, the runs interleaved round by round so that noise from other
+    processes hits every contender alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    while pending := [n for n, t in times.items() if len(t) < REPEATS or sum(t) < MIN_SECONDS]:
+        for name in pending:
+            gc.collect()
+            start = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(t) for name, t in times.items()}
+
+
+def stream(match: Match, topics: Sequence[str]) -> Callable[[], None]:
+    def run() -> None:
+        for t in topics:
+            match(t)
+
+    return run
+
+
+def memory_of(build: Callable[[], object]) -> tuple[int, int]:
+    """(kept, peak) bytes allocated while building, per tracemalloc."""
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    built = build()
+    kept, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del built
+    return kept - base, peak - base
+
+
+def check_same(name: str, ours: Match, theirs: Match, topics: Sequence[str]) -> int:
+    """Abort unless both give the same match set (ours without duplicates) for every topic."""
+    hits = 0
+    for t in topics:
+        got, want = ours(t), theirs(t)
+        if len(got) != len(set(got)) or set(got) != set(want):
+            sys.exit(f"MISMATCH ({name}) on {t!r}: ours={sorted(got)} theirs={sorted(want)}")
+        hits += bool(want)
+    return hits
+
+
+def mb(size: int) -> str:
+    return f"{size / 1e6:,.1f}"
+
+
+def bench(n: int) -> list[tuple[str, ...]]:
+    rng = random.Random(SEED + n)
+    pairs = make_filters(n, rng)
+    topics = make_topics(pairs, TOPICS, rng)
+    index = build_index(pairs)
+    paho = paho_matcher(build_paho(pairs))
+    hits = check_same(f"{n:,} filters", index.match, paho, topics)
+
+    rate = race({"paho": stream(paho, topics), "ours": stream(index.match, topics)})
+    build = race({"paho": partial(build_paho, pairs), "ours": partial(build_index, pairs)})
+    paho_kept, paho_peak = memory_of(partial(build_paho, pairs))
+    kept, peak = memory_of(partial(build_index, pairs))
+    rows: list[tuple[str, ...]] = [
+        (
+            f"{n:,}",
+            "MQTTMatcher",
+            f"{len(topics) / rate['paho']:,.0f}",
+            "1.00",
+            f"{build['paho']:.3f}",
+            "1.00",
+            f"{mb(paho_kept)} / {mb(paho_peak)}",
+            "1.00",
+            f"{len(topics):,} distinct topics, {hits / len(topics):.0%} with a match",
+        ),
+        (
+            f"{n:,}",
+            "**TopicIndex**",
+            f"{len(topics) / rate['ours']:,.0f}",
+            f"**{rate['paho'] / rate['ours']:.2f}**",
+            f"{build['ours']:.3f}",
+            f"{build['ours'] / build['paho']:.2f}",
+            f"{mb(kept)} / {mb(peak)}",
+            f"{kept / paho_kept:.2f}",
+            "",
+        ),
+    ]
+
+    # paho's per-pair helper over every filter: O(n) a topic, so on a sample only.
+    sample_size = {1_000: 200, 10_000: 20}.get(n)
+    if sample_size:
+        sample = topics[:sample_size]
+        scan = linear_scan(pairs)
+        check_same(f"{n:,} filters, linear scan", index.match, scan, sample)
+        scan_rate = race({"paho": stream(paho, sample), "scan": stream(scan, sample)})
+        rows.append(
+            (
+                f"{n:,}",
+                "linear `topic_matches_sub`",
+                f"{sample_size / scan_rate['scan']:,.0f}",
+                f"{scan_rate['paho'] / scan_rate['scan']:.4f}",
+                *["-"] * 4,
+                f"{sample_size} of the topics",
+            )
+        )
+
+    # Repeating topics: the result cache's case.
+    hot = rng.sample(topics, HOT_TOPICS)
+    lookups = [rng.choice(hot) for _ in range(HOT_LOOKUPS)]
+    cached = build_index(pairs, cache_size=CACHE_SIZE)
+    check_same(f"{n:,} filters, cached", cached.match, paho, hot)
+    hot_rate = race({"paho": stream(paho, lookups), "ours": stream(cached.match, lookups)})
+    rows.append(
+        (
+            f"{n:,}",
+            f"**TopicIndex(cache_size={CACHE_SIZE})**",
+            f"{HOT_LOOKUPS / hot_rate['ours']:,.0f}",
+            f"**{hot_rate['paho'] / hot_rate['ours']:.2f}**",
+            *["-"] * 4,
+            f"{HOT_LOOKUPS:,} lookups of {HOT_TOPICS} hot topics "
+            f"(MQTTMatcher {HOT_LOOKUPS / hot_rate['paho']:,.0f}/s)",
+        )
+    )
+    return rows
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"Machine: {platform.platform()}, {cpu}, Python {platform.python_version()} "
+        f"({platform.python_implementation()}). Best of >= {REPEATS} interleaved runs; "
+        "ratios are to MQTTMatcher in the same run (topics/s: higher is better; "
+        "build time and memory: lower is better)."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 and 10,000 filters only")
+    sizes = (1_000, 10_000) if parser.parse_args().quick else (1_000, 10_000, 100_000)
+    header = (
+        "filters",
+        "matcher",
+        "topics/s",
+        "x MQTTMatcher",
+        "build s",
+        "build x",
+        "memory MB kept / peak",
+        "memory x",
+        "workload",
+    )
+    rows = [row for n in sizes for row in bench(n)]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print()
+    print(machine())
+
+
+if __name__ == "__main__":
+    main()

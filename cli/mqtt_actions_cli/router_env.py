@@ -1,0 +1,110 @@
+"""The router's settings as the deployment sees them, for a dry run that tells the truth about
+e-mail senders and declared analyses.
+
+A deployed stack: the router function's own environment (lambda GetFunctionConfiguration).
+The local stack and offline: the RouterFunction environment in template.yaml, which the local
+stack runs with. What cannot be known is filled with a stand-in and said in `notes`."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from mqtt_actions.settings import RouterSettings, SettingsError
+from mqtt_actions_cli.cfn import load_template
+from mqtt_actions_cli.target import Target
+
+STAND_IN_SENDER = "sender@example.com"
+_PLACEHOLDERS = {
+    "BUCKET_TABLE": "dry-run",
+    "ACTIONS_TABLE": "dry-run",
+    "IDEMPOTENCY_TABLE": "dry-run",
+    "DEAD_LETTER_QUEUE_URL": "dry-run",
+}
+_SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
+
+
+@dataclass
+class RouterEnvironment:
+    settings: RouterSettings
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+
+def router_environment(target: Target | None) -> RouterEnvironment:
+    if target is not None and not target.is_local:
+        deployed = _deployed_env(target)
+        if deployed is not None:
+            try:
+                return RouterEnvironment(
+                    RouterSettings.from_env({**_PLACEHOLDERS, **deployed}),
+                    f"the environment of {target.function_name('RouterFunction')}",
+                )
+            except SettingsError as exc:
+                note = f"the deployed router's environment does not validate ({exc})"
+                return _from_template([note])
+        return _from_template(["could not read the deployed router's environment"])
+    return _from_template([])
+
+
+def _deployed_env(target: Target) -> dict[str, str] | None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        config = target.client("lambda").get_function_configuration(
+            FunctionName=target.function_name("RouterFunction")
+        )
+    except (ClientError, BotoCoreError):
+        return None
+    variables = config.get("Environment", {}).get("Variables", {})
+    return {str(k): str(v) for k, v in variables.items()}
+
+
+def _from_template(notes: list[str]) -> RouterEnvironment:
+    env: dict[str, str] = dict(_PLACEHOLDERS)
+    try:
+        variables = load_template()["Resources"]["RouterFunction"]["Properties"]["Environment"][
+            "Variables"
+        ]
+    except (OSError, KeyError, TypeError):
+        variables = {}
+        notes.append("template.yaml has no RouterFunction environment")
+    analyses = _literal_json(variables.get("ANALYSIS_FUNCTIONS"))
+    if analyses is not None:
+        env["ANALYSIS_FUNCTIONS"] = analyses
+    for name in ("MAX_HOPS", "WEBHOOK_ALLOW_PRIVATE"):
+        value = variables.get(name)
+        if isinstance(value, bool):
+            env[name] = str(value).lower()
+        elif isinstance(value, str | int):  # not an intrinsic like !Ref: those keep defaults
+            env[name] = str(value)
+    env["EMAIL_SENDER"] = STAND_IN_SENDER
+    notes.append(
+        f"e-mails show the stand-in sender {STAND_IN_SENDER}; the real one is the stack's "
+        "EmailSender parameter"
+    )
+    try:
+        settings = RouterSettings.from_env(env)
+    except SettingsError as exc:
+        notes.append(f"template.yaml's router environment does not validate ({exc})")
+        settings = RouterSettings.from_env({**_PLACEHOLDERS, "EMAIL_SENDER": STAND_IN_SENDER})
+    return RouterEnvironment(settings, "template.yaml", notes)
+
+
+def _literal_json(value: Any) -> str | None:
+    """ANALYSIS_FUNCTIONS as JSON text: literal, or `!Sub` with ${Function} names kept as text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        sub = value["Fn::Sub"]
+        text = sub[0] if isinstance(sub, list) and sub else sub
+        if isinstance(text, str):
+            resolved = _SUB_VARIABLE.sub(lambda m: m.group(1).split(".")[0], text)
+            try:
+                json.loads(resolved)
+            except json.JSONDecodeError:
+                return None
+            return resolved
+    return None

@@ -1,0 +1,65 @@
+"""What AWS IoT Core accepts in one publish: a topic name, QoS 0 or 1, a payload of at most 128 KB.
+
+Shared by the `mqtt_publish` action (executors.py) and the analysis SDK (analysis.py), so both
+refuse the same publishes with the same words. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from mqtt_actions.topics import InvalidTopicError, validate_topic
+
+MAX_MQTT_PAYLOAD: Final = 128 * 1024  # IoT Core's message size limit
+MAX_TOPIC_BYTES: Final = 256  # IoT Core: a topic in a PUBLISH is at most 256 UTF-8 bytes
+MAX_TOPIC_SLASHES: Final = 7  # IoT Core: at most 7 '/' in a published topic
+_BASIC_INGEST: Final = "$aws/rules/"  # its 3 slashes do not count (IoT Core quotas)
+
+ProblemKind = Literal["topic", "qos", "size"]
+
+
+@dataclass(frozen=True)
+class PublishProblem:
+    """Why IoT Core would refuse a publish: `kind` says which part, `message` what to fix."""
+
+    kind: ProblemKind
+    message: str
+
+
+def publish_problem(topic: str, size: int, qos: object) -> PublishProblem | None:
+    """The first reason IoT Core would refuse publishing `size` bytes to `topic` at `qos`."""
+    problem = topic_problem(topic)
+    if problem is not None:
+        return PublishProblem("topic", problem)
+    if isinstance(qos, bool) or qos not in (0, 1):
+        if qos == 2 and not isinstance(qos, bool):
+            why = (
+                "qos 2 is not supported: AWS IoT Core has no QoS 2 (it gets no PUBACK); "
+                "use 1 for at-least-once or 0 for at-most-once delivery"
+            )
+        else:
+            why = f"qos must be 0 or 1, got {qos!r}"
+        return PublishProblem("qos", why)
+    if size > MAX_MQTT_PAYLOAD:
+        why = f"payload is {size:,} bytes; IoT Core accepts at most {MAX_MQTT_PAYLOAD:,}"
+        return PublishProblem("size", why)
+    return None
+
+
+def topic_problem(topic: str) -> str | None:
+    """Why `topic` cannot be published to (MQTT rules, then IoT Core's limits), or None."""
+    try:
+        validate_topic(topic)
+    except InvalidTopicError as exc:
+        return f"{topic[:200]!r} is not a topic to publish to: {exc}"
+    size = len(topic.encode("utf-8", "surrogatepass"))
+    if size > MAX_TOPIC_BYTES:
+        return f"topic is {size:,} bytes; IoT Core accepts at most {MAX_TOPIC_BYTES} (UTF-8)"
+    slashes = topic.count("/") - (3 if topic.startswith(_BASIC_INGEST) else 0)
+    if slashes > MAX_TOPIC_SLASHES:
+        return (
+            f"topic {topic!r} has {slashes} '/'; IoT Core accepts at most {MAX_TOPIC_SLASHES} "
+            "in a published topic: use fewer levels"
+        )
+    return None

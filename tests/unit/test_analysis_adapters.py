@@ -1,0 +1,67 @@
+"""The iot-data adapter's analysis side, checked against the real API model with botocore's
+Stubber (moto 5.2 has no GetRetainedMessage)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from mqtt_actions.adapters.publish import IotDataPublisher
+from mqtt_actions.events import HOPS_PROPERTY
+
+
+@pytest.fixture
+def iot_data() -> Iterator[tuple[Any, Stubber]]:
+    client = boto3.client("iot-data", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_get_retained_returns_the_message(iot_data: tuple[Any, Stubber]) -> None:
+    client, stubber = iot_data
+    stubber.add_response(
+        "get_retained_message",
+        {"topic": "state/lamp", "payload": b'{"on":true}', "qos": 1, "lastModifiedTime": 1_700},
+        {"topic": "state/lamp"},
+    )
+    kept = IotDataPublisher(client).get_retained("state/lamp")
+    assert kept is not None
+    assert (kept.topic, kept.payload, kept.qos, kept.last_modified) == (
+        "state/lamp",
+        b'{"on":true}',
+        1,
+        1_700,
+    )
+    assert kept.as_json() == {"on": True}
+
+
+def test_get_retained_is_none_when_the_topic_has_none(iot_data: tuple[Any, Stubber]) -> None:
+    client, stubber = iot_data
+    stubber.add_client_error(
+        "get_retained_message", service_error_code="ResourceNotFoundException", http_status_code=404
+    )
+    assert IotDataPublisher(client).get_retained("state/none") is None
+
+
+def test_a_retained_publish_carries_retain_and_the_hop_count(iot_data: tuple[Any, Stubber]) -> None:
+    client, stubber = iot_data
+    stubber.add_response(
+        "publish",
+        {},
+        {
+            "topic": "processed/sensor-01/temperature_c",
+            "qos": 1,
+            "retain": True,
+            "payload": b"{}",
+            "userProperties": json.dumps([{HOPS_PROPERTY: "2"}]),
+        },
+    )
+    IotDataPublisher(client).publish(
+        "processed/sensor-01/temperature_c", b"{}", qos=1, retain=True, hops=2
+    )
