@@ -1,7 +1,7 @@
 """Sustained QoS 1 publishing through the local stack into insert_bucket, against the ceiling: the
 same broker (amqtt, same version, same listener) relaying publish -> subscribe, same run.
 
-    .venv/bin/python benchmarks/local_e2e.py [--quick] [--messages N] [--concurrency N]
+    .venv/bin/python benchmarks/local_e2e.py [--quick] [--messages N]
 
 Stack: `mqtt-actions local` in a subprocess (as `make run` starts it); one paho client publishes
 QoS 1 JSON points as fast as the broker acknowledges them; the action `insert_bucket` stores each
@@ -213,10 +213,9 @@ def _rows_since(dynamodb: Any, from_sk: str, limit: int = 500) -> list[dict[str,
     return items
 
 
-def bench_stack(count: int, cache_seconds: int, concurrency: int = 1) -> Result:
+def bench_stack(count: int, cache_seconds: int) -> Result:
     command = [sys.executable, "-m", "mqtt_actions_cli.main", "local"]
     command += ["--mqtt-port", "0", "--aws-port", "0", "--control-port", "0"]
-    command += ["--concurrency", str(concurrency)]
     command += ["--param", f"ActionsCacheSeconds={cache_seconds}"]
     process, match = _start(command, READY)
     try:
@@ -276,20 +275,17 @@ def main() -> None:
     count = 200 if quick else 1_000
     if "--messages" in sys.argv:
         count = int(sys.argv[sys.argv.index("--messages") + 1])
-    concurrency = 1
-    if "--concurrency" in sys.argv:
-        concurrency = int(sys.argv[sys.argv.index("--concurrency") + 1])
     raw = bench_raw(count)
     rows = [
         ("amqtt publish → subscribe (the ceiling)", raw),
-        ("local stack publish → stored, actions cache 30 s", bench_stack(count, 30, concurrency)),
+        ("local stack publish → stored, actions cache 30 s", bench_stack(count, 30)),
         (
             "local stack publish → stored, actions cache 0 s (`make run`)",
-            bench_stack(count, 0, concurrency),
+            bench_stack(count, 0),
         ),
     ]
     print(
-        f"QoS 1, {count:,} messages, one publisher, --concurrency {concurrency}; "
+        f"QoS 1, {count:,} messages, one publisher; "
         f"stored = first seen by a {POLL_S * 1000:.0f} ms poll of the bucket"
     )
     print()

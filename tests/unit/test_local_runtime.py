@@ -3,6 +3,7 @@ Lambda's record shape; synchronous ones return the result or the error."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -22,13 +23,13 @@ from mqtt_actions_cli.local.template import FunctionSpec
 DLQ = "http://queue/DeadLetterQueue"
 
 
-def spec(name: str, retries: int = 2) -> FunctionSpec:
+def spec(name: str, retries: int = 2, env: dict[str, str] | None = None) -> FunctionSpec:
     return FunctionSpec(
         logical_id=name,
         code_dir=Path(),
         module_path=Path(),
         handler_name="handler",
-        environment={},
+        environment=env or {},
         max_retries=retries,
         on_failure_queue_url=DLQ,
     )
@@ -117,3 +118,30 @@ def test_sync_invocation_returns_the_result_or_the_error() -> None:
             rt.invoke_sync("Other", {})
     finally:
         rt.stop()
+
+
+def test_each_function_runs_with_its_own_environment_then_it_is_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHARED", "process")
+    monkeypatch.delenv("ONLY_A", raising=False)
+
+    def seen(event: dict[str, Any], context: LambdaContext) -> dict[str, str | None]:
+        return {key: os.environ.get(key) for key in ("SHARED", "ONLY_A")}
+
+    rt = FunctionRuntime(
+        {
+            "A": spec("A", env={"SHARED": "a", "ONLY_A": "yes"}),
+            "B": spec("B", env={"SHARED": "b"}),
+        },
+        send_to_queue=Sent(),
+        handlers={"A": seen, "B": seen},
+    )
+    rt.start()
+    try:
+        assert rt.invoke_sync("A", {}) == {"SHARED": "a", "ONLY_A": "yes"}
+        assert rt.invoke_sync("B", {}) == {"SHARED": "b", "ONLY_A": None}
+    finally:
+        rt.stop()
+    assert os.environ["SHARED"] == "process"
+    assert "ONLY_A" not in os.environ

@@ -11,11 +11,9 @@ import pytest
 from mqtt_actions_cli.cfn import ROOT, load_template
 from mqtt_actions_cli.local.sql import parse
 from mqtt_actions_cli.local.template import (
-    FunctionSpec,
     Resolver,
     TemplateError,
     load_local_template,
-    merged_environment,
 )
 
 QUEUE_URL = "http://127.0.0.1:4566/123456789012/DeadLetterQueue"
@@ -121,14 +119,3 @@ def test_a_rule_with_an_action_other_than_lambda_is_refused_naming_it(tmp_path: 
     }
     with pytest.raises(TemplateError, match=r"rule r1 \(R\): action Republish"):
         load_local_template(template(R=rule), root=tmp_path, physical={})
-
-
-def test_two_functions_setting_one_variable_differently_are_refused() -> None:
-    def spec(name: str, env: dict[str, str]) -> FunctionSpec:
-        return FunctionSpec(name, Path(), Path(), "h", env)
-
-    assert merged_environment({"A": spec("A", {"X": "1"}), "B": spec("B", {"X": "1"})}) == {
-        "X": "1"
-    }
-    with pytest.raises(TemplateError, match="A and B set X differently"):
-        merged_environment({"A": spec("A", {"X": "1"}), "B": spec("B", {"X": "2"})})

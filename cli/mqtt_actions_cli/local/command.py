@@ -78,12 +78,6 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="override a template parameter (e.g. ActionsCacheSeconds=5); repeatable",
     )
     parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=1,
-        help="invocations of one function that may run at once (default 1)",
-    )
-    parser.add_argument(
         "-v", "--verbose", action="store_true", help="also show the functions' own logs"
     )
     parser.set_defaults(func=run_local)
@@ -109,7 +103,6 @@ def run_local(args: argparse.Namespace) -> int:
         aws_port=args.aws_port,
         control_port=args.control_port,
         parameters=dict(args.param),
-        concurrency=max(1, args.concurrency),
         verbose=args.verbose,
     )
     return asyncio.run(_serve(options))

@@ -231,6 +231,7 @@ class ControlServer:
         handler = type("Handler", (_Handler,), {"app": app})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
+        self._started = False
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -244,9 +245,11 @@ class ControlServer:
 
     def start(self) -> None:
         self._thread.start()
+        self._started = True
         log.debug("control API on port %d", self.port)
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._started:  # shutdown() waits for serve_forever: only when it runs
+            self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

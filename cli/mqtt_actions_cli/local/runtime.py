@@ -3,23 +3,28 @@ control API, RequestResponse) or asynchronously like IoT rules and `InvocationTy
 queued, retried `MaximumRetryAttempts` times, then sent to the OnFailure SQS destination with
 the record shape Lambda uses.
 
-Each function runs on its own worker threads (`concurrency`, default 1): handlers keep module
-state (cached clients and settings, Powertools' metric set) that is not meant to be shared by
-concurrent invocations, as it never is on Lambda.
+Environment: each function has its own (template.yaml: Globals + the function), but os.environ
+belongs to the process. So one handler runs at a time, process-wide, with its function's
+variables set for the duration of the invocation (and of its import) and restored after; the
+stack's own wiring (endpoints, credentials, region) is common to all. One at a time is also what
+the handlers' module state needs (cached settings and clients, Powertools' shared metric set),
+which Lambda never shares between concurrent invocations. Each function has its own queue.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import json
+import os
 import queue
 import sys
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,6 +82,21 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+@contextlib.contextmanager
+def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """os.environ with `variables` set; what they replaced (or their absence) restored after."""
+    saved = {key: os.environ.get(key) for key in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def load_handler(spec: FunctionSpec) -> Handler:
     """Import the handler module by path under a unique name (every function has an app.py)."""
     name = f"mqtt_actions_local_fn_{spec.logical_id}_{next(_module_ids)}"
@@ -107,14 +127,13 @@ class _Job:
 
 
 class _Function:
-    def __init__(self, spec: FunctionSpec, handler: Handler, concurrency: int) -> None:
+    def __init__(self, spec: FunctionSpec, handler: Handler) -> None:
         self.spec = spec
         self.handler = handler
         self.jobs: queue.Queue[Any] = queue.Queue()
-        self.threads = [
-            threading.Thread(target=self._serve, name=f"fn-{spec.logical_id}-{i}", daemon=True)
-            for i in range(concurrency)
-        ]
+        self.thread = threading.Thread(
+            target=self._serve, name=f"fn-{spec.logical_id}", daemon=True
+        )
         self.runtime: FunctionRuntime | None = None
 
     def _serve(self) -> None:
@@ -138,14 +157,13 @@ class FunctionRuntime:
         send_to_queue: SendToQueue,
         on_result: ResultHook | None = None,
         retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
-        concurrency: int = 1,
         handlers: Mapping[str, Handler] | None = None,
     ) -> None:
         self._specs = dict(specs)
         self._send_to_queue = send_to_queue
         self._on_result = on_result
         self._retry_delays = retry_delays
-        self._concurrency = concurrency
+        self._one_at_a_time = threading.Lock()  # os.environ is the process's: see the docstring
         self._given = dict(handlers or {})
         self._functions: dict[str, _Function] = {}
         self._names: dict[str, str] = {}
@@ -161,14 +179,16 @@ class FunctionRuntime:
         """Import every handler (in the calling thread, so import errors stop the stack) and start
         the workers."""
         for logical_id, spec in self._specs.items():
-            handler = self._given.get(logical_id) or load_handler(spec)
-            function = _Function(spec, handler, self._concurrency)
+            handler = self._given.get(logical_id)
+            if handler is None:
+                with self._one_at_a_time, function_environment(spec.environment):
+                    handler = load_handler(spec)
+            function = _Function(spec, handler)
             function.runtime = self
             self._functions[logical_id] = function
             self._names.update({logical_id: logical_id, spec.arn: logical_id})
         for function in self._functions.values():
-            for thread in function.threads:
-                thread.start()
+            function.thread.start()
 
     def resolve(self, name: str) -> str:
         """The logical id for a function name, ARN (qualifier allowed) or partial ARN."""
@@ -206,7 +226,8 @@ class FunctionRuntime:
         )
         started = time.perf_counter()
         try:
-            result = function.handler(_copy(job.event), context)
+            with self._one_at_a_time, function_environment(spec.environment):
+                result = function.handler(_copy(job.event), context)
             result = _copy(result)  # what Lambda would return: JSON
         except Exception as exc:
             payload = _error_payload(exc)
@@ -308,11 +329,9 @@ class FunctionRuntime:
         while not self.idle() and time.monotonic() < deadline:
             time.sleep(0.02)
         for function in self._functions.values():
-            for _ in function.threads:
-                function.jobs.put(_STOP)
+            function.jobs.put(_STOP)
         for function in self._functions.values():
-            for thread in function.threads:
-                thread.join(timeout=max(0.1, deadline - time.monotonic()))
+            function.thread.join(timeout=max(0.1, deadline - time.monotonic()))
 
 
 def _copy(value: Any) -> Any:

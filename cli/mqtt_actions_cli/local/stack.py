@@ -1,10 +1,8 @@
 """The whole product on one machine: moto for the AWS services, amqtt for IoT Core's broker, the
 rules engine and the handlers of template.yaml in this process.
 
-Environment: handlers read their settings from os.environ once (cached), and every handler runs in
-this one process, so the stack sets the *union* of the environments the template gives its
-functions (Globals + each function), refusing two functions that set one variable differently.
-On top of that, the local wiring: AWS endpoints, fake credentials, the region.
+Environment: the process gets the local wiring (AWS endpoints, fake credentials, the region);
+each handler runs with its own function's variables on top (see runtime.py).
 """
 
 from __future__ import annotations
@@ -41,7 +39,6 @@ from mqtt_actions_cli.local.template import (
     REGION,
     LocalTemplate,
     load_local_template,
-    merged_environment,
 )
 
 EMAIL_SENDER: Final = "mqtt-actions@localhost.test"
@@ -73,7 +70,6 @@ class LocalOptions:
     aws_port: int = 4566
     control_port: int | None = None  # None: aws_port + 1 (0 when aws_port is 0)
     parameters: dict[str, str] = field(default_factory=dict)
-    concurrency: int = 1
     retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
     verbose: bool = False
     template_path: Path = TEMPLATE
@@ -133,7 +129,7 @@ class LocalStack:
         sender = parameters.get("EmailSender", "")
         if sender:
             clients["ses"].verify_email_identity(EmailAddress=sender)
-        self._apply_environment(merged_environment(self._local.functions))
+        self._apply_environment()
         self._saved_stdout = sys.stdout
         sys.stdout = output.FunctionOutput(sys.stdout, opts.verbose)
         self._outbox.install()
@@ -142,7 +138,6 @@ class LocalStack:
             send_to_queue=self._send_to_queue,
             on_result=self._on_result,
             retry_delays=opts.retry_delays,
-            concurrency=opts.concurrency,
         )
         self._runtime.start()
         self._engine = RulesEngine(
@@ -186,7 +181,7 @@ class LocalStack:
         }
         return {name: boto3.client(name, **kwargs) for name in ("dynamodb", "sqs", "ses")}
 
-    def _apply_environment(self, functions_env: Mapping[str, str]) -> None:
+    def _apply_environment(self) -> None:
         control = f"http://{self.options.host}:{self.control_port}"
         local = {
             **FAKE_CREDENTIALS,
@@ -202,7 +197,7 @@ class LocalStack:
         self._saved_environ = dict(os.environ)
         for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
             os.environ.pop(var, None)
-        os.environ.update({**functions_env, **local, **self.options.extra_environment})
+        os.environ.update({**local, **self.options.extra_environment})
 
     # ------------------------------------------------------------------ wiring
     @property
@@ -324,6 +319,11 @@ class LocalStack:
             f"  rules         {rules or 'none'}",
             f"  e-mail from   {self._parameters.get('EmailSender') or '- (EmailSender is empty)'}",
         ]
+        if local.not_run:
+            lines.append(
+                f"  not run here  {', '.join(local.not_run)}: POST {self.control_url}"
+                "/invoke/<Function> runs one"
+            )
         return "\n".join(lines)
 
     def ready_line(self) -> str:

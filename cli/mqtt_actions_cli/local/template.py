@@ -73,6 +73,7 @@ class LocalTemplate:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     rules: list[RuleSpec] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
+    not_run: list[str] = field(default_factory=list)  # function events with no local trigger
 
 
 class Resolver:
@@ -309,18 +310,20 @@ def load_local_template(
     for logical_id, res in resources.items():
         if res.get("Type") == "AWS::Serverless::Function" and logical_id in local.functions:
             for event_name, event in (res.get("Properties", {}).get("Events") or {}).items():
-                if event.get("Type") == "IoTRule":
-                    where = f"{logical_id}.Events.{event_name}"
-                    props = resolver.resolve(event.get("Properties", {}), where)
-                    local.rules.append(
-                        RuleSpec(
-                            name=f"{logical_id}{event_name}",
-                            source=where,
-                            sql=str(props["Sql"]),
-                            sql_version=str(props.get("AwsIotSqlVersion", "2015-10-08")),
-                            functions=(logical_id,),
-                        )
+                if event.get("Type") != "IoTRule":
+                    local.not_run.append(f"{logical_id}.{event_name} ({event.get('Type')})")
+                    continue
+                where = f"{logical_id}.Events.{event_name}"
+                props = resolver.resolve(event.get("Properties", {}), where)
+                local.rules.append(
+                    RuleSpec(
+                        name=f"{logical_id}{event_name}",
+                        source=where,
+                        sql=str(props["Sql"]),
+                        sql_version=str(props.get("AwsIotSqlVersion", "2015-10-08")),
+                        functions=(logical_id,),
                     )
+                )
     for name, output in template.get("Outputs", {}).items():
         if "Condition" in output and not resolver.condition(str(output["Condition"])):
             continue
@@ -419,22 +422,3 @@ def _topic_rule(
         error_queue_url=error_queue,
         disabled=bool(payload.get("RuleDisabled", False)),
     )
-
-
-def merged_environment(functions: Mapping[str, FunctionSpec]) -> dict[str, str]:
-    """The union of every function's environment. All handlers share one process (and its
-    os.environ), so two functions giving one variable different values cannot both be honoured:
-    refused with both names."""
-    merged: dict[str, str] = {}
-    owner: dict[str, str] = {}
-    for logical_id, spec in functions.items():
-        for key, value in spec.environment.items():
-            if key in merged and merged[key] != value:
-                msg = (
-                    f"{owner[key]} and {logical_id} set {key} differently ({merged[key]!r} vs "
-                    f"{value!r}); the local stack runs every handler in one process, so its "
-                    "environment is shared: give the variables distinct names"
-                )
-                raise TemplateError(msg)
-            merged[key], owner[key] = value, logical_id
-    return merged
