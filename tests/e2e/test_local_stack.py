@@ -188,6 +188,28 @@ def test_iot_data_publish_and_retained_message_through_boto3(
     assert retained["qos"] == 1
 
 
+# --- run_analysis (Lambda Invoke, Event) and an analysis's own publish ---------------------------
+
+
+def test_an_analysis_started_by_an_action_publishes_its_result(
+    stack: LocalStack, connect: Connect
+) -> None:
+    stack.apply("""
+actions:
+  - {id: e2e-forward, topics: ["fahrenheit/+/temperature"], type: run_analysis, analyses: [forward]}
+""")
+    dashboard = connect("dashboard")
+    dashboard.subscribe("processed/dev-fahrenheit/#")
+    device = connect("dev-fahrenheit")
+    device.publish(
+        "fahrenheit/boiler/temperature", json.dumps({"variable": "temperature_f", "value": 212})
+    )
+
+    (message,) = dashboard.messages(1)
+    assert message.topic == "processed/dev-fahrenheit/temperature_c"
+    assert json.loads(message.payload)["value"] == 100
+
+
 # --- lifecycle events (IoT Core's topics and fields) --------------------------------------------
 
 
