@@ -155,7 +155,7 @@ class Resolver:
             ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(str(arg), where)
-            if key.startswith("Fn::") or key == "Condition":
+            if key.startswith("Fn::"):
                 return self._function(key, arg, where)
         out = {k: self.resolve(v, f"{where}.{k}") for k, v in value.items()}
         return {k: v for k, v in out.items() if v is not NO_VALUE}
@@ -184,7 +184,7 @@ class Resolver:
             return _text(text).split(str(delimiter))
         if key == "Fn::ToJsonString":
             return json.dumps(self.resolve(arg, where), separators=(",", ":"))
-        if key in ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition"):
+        if key in ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or"):
             return self._bool({key: arg}, where)
         raise TemplateError(f"{where}: {key} is not supported by the local stack")
 
