@@ -1,0 +1,343 @@
+"""The embedded amqtt broker standing in for IoT Core's message broker.
+
+`IotCorePlugin` publishes IoT Core's lifecycle events (same topics, same JSON fields) and hands
+every message to the rules engine; it warns where IoT Core would behave differently. The
+broker's listener is a socket we open ourselves on 127.0.0.1 (amqtt's "external" listener), so
+port 0 works and shutdown is ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter
+from amqtt.broker import Broker, BrokerContext
+from amqtt.mqtt.disconnect import DisconnectPacket
+from amqtt.plugins.base import BasePlugin
+from amqtt.session import Session
+
+from mqtt_actions.topics import topic_matches
+from mqtt_actions_cli.local.output import log
+from mqtt_actions_cli.local.rules import InboundMessage
+
+MAX_PAYLOAD: Final = 128 * 1024  # IoT Core's message size limit
+MAX_SLASHES: Final = 7  # IoT Core: at most 7 forward slashes in a topic
+LISTENER: Final = "default"
+_SESSION_KEY: Final = "mqtt_actions.session"
+_CLEAN_KEY: Final = "mqtt_actions.clean_disconnect"
+_REPORTED_KEY: Final = "mqtt_actions.disconnect_reported"
+
+
+class MessageSink(Protocol):
+    def __call__(self, message: InboundMessage) -> None: ...
+
+
+def aws_differences(topic: str, payload_size: int, qos: int, *, what: str) -> list[str]:
+    """Why IoT Core would not accept what the local broker just did (empty: it would)."""
+    problems = []
+    if qos >= 2:
+        problems.append(f"{what} with QoS 2: IoT Core supports QoS 0 and 1 only")
+    if payload_size > MAX_PAYLOAD:
+        problems.append(f"{what} of {payload_size:,} bytes: IoT Core refuses over 128 KB")
+    if topic.count("/") > MAX_SLASHES:
+        problems.append(f"{what} on {topic!r}: IoT Core allows at most {MAX_SLASHES} slashes")
+    return problems
+
+
+def lifecycle_event(
+    event_type: str, client_id: str, session: dict[str, Any], **fields: Any
+) -> dict[str, Any]:
+    """One of IoT Core's lifecycle event documents (AWS developer guide, "Lifecycle events")."""
+    return {
+        "clientId": client_id,
+        "timestamp": int(time.time() * 1000),
+        "eventType": event_type,
+        "sessionIdentifier": session["id"],
+        "principalIdentifier": session["principal"],
+        **fields,
+    }
+
+
+class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
+    """Loaded by amqtt from the broker config; `bind()` connects it to the rules engine."""
+
+    def __init__(self, context: BrokerContext) -> None:
+        super().__init__(context)
+        self._sink: MessageSink | None = None
+        self.closing = False  # set when the stack shuts the broker down
+        self._versions: dict[str, int] = {}
+        self._current: dict[str, Session] = {}
+
+    def bind(self, sink: MessageSink) -> None:
+        self._sink = sink
+
+    # -- helpers
+    def _session_info(self, session: Session) -> dict[str, Any]:
+        info: dict[str, Any] | None = session.attributes.get(_SESSION_KEY)
+        if info is None:
+            info = {
+                "id": str(uuid.uuid4()),
+                "principal": session.username or "anonymous",
+                "ip": session.remote_address or "127.0.0.1",
+            }
+            session.attributes[_SESSION_KEY] = info
+        return info
+
+    def _version(self, client_id: str) -> int:
+        version = self._versions.get(client_id, -1) + 1
+        self._versions[client_id] = version
+        return version
+
+    async def _publish_event(self, topic: str, document: dict[str, Any]) -> None:
+        payload = json.dumps(document, separators=(",", ":")).encode("utf-8")
+        await self.context.broadcast_message(topic, payload)
+        if self._sink is not None:
+            self._sink(InboundMessage(topic=topic, payload=payload, qos=1))
+
+    @staticmethod
+    def _has_events(client_id: str | None) -> bool:
+        # IoT Core publishes no lifecycle events for client ids containing '#' or '+'.
+        return bool(client_id) and "#" not in str(client_id) and "+" not in str(client_id)
+
+    # -- amqtt events
+    async def on_broker_client_connected(self, *, client_id: str, client_session: Session) -> None:
+        client_session.attributes.pop(_SESSION_KEY, None)
+        client_session.attributes.pop(_CLEAN_KEY, None)
+        client_session.attributes.pop(_REPORTED_KEY, None)
+        info = self._session_info(client_session)
+        previous = self._current.get(client_id)
+        if previous is not None and previous is not client_session:
+            await self._disconnected(client_id, previous, "DUPLICATE_CLIENTID")
+        self._current[client_id] = client_session
+        log.info("conn %s connected from %s", client_id, info["ip"])
+        if self._has_events(client_id):
+            await self._publish_event(
+                f"$aws/events/presence/connected/{client_id}",
+                lifecycle_event(
+                    "connected",
+                    client_id,
+                    info,
+                    ipAddress=info["ip"],
+                    versionNumber=self._version(client_id),
+                ),
+            )
+
+    async def on_mqtt_packet_received(self, *, packet: Any, session: Session | None = None) -> None:
+        if session is not None and isinstance(packet, DisconnectPacket):
+            session.attributes[_CLEAN_KEY] = True
+
+    async def on_broker_client_disconnected(
+        self, *, client_id: str, client_session: Session
+    ) -> None:
+        clean = bool(client_session.attributes.get(_CLEAN_KEY))
+        reason = "CLIENT_INITIATED_DISCONNECT" if clean else "CONNECTION_LOST"
+        if self.closing:
+            log.info("disc %s disconnected (SERVER_INITIATED_DISCONNECT)", client_id)
+            return
+        await self._disconnected(client_id, client_session, reason)
+        if self._current.get(client_id) is client_session:
+            del self._current[client_id]
+        if not clean and client_session.will_flag and client_session.will_topic and self._sink:
+            # amqtt sends the Last Will to subscribers but not through its message events.
+            self._sink(
+                InboundMessage(
+                    topic=client_session.will_topic,
+                    payload=bytes(client_session.will_message or b""),
+                    qos=client_session.will_qos or 0,
+                    retain=bool(client_session.will_retain),
+                    clientid=client_id,
+                    principal=self._session_info(client_session)["principal"],
+                )
+            )
+
+    async def _disconnected(self, client_id: str, session: Session, reason: str) -> None:
+        if session.attributes.get(_REPORTED_KEY):
+            return
+        session.attributes[_REPORTED_KEY] = True
+        info = self._session_info(session)
+        log.info("disc %s disconnected (%s)", client_id, reason)
+        if self._has_events(client_id):
+            await self._publish_event(
+                f"$aws/events/presence/disconnected/{client_id}",
+                lifecycle_event(
+                    "disconnected",
+                    client_id,
+                    info,
+                    clientInitiatedDisconnect=reason == "CLIENT_INITIATED_DISCONNECT",
+                    disconnectReason=reason,
+                    versionNumber=self._version(client_id),
+                ),
+            )
+
+    async def on_broker_client_subscribed(self, *, client_id: str, topic: str, qos: int) -> None:
+        log.info("sub  %s + %s (qos %d)", client_id, topic, qos)
+        for problem in aws_differences(topic, 0, qos, what="subscription"):
+            log.warning("warn %s: %s", client_id, problem)
+        if "+" in topic or "#" in topic:
+            retained = [t for t in self.context.retained_messages if topic_matches(topic, t)]
+            if retained:
+                log.warning(
+                    "warn %s: %d retained message(s) delivered to wildcard subscription %r; "
+                    "IoT Core delivers retained messages to exact-topic subscriptions only",
+                    client_id,
+                    len(retained),
+                    topic,
+                )
+        session = self.context.get_session(client_id)
+        if session is not None and self._has_events(client_id):
+            await self._publish_event(
+                f"$aws/events/subscriptions/subscribed/{client_id}",
+                lifecycle_event(
+                    "subscribed", client_id, self._session_info(session), topics=[topic]
+                ),
+            )
+
+    async def on_broker_client_unsubscribed(self, *, client_id: str, topic: str) -> None:
+        log.info("sub  %s - %s", client_id, topic)
+        session = self.context.get_session(client_id)
+        if session is not None and self._has_events(client_id):
+            await self._publish_event(
+                f"$aws/events/subscriptions/unsubscribed/{client_id}",
+                lifecycle_event(
+                    "unsubscribed", client_id, self._session_info(session), topics=[topic]
+                ),
+            )
+
+    async def on_broker_message_broadcast(self, *, client_id: str, message: Any) -> None:
+        data = bytes(message.data or b"")
+        qos = int(message.qos or 0)
+        retain = bool(message.publish_packet is not None and message.publish_packet.retain_flag)
+        log.info(
+            "msg  %s -> %s (%d B, qos %d%s)",
+            client_id,
+            message.topic,
+            len(data),
+            qos,
+            ", retain" if retain else "",
+        )
+        for problem in aws_differences(message.topic, len(data), qos, what="publish"):
+            log.warning("warn %s: %s", client_id, problem)
+        if self._sink is not None:
+            session = self.context.get_session(client_id)
+            principal = self._session_info(session)["principal"] if session else "anonymous"
+            self._sink(
+                InboundMessage(
+                    topic=message.topic,
+                    payload=data,
+                    qos=qos,
+                    retain=retain,
+                    clientid=client_id,
+                    principal=principal,
+                )
+            )
+
+
+class _Broker(Broker):  # type: ignore[misc]
+    """amqtt 0.12.1's Broker with one fix: on connect it sends a client the retained messages of
+    *every* client's subscriptions (it loops over all filters); only the client's own count."""
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        subscribers = self._subscriptions.get(subscription[0], [])
+        if any(s.client_id == session.client_id for s, _ in subscribers):
+            await super()._publish_retained_messages_for_subscription(subscription, session)
+
+
+def broker_config() -> dict[str, Any]:
+    return {
+        "listeners": {LISTENER: {"type": "external"}},
+        "plugins": {
+            "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
+            f"{IotCorePlugin.__module__}.{IotCorePlugin.__qualname__}": {},
+        },
+    }
+
+
+@dataclass
+class LocalBroker:
+    """amqtt on a 127.0.0.1 socket of our own, with the IoT Core plugin bound to `sink`."""
+
+    host: str
+    port: int
+    sink: MessageSink
+    _broker: Broker | None = None
+    _server: asyncio.Server | None = None
+    _retained_at: dict[str, int] | None = None
+    _plugin: IotCorePlugin | None = None
+
+    async def start(self) -> None:
+        broker = _Broker(broker_config())
+        await broker.start()
+        plugin = broker.plugins_manager.get_plugin(IotCorePlugin.__name__)
+        if not isinstance(plugin, IotCorePlugin):
+            raise RuntimeError("the IoT Core plugin did not load into amqtt")
+        plugin.bind(self.sink)
+        self._plugin = plugin
+        self._broker = broker
+        self._retained_at = {}
+
+        async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await broker.external_connected(
+                StreamReaderAdapter(reader), StreamWriterAdapter(writer), LISTENER
+            )
+
+        self._server = await asyncio.start_server(connected, self.host, self.port)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int,
+        retain: bool,
+        on_published: Callable[[], None] | None = None,
+    ) -> None:
+        """Publish as the broker (iot-data Publish lands here); delivered to subscribers."""
+        broker, retained_at = self._started()
+        await broker.internal_message_broadcast(topic, payload, None)
+        if retain:
+            await broker.retain_message(None, topic, payload, qos)
+            if payload:
+                retained_at[topic] = int(time.time() * 1000)
+            else:
+                retained_at.pop(topic, None)
+        if on_published is not None:
+            on_published()
+
+    def retained(self, topic: str) -> dict[str, Any] | None:
+        """The retained message on `topic` (iot-data GetRetainedMessage), or None."""
+        broker, retained_at = self._started()
+        message = broker.retained_messages.get(topic)
+        if message is None or not message.data:
+            return None
+        return {
+            "topic": topic,
+            "payload": bytes(message.data),
+            "qos": int(message.qos or 0),
+            "lastModifiedTime": retained_at.get(topic, 0),
+        }
+
+    def _started(self) -> tuple[Broker, dict[str, int]]:
+        if self._broker is None or self._retained_at is None:
+            raise RuntimeError("the broker is not started")
+        return self._broker, self._retained_at
+
+    async def stop(self) -> None:
+        if self._plugin is not None:
+            self._plugin.closing = True
+        if self._server is not None:
+            self._server.close()
+        if self._broker is not None:
+            await self._broker.shutdown()
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), timeout=2)

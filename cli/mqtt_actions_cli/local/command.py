@@ -1,0 +1,140 @@
+"""`mqtt-actions local`: run the local stack until Ctrl-C (what `make run` starts)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from typing import Any
+
+from mqtt_actions_cli.local import output
+from mqtt_actions_cli.local.rules import RuleError
+from mqtt_actions_cli.local.stack import LocalOptions, LocalStack
+from mqtt_actions_cli.local.template import TemplateError
+
+ENV_MQTT_PORT = "MQTT_ACTIONS_MQTT_PORT"
+ENV_AWS_PORT = "MQTT_ACTIONS_AWS_PORT"
+ENV_CONTROL_PORT = "MQTT_ACTIONS_CONTROL_PORT"
+
+
+def _port_from_env(name: str, default: int | None) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        port = int(raw)
+    except ValueError:
+        raise SystemExit(f"mqtt-actions local: {name}={raw!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise SystemExit(f"mqtt-actions local: {name}={port} is not a port number (0-65535)")
+    return port
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `local` on an argparse subparsers object (self-contained: defaults from env)."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "local",
+        help="run the local stack: MQTT broker, rules, handlers and AWS services (moto)",
+        description=(
+            "Run IoT Core's broker and rules engine, the handlers of template.yaml and the AWS "
+            "services they use (moto) on this machine, on 127.0.0.1 only. Ctrl-C stops it."
+        ),
+    )
+    parser.add_argument(
+        "--mqtt-port",
+        type=int,
+        default=_port_from_env(ENV_MQTT_PORT, 1883),
+        help=f"MQTT broker port (default 1883, env {ENV_MQTT_PORT}; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--aws-port",
+        type=int,
+        default=_port_from_env(ENV_AWS_PORT, 4566),
+        help=f"AWS endpoint (moto) port (default 4566, env {ENV_AWS_PORT}; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--control-port",
+        type=int,
+        default=_port_from_env(ENV_CONTROL_PORT, None),
+        help=f"control API port (default aws-port + 1, env {ENV_CONTROL_PORT})",
+    )
+    parser.add_argument(
+        "--param",
+        type=_parameter,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a template parameter (e.g. ActionsCacheSeconds=5); repeatable",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also show the functions' own logs"
+    )
+    parser.set_defaults(func=run_local)
+    return parser
+
+
+def _check_free(host: str, port: int, what: str, flag: str) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            msg = f"{what} port {port} on {host} is taken ({exc.strerror}); choose another: {flag}"
+            raise OSError(msg) from None
+
+
+def run_local(args: argparse.Namespace) -> int:
+    output.setup(args.verbose)
+    options = LocalOptions(
+        mqtt_port=args.mqtt_port,
+        aws_port=args.aws_port,
+        control_port=args.control_port,
+        parameters=dict(args.param),
+        verbose=args.verbose,
+    )
+    return asyncio.run(_serve(options))
+
+
+async def _serve(options: LocalOptions) -> int:
+    control = options.control_port
+    if control is None and options.aws_port:
+        control = options.aws_port + 1
+    try:
+        _check_free(options.host, options.mqtt_port, "MQTT", "--mqtt-port")
+        _check_free(options.host, options.aws_port, "AWS", "--aws-port")
+        _check_free(options.host, control or 0, "control", "--control-port")
+    except OSError as exc:
+        print(f"mqtt-actions local: {exc}", file=sys.stderr)
+        return 1
+    stack = LocalStack(options)
+    try:
+        await stack.start()
+    except (TemplateError, RuleError, OSError, ImportError) as exc:
+        print(f"mqtt-actions local: cannot start: {exc}", file=sys.stderr)
+        await stack.stop()
+        return 1
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stopping.set)
+    print(stack.banner(), flush=True)
+    print(stack.ready_line(), flush=True)
+    await stopping.wait()
+    print("stopping: broker, pending invocations (up to 5 s), control API, moto", flush=True)
+    await stack.stop()
+    print("stopped", flush=True)
+    return 0

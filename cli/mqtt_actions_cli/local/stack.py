@@ -1,0 +1,330 @@
+"""The whole product on one machine: moto for the AWS services, amqtt for IoT Core's broker, the
+rules engine and the handlers of template.yaml in this process.
+
+Environment: the process gets the local wiring (AWS endpoints, fake credentials, the region);
+each handler runs with its own function's variables on top (see runtime.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from mqtt_actions_cli.cfn import (
+    ROOT,
+    TEMPLATE,
+    LocalNames,
+    create_queues,
+    create_tables,
+    load_template,
+)
+from mqtt_actions_cli.local import output
+from mqtt_actions_cli.local.broker import LocalBroker, aws_differences
+from mqtt_actions_cli.local.control import ControlServer, PublishRefusedError
+from mqtt_actions_cli.local.outbox import Outbox
+from mqtt_actions_cli.local.output import log
+from mqtt_actions_cli.local.rules import InboundMessage, RulesEngine
+from mqtt_actions_cli.local.runtime import DEFAULT_RETRY_DELAYS, FunctionRuntime
+from mqtt_actions_cli.local.template import (
+    REGION,
+    LocalTemplate,
+    load_local_template,
+)
+
+EMAIL_SENDER: Final = "mqtt-actions@localhost.test"
+# Parameters the local stack sets unless told otherwise: a verified sender so e-mail actions
+# work, and no actions cache so `actions apply` takes effect on the next message.
+LOCAL_PARAMETERS: Final[Mapping[str, str]] = {
+    "EmailSender": EMAIL_SENDER,
+    "ActionsCacheSeconds": "0",
+}
+FAKE_CREDENTIALS: Final[Mapping[str, str]] = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+IOT_DATA_CLIENT_ID: Final = "n/a"  # what clientid() gives for a message not sent over MQTT
+IOT_DATA_PRINCIPAL: Final = "local-iam-role"
+
+
+def _started[T](value: T | None) -> T:
+    if value is None:
+        raise RuntimeError("the local stack is not started")
+    return value
+
+
+@dataclass
+class LocalOptions:
+    host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    aws_port: int = 4566
+    control_port: int | None = None  # None: aws_port + 1 (0 when aws_port is 0)
+    parameters: dict[str, str] = field(default_factory=dict)
+    retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+    verbose: bool = False
+    template_path: Path = TEMPLATE
+    root: Path = ROOT
+    extra_environment: dict[str, str] = field(default_factory=dict)
+
+
+class LocalStack:
+    """Start with `await start()`, stop with `await stop()`; serves the control API meanwhile."""
+
+    def __init__(self, options: LocalOptions) -> None:
+        self.options = options
+        self._ready = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._moto: ThreadedMotoServer | None = None
+        self._control: ControlServer | None = None
+        self._runtime: FunctionRuntime | None = None
+        self._engine: RulesEngine | None = None
+        self._broker: LocalBroker | None = None
+        self._outbox = Outbox()
+        self._sqs: Any = None
+        self._local: LocalTemplate | None = None
+        self._watcher: threading.Thread | None = None
+        self._stop_watching = threading.Event()
+        self._saved_stdout: IO[str] | None = None
+        self._saved_environ: dict[str, str] | None = None
+        self._parameters: dict[str, str] = {}
+        self.aws_port = options.aws_port
+        self.mqtt_port = options.mqtt_port
+        self.control_port = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        opts = self.options
+        self._loop = asyncio.get_running_loop()
+        self._moto = ThreadedMotoServer(ip_address=opts.host, port=opts.aws_port, verbose=False)
+        self._moto.start()
+        self.aws_port = int(self._moto.get_host_and_port()[1])
+        clients = self._clients()
+        self._sqs = clients["sqs"]
+        template = load_template(opts.template_path)
+        names = LocalNames()
+        physical = {
+            **create_tables(template, clients["dynamodb"], names),
+            **create_queues(template, self._sqs, names),
+        }
+        parameters = {**LOCAL_PARAMETERS, **opts.parameters}
+        self._parameters = parameters
+        control_port = opts.control_port
+        if control_port is None:
+            control_port = opts.aws_port + 1 if opts.aws_port else 0
+        self._control = ControlServer(self, opts.host, control_port)
+        self.control_port = self._control.port
+        self._local = load_local_template(
+            template, root=opts.root, physical=physical, parameters=parameters
+        )
+        sender = parameters.get("EmailSender", "")
+        if sender:
+            clients["ses"].verify_email_identity(EmailAddress=sender)
+        self._apply_environment()
+        self._saved_stdout = sys.stdout
+        sys.stdout = output.FunctionOutput(sys.stdout, opts.verbose)
+        self._outbox.install()
+        self._runtime = FunctionRuntime(
+            self._local.functions,
+            send_to_queue=self._send_to_queue,
+            on_result=self._on_result,
+            retry_delays=opts.retry_delays,
+        )
+        self._runtime.start()
+        self._engine = RulesEngine(
+            self._local.rules, dispatch=self._dispatch, send_to_queue=self._send_to_queue
+        )
+        self._control.start()
+        self._broker = LocalBroker(opts.host, opts.mqtt_port, sink=self._engine_message)
+        await self._broker.start()
+        self.mqtt_port = self._broker.port
+        self._watcher = threading.Thread(target=self._watch_outbox, name="outbox", daemon=True)
+        self._watcher.start()
+        self._ready = True
+
+    async def stop(self) -> None:
+        self._ready = False
+        if self._broker is not None:
+            await self._broker.stop()
+        if self._runtime is not None:
+            await asyncio.to_thread(self._runtime.stop, 5.0)
+        self._stop_watching.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=2)
+        self._outbox.uninstall()
+        if self._control is not None:
+            self._control.stop()
+        if self._moto is not None:
+            self._moto.stop()
+        if self._saved_stdout is not None:
+            sys.stdout = self._saved_stdout
+        if self._saved_environ is not None:
+            os.environ.clear()
+            os.environ.update(self._saved_environ)
+
+    def _clients(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "endpoint_url": self.aws_url,
+            "region_name": REGION,
+            "aws_access_key_id": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            "aws_session_token": FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+        }
+        return {name: boto3.client(name, **kwargs) for name in ("dynamodb", "sqs", "ses")}
+
+    def _apply_environment(self) -> None:
+        control = f"http://{self.options.host}:{self.control_port}"
+        local = {
+            **FAKE_CREDENTIALS,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": self.aws_url,
+            # iot-data and Lambda are answered by the stack itself: their effect lives here.
+            "AWS_ENDPOINT_URL_IOT_DATA_PLANE": control,
+            "AWS_ENDPOINT_URL_LAMBDA": control,
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+            "WEBHOOK_ALLOW_PRIVATE": "true",  # local webhooks are local addresses
+        }
+        self._saved_environ = dict(os.environ)
+        for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+            os.environ.pop(var, None)
+        os.environ.update({**local, **self.options.extra_environment})
+
+    # ------------------------------------------------------------------ wiring
+    @property
+    def aws_url(self) -> str:
+        return f"http://{self.options.host}:{self.aws_port}"
+
+    @property
+    def control_url(self) -> str:
+        return f"http://{self.options.host}:{self.control_port}"
+
+    @property
+    def mqtt_url(self) -> str:
+        return f"mqtt://{self.options.host}:{self.mqtt_port}"
+
+    def _send_to_queue(self, url: str, record: Mapping[str, Any]) -> None:
+        self._sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record, default=str))
+
+    def _dispatch(self, function: str, event: dict[str, Any], rule: str) -> None:
+        _started(self._runtime).invoke_async(function, event, source=f"rule {rule}")
+
+    def _engine_message(self, message: InboundMessage) -> None:
+        _started(self._engine).on_message(message)
+
+    def _on_result(self, function: str, event: Any, result: Any, elapsed: float) -> None:
+        if isinstance(result, dict) and isinstance(result.get("outcomes"), dict):
+            topic = event.get("topic", "") if isinstance(event, dict) else ""
+            outcomes = result["outcomes"]
+            shown = ", ".join(f"{a}={o}" for a, o in outcomes.items()) or "no action matched"
+            log.info("act  %s: %s (%s, %.0f ms)", topic, shown, function, elapsed * 1000)
+        elif isinstance(result, dict) and "error" in result:
+            log.warning("fn   %s refused the event: %s", function, result["error"])
+        else:
+            log.debug("fn   %s done in %.0f ms", function, elapsed * 1000)
+
+    def _watch_outbox(self) -> None:
+        while not self._stop_watching.wait(0.2):
+            try:
+                self._outbox.sync()
+            except Exception as exc:  # keep watching; say why once per failure
+                log.error("outbox sync failed: %s", exc)
+
+    # ------------------------------------------------------------------ control API
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    def outputs(self) -> dict[str, Any]:
+        return {
+            **_started(self._local).outputs,
+            "AwsEndpoint": self.aws_url,
+            "ControlEndpoint": self.control_url,
+            "MqttHost": self.options.host,
+            "MqttPort": self.mqtt_port,
+            "Region": REGION,
+        }
+
+    def outbox(self) -> list[dict[str, Any]]:
+        return self._outbox.items()
+
+    def invoke_sync(self, name: str, event: Any) -> Any:
+        return _started(self._runtime).invoke_sync(name, event)
+
+    def invoke_async(self, name: str, event: Any) -> None:
+        _started(self._runtime).invoke_async(name, event, source="lambda invoke")
+
+    def iot_publish(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        user_properties: list[tuple[str, str]],
+    ) -> None:
+        """iot-data Publish: delivered on the broker, then through the rules engine (hops kept)."""
+        loop, broker = _started(self._loop), _started(self._broker)
+        for problem in aws_differences(topic, len(payload), qos, what="iot-data publish"):
+            log.warning("warn %s", problem)
+        if len(payload) > 128 * 1024:
+            msg = "The payload exceeds the maximum size allowed"
+            raise PublishRefusedError("RequestEntityTooLargeException", msg, 413)
+        hops = ",".join(v for k, v in user_properties if k == "mqtt-actions-hops")
+        log.info(
+            "pub  iot-data -> %s (%d B, qos %d%s%s)",
+            topic,
+            len(payload),
+            qos,
+            ", retain" if retain else "",
+            f", hops {hops}" if hops else "",
+        )
+        future = asyncio.run_coroutine_threadsafe(
+            broker.publish(topic, payload, qos=qos, retain=retain), loop
+        )
+        future.result(timeout=10)
+        self._engine_message(
+            InboundMessage(
+                topic=topic,
+                payload=payload,
+                qos=qos,
+                retain=retain,
+                clientid=IOT_DATA_CLIENT_ID,
+                principal=IOT_DATA_PRINCIPAL,
+                user_properties=tuple(user_properties),
+            )
+        )
+
+    def retained(self, topic: str) -> dict[str, Any] | None:
+        return _started(self._broker).retained(topic)
+
+    # ------------------------------------------------------------------ presentation
+    def banner(self) -> str:
+        local, engine = _started(self._local), _started(self._engine)
+        rules = ", ".join(f"{r.name} ({', '.join(r.functions)})" for r in engine.rules)
+        lines = [
+            "mqtt-actions local: IoT Core, Lambda and the AWS services on this machine",
+            f"  MQTT broker   {self.mqtt_url}   (MQTT 3.1.1, QoS 0/1, no TLS, anonymous)",
+            f"  AWS (moto)    {self.aws_url}   (AWS_ENDPOINT_URL, region {REGION}, any keys)",
+            f"  control API   {self.control_url}   (/outputs /outbox /invoke/<Function> /health)",
+            f"  functions     {', '.join(sorted(local.functions)) or 'none'}",
+            f"  rules         {rules or 'none'}",
+            f"  e-mail from   {self._parameters.get('EmailSender') or '- (EmailSender is empty)'}",
+        ]
+        if local.not_run:
+            lines.append(
+                f"  not run here  {', '.join(local.not_run)}: POST {self.control_url}"
+                "/invoke/<Function> runs one"
+            )
+        return "\n".join(lines)
+
+    def ready_line(self) -> str:
+        return f"ready: {self.mqtt_url} aws={self.aws_url} control={self.control_url}"

@@ -1,0 +1,272 @@
+"""The local stack (`mqtt-actions local`) in a subprocess on free ports, and real MQTT clients.
+
+The stack runs this checkout's code (PYTHONPATH), exactly as `make run` starts it, and is
+reached only through its public surfaces: MQTT, the AWS endpoint (moto) and the control API."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import paho.mqtt.client as mqtt
+import pytest
+
+from mqtt_actions.actions import load_actions_file
+from mqtt_actions.adapters.actions_store import DynamoActionsStore
+from mqtt_actions.adapters.bucket import DynamoBucket
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+START_TIMEOUT = 90.0
+WAIT_TIMEOUT = 30.0
+_READY = re.compile(
+    r"^ready: mqtt://(?P<host>[\d.]+):(?P<mqtt>\d+) aws=(?P<aws>\S+) control=(?P<ctl>\S+)"
+)
+
+
+def wait_until[T](probe: Callable[[], T | None], what: str, timeout: float = WAIT_TIMEOUT) -> T:
+    """Poll `probe` until it returns something truthy; fail with `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class LocalStack:
+    host: str
+    mqtt_port: int
+    aws_url: str
+    control_url: str
+    lines: list[str]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    # -- control API
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(  # noqa: S310 - our own http://127.0.0.1 endpoint
+            self.control_url + path, data=data, method=method
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=60) as response:  # noqa: S310
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, json.loads(exc.read() or b"null")
+
+    def get(self, path: str) -> Any:
+        status, value = self.request("GET", path)
+        assert status == 200, (path, status, value)
+        return value
+
+    def outbox(self, kind: str | None = None) -> list[dict[str, Any]]:
+        return [i for i in self.get("/outbox") if kind is None or i["kind"] == kind]
+
+    # -- AWS (moto)
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.aws_url, region_name=REGION)  # type: ignore[call-overload]
+
+    def apply(self, actions_yaml: str) -> None:
+        store = DynamoActionsStore(self.outputs["ActionsTableName"], self.client("dynamodb"))
+        store.put_all(load_actions_file(actions_yaml))
+
+    def bucket(self, device: str, variable: str | None = None) -> list[dict[str, Any]]:
+        bucket = DynamoBucket(self.outputs["BucketTableName"], self.client("dynamodb"))
+        return bucket.query(device, variable=variable)
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Receive (and delete) what is in the dead-letter queue now."""
+        sqs, url = self.client("sqs"), self.outputs["DeadLetterQueueUrl"]
+        out: list[dict[str, Any]] = []
+        for _ in range(50):
+            page = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+            messages = page.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                out.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return out
+
+    def log_has(self, pattern: str) -> bool:
+        return any(re.search(pattern, line) for line in list(self.lines))
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("cli", "layers/core", ".")),
+        "PYTHONUNBUFFERED": "1",
+    }
+    command = [sys.executable, "-m", "mqtt_actions_cli.main", "local"]
+    command += ["--mqtt-port", "0", "--aws-port", "0", "--control-port", "0"]
+    process = subprocess.Popen(  # noqa: S603 - our own command
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    ready: queue.Queue[re.Match[str] | None] = queue.Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if (match := _READY.match(line)) is not None:
+                ready.put(match)
+        ready.put(None)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        match = ready.get(timeout=START_TIMEOUT)
+    except queue.Empty:
+        match = None
+    if match is None:
+        process.kill()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+        pytest.fail("the local stack did not become ready:\n" + "\n".join(lines[-40:]))
+    local = LocalStack(
+        host=match["host"],
+        mqtt_port=int(match["mqtt"]),
+        aws_url=match["aws"],
+        control_url=match["ctl"],
+        lines=lines,
+    )
+    local.outputs = local.get("/outputs")
+    try:
+        yield local
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        reader.join(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()
+        assert lines[-1:] == ["stopped"], "\n".join(lines[-20:])
+
+
+@dataclass
+class Client:
+    """A paho-mqtt 2.x client with its received messages in a queue."""
+
+    paho: mqtt.Client
+    received: queue.Queue[mqtt.MQTTMessage] = field(default_factory=queue.Queue)
+
+    def subscribe(self, topic: str, qos: int = 1) -> None:
+        done = threading.Event()
+        self.paho.on_subscribe = lambda *_: done.set()
+        self.paho.subscribe(topic, qos)
+        assert done.wait(10), f"no SUBACK for {topic}"
+
+    def unsubscribe(self, topic: str) -> None:
+        done = threading.Event()
+        self.paho.on_unsubscribe = lambda *_: done.set()
+        self.paho.unsubscribe(topic)
+        assert done.wait(10), f"no UNSUBACK for {topic}"
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
+        info = self.paho.publish(topic, payload, qos=qos, retain=retain)
+        info.wait_for_publish(timeout=10)
+        assert info.is_published(), f"publish to {topic} not acknowledged"
+
+    def messages(self, count: int, timeout: float = WAIT_TIMEOUT) -> list[mqtt.MQTTMessage]:
+        out = []
+        deadline = time.monotonic() + timeout
+        while len(out) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                pytest.fail(f"received {len(out)} of {count} messages")
+            with contextlib.suppress(queue.Empty):
+                out.append(self.received.get(timeout=remaining))
+        return out
+
+
+@pytest.fixture
+def connect(stack: LocalStack) -> Iterator[Callable[[str], Client]]:
+    """`connect(client_id)` -> a connected client; all are disconnected after the test."""
+    clients: list[Client] = []
+
+    def make(client_id: str) -> Client:
+        paho = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        client = Client(paho)
+        connected = threading.Event()
+        paho.on_connect = lambda *_: connected.set()
+        paho.on_message = lambda _c, _u, message: client.received.put(message)
+        paho.connect(stack.host, stack.mqtt_port, keepalive=30)
+        paho.loop_start()
+        clients.append(client)
+        assert connected.wait(10), f"{client_id} did not connect"
+        return client
+
+    yield make
+    for client in clients:
+        client.paho.disconnect()
+        client.paho.loop_stop()
+
+
+@dataclass
+class Hook:
+    """A local webhook receiver: answers `status` (500 to make the action fail)."""
+
+    url: str
+    status: int = 200
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+def webhook() -> Iterator[Hook]:
+    hook = Hook(url="")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            status = hook.status
+            hook.requests.append({"headers": dict(self.headers), "body": body, "status": status})
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    hook.url = f"http://127.0.0.1:{server.server_address[1]}/in"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield hook
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
