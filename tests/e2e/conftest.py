@@ -94,6 +94,29 @@ class LocalStack:
         bucket = DynamoBucket(self.outputs["BucketTableName"], self.client("dynamodb"))
         return bucket.query(device, variable=variable)
 
+    def bucket_all(self, device: str) -> list[dict[str, Any]]:
+        """Every row of a device's bucket (paged; no limit)."""
+        bucket = DynamoBucket(self.outputs["BucketTableName"], self.client("dynamodb"))
+        return bucket.query(device, limit=1_000_000)
+
+    def count_rows(self, devices: list[str]) -> int:
+        """How many bucket rows these devices have (DynamoDB COUNT queries, paged)."""
+        dynamodb, table, total = self.client("dynamodb"), self.outputs["BucketTableName"], 0
+        for device in devices:
+            kwargs: dict[str, Any] = {
+                "TableName": table,
+                "KeyConditionExpression": "device = :d",
+                "ExpressionAttributeValues": {":d": {"S": device}},
+                "Select": "COUNT",
+            }
+            while True:
+                page = dynamodb.query(**kwargs)
+                total += page["Count"]
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return total
+
     def dead_letters(self) -> list[dict[str, Any]]:
         """Receive (and delete) what is in the dead-letter queue now."""
         sqs, url = self.client("sqs"), self.outputs["DeadLetterQueueUrl"]
