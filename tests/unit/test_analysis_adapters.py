@@ -59,9 +59,30 @@ def test_a_retained_publish_carries_retain_and_the_hop_count(iot_data: tuple[Any
             "qos": 1,
             "retain": True,
             "payload": b"{}",
-            "userProperties": json.dumps([{HOPS_PROPERTY: "2"}]),
+            "userProperties": [{HOPS_PROPERTY: "2"}],
         },
     )
     IotDataPublisher(client).publish(
         "processed/sensor-01/temperature_c", b"{}", qos=1, retain=True, hops=2
     )
+
+
+def test_the_hop_count_header_is_json_encoded_once() -> None:
+    """botocore JSON-encodes and base64s `userProperties`: what IoT Core receives must decode
+    to the array itself, not to a JSON string holding it."""
+    import base64
+
+    import boto3
+
+    client = boto3.client("iot-data", region_name="us-east-1", endpoint_url="https://iot.invalid")
+    sent: dict[str, Any] = {}
+
+    def capture(request: Any, **_: Any) -> None:
+        sent.update(request.headers)
+        raise RuntimeError("captured")  # stop before the network
+
+    client.meta.events.register("before-send.iot-data.Publish", capture)
+    with pytest.raises(RuntimeError, match="captured"):
+        IotDataPublisher(client).publish("a/b", b"x", qos=0, retain=False, hops=3)
+    header = sent["x-amz-mqtt5-user-properties"]
+    assert json.loads(base64.b64decode(header)) == [{HOPS_PROPERTY: "3"}]

@@ -3,7 +3,6 @@ and reading back a topic's retained message."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from mqtt_actions.events import HOPS_PROPERTY
@@ -20,7 +19,9 @@ class IotDataPublisher:
             qos=qos,
             retain=retain,
             payload=payload,
-            userProperties=json.dumps([{HOPS_PROPERTY: str(hops)}]),
+            # A list: botocore JSON-encodes (and base64s) this header itself; a str would arrive
+            # double-encoded and IoT Core would lose the hop count the loop guard relies on.
+            userProperties=[{HOPS_PROPERTY: str(hops)}],
         )
 
     def get_retained(self, topic: str) -> RetainedMessage | None:
