@@ -241,7 +241,10 @@ def run_apply(args: argparse.Namespace) -> int:
                 f"  {'kept':<9} {', '.join(kept)} (stored, not in the file; --prune removes them)"
             )
         if created or updated or removed:
-            lines.append("routers pick the changes up within ACTIONS_CACHE_SECONDS (default 30 s)")
+            lines.append(
+                "routers pick the changes up within ActionsCacheSeconds "
+                "(30 s on AWS by default, at once locally)"
+            )
         return "\n".join(lines)
 
     emit(args, data, render)
