@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from mqtt_actions.analysis import Context, Scope, analysis
+from mqtt_actions.conditions import as_number
 
 
 def fahrenheit_to_celsius(fahrenheit: float) -> float:
@@ -24,21 +25,6 @@ def fahrenheit_to_celsius(fahrenheit: float) -> float:
 
 def celsius_name(variable: str) -> str:
     return variable.removesuffix("_f") + "_c"
-
-
-def reading(point: dict[str, Any]) -> float | None:
-    """The point's value as a number: devices send 72.5 or "72.5"."""
-    value = point.get("value")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
 
 
 @analysis
@@ -52,7 +38,7 @@ def lambda_handler(context: Context, scope: Scope) -> dict[str, Any]:
 
     converted: list[dict[str, Any]] = []
     for point in scope:
-        fahrenheit = reading(point) if point.get("variable") == variable else None
+        fahrenheit = as_number(point.get("value")) if point.get("variable") == variable else None
         if fahrenheit is None:
             continue
         celsius: dict[str, Any] = {

@@ -19,26 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 from mqtt_actions.analysis import Context, NotConfiguredError, Scope, analysis
+from mqtt_actions.conditions import as_number
 
 ABOVE, BELOW = "above", "below"
 
 
-def number(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
 def setting(context: Context, key: str, default: str | None = None) -> float:
     raw = context.environment.get(key, default)
-    value = number(raw)
+    value = as_number(raw)
     if value is None:
         msg = f"set ANALYSIS_ENV_{key} to a number in template.yaml (got {raw!r})"
         raise NotConfiguredError(msg)
@@ -66,7 +54,7 @@ def lambda_handler(context: Context, scope: Scope) -> dict[str, Any]:
     initial, alerts = state, 0
 
     for point in scope:
-        value = number(point.get("value")) if point.get("variable") == variable else None
+        value = as_number(point.get("value")) if point.get("variable") == variable else None
         if value is None:
             continue
         if state == BELOW and value > threshold:
