@@ -293,6 +293,60 @@ def test_a_retried_message_is_recorded_once_and_a_new_outcome_is_added(aws_env: 
     assert len(items(aws_env)) == 3
 
 
+class CountingClient:
+    """The real (moto) client, counting BatchWriteItem calls."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.batches = 0
+
+    def batch_write_item(self, **kwargs: Any) -> Any:
+        self.batches += 1
+        return self._client.batch_write_item(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_message_and_its_outcomes_are_one_write(aws_env: Aws) -> None:
+    client = CountingClient(aws_env.dynamodb)
+    inspector = DynamoInspector(aws_env.tables["InspectorTable"], client, 7)
+    inspector.record_message(message())
+    assert client.batches == 0  # held for its outcomes
+    inspector.record_outcomes(message(), ALL_OUTCOMES)
+    assert client.batches == 1
+    assert len(items(aws_env)) == 1 + len(ALL_OUTCOMES)
+
+
+def test_a_message_that_matched_nothing_is_written_at_once(aws_env: Aws) -> None:
+    client = CountingClient(aws_env.dynamodb)
+    inspector = DynamoInspector(aws_env.tables["InspectorTable"], client, 7)
+    inspector.record_message(message().model_copy(update={"matched": 0}))
+    assert client.batches == 1
+    assert [json.loads(i["entry"]["S"])["type"] for i in items(aws_env)] == ["publish"]
+
+
+@pytest.mark.parametrize(
+    "then",
+    [
+        pytest.param(lambda i: i.record_message(message("t-next")), id="another message"),
+        pytest.param(lambda i: i.record_outcomes(message("t-other"), []), id="other outcomes"),
+        pytest.param(lambda i: i.query(device="nobody"), id="a query"),
+        pytest.param(lambda i: i.flush(), id="flush"),
+    ],
+)
+def test_a_held_publish_entry_is_never_left_behind(
+    aws_env: Aws, then: Callable[[DynamoInspector], object]
+) -> None:
+    # Given a message whose outcomes never came (its route crashed)
+    inspector = DynamoInspector(aws_env.tables["InspectorTable"], aws_env.dynamodb, 7)
+    inspector.record_message(message("t-crashed"))
+    # When the inspector does anything else, the held entry is written first
+    then(inspector)
+    stored = {i["traceid"]["S"] for i in items(aws_env)}
+    assert "t-crashed" in stored
+
+
 def test_more_than_one_batch_of_outcomes(inspector: DynamoInspector) -> None:
     many = [
         ActionResult(action_id=f"a{i:02d}", action_type="webhook", outcome=Outcome.DONE)
@@ -309,7 +363,7 @@ def test_router_side_write_failures_are_logged_not_raised(
     broken.record_message(message())  # the message and its actions go on
     broken.record_outcomes(message(), ALL_OUTCOMES[:1])
     failures = [r for r in caplog.records if r.getMessage().startswith("inspector write failed")]
-    assert [r.levelname for r in failures] == ["ERROR", "ERROR"]
+    assert [r.levelname for r in failures] == ["ERROR"]  # one write per message
     assert all("ResourceNotFoundException" in r.__dict__["error"] for r in failures)
     # the entries themselves are in the log line: nothing is lost
     logged = [e["type"] for r in failures for e in r.__dict__["entries"]]
@@ -344,7 +398,8 @@ def test_unprocessed_items_are_bounded() -> None:
     inspector = DynamoInspector("t", client, 7, clock=lambda: NOW_S, sleep=lambda _s: None)
     with pytest.raises(InspectorWriteError, match="1 inspector entries unprocessed after 8 tries"):
         inspector.record_lifecycle(parse_lifecycle(sample("connected")))
-    inspector.record_message(message())  # router side: logged, not raised
+    inspector.record_message(message())
+    inspector.record_outcomes(message(), ALL_OUTCOMES[:1])  # router side: logged, not raised
     assert client.calls == 16
 
 

@@ -3,6 +3,12 @@ rules engine and the handlers of template.yaml in this process.
 
 Environment: the process gets the local wiring (AWS endpoints, fake credentials, the region);
 each handler runs with its own function's variables on top (see runtime.py).
+
+moto: its server (127.0.0.1, `--aws-port`) is what the CLI and your own tools use. The handlers,
+in this process, reach the same moto backends in-process (moto's botocore hook, `mock_aws`
+started without a reset): the same boto3 calls, without an HTTP round trip and a server thread
+per call (6 ms of CPU per DynamoDB call over HTTP, 1.4 ms in-process). iot-data and Lambda
+calls still go over HTTP to the control API, whose effect (the broker, the runtime) lives here.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 import boto3
+from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from mqtt_actions_cli.cfn import (
@@ -53,6 +60,10 @@ FAKE_CREDENTIALS: Final[Mapping[str, str]] = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
+# moto for the handlers, in-process: keep our fake credentials and boto3's default session.
+IN_PROCESS_MOTO: Final[dict[str, Any]] = {
+    "core": {"mock_credentials": False, "reset_boto3_session": False},
+}
 IOT_DATA_CLIENT_ID: Final = "n/a"  # what clientid() gives for a message not sent over MQTT
 IOT_DATA_PRINCIPAL: Final = "local-iam-role"
 
@@ -85,6 +96,7 @@ class LocalStack:
         self._ready = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._moto: ThreadedMotoServer | None = None
+        self._in_process: Any = None
         self._control: ControlServer | None = None
         self._runtime: FunctionRuntime | None = None
         self._engine: RulesEngine | None = None
@@ -107,6 +119,8 @@ class LocalStack:
         self._loop = asyncio.get_running_loop()
         self._moto = ThreadedMotoServer(ip_address=opts.host, port=opts.aws_port, verbose=False)
         self._moto.start()
+        self._in_process = mock_aws(config=IN_PROCESS_MOTO)
+        self._in_process.start(reset=False)  # the server's backends, shared: keep them
         self.aws_port = int(self._moto.get_host_and_port()[1])
         clients = self._clients()
         self._sqs = clients["sqs"]
@@ -163,6 +177,8 @@ class LocalStack:
         self._outbox.uninstall()
         if self._control is not None:
             self._control.stop()
+        if self._in_process is not None:
+            self._in_process.stop(remove_data=False)
         if self._moto is not None:
             self._moto.stop()
         if self._saved_stdout is not None:
@@ -187,7 +203,6 @@ class LocalStack:
             **FAKE_CREDENTIALS,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
-            "AWS_ENDPOINT_URL": self.aws_url,
             # iot-data and Lambda are answered by the stack itself: their effect lives here.
             "AWS_ENDPOINT_URL_IOT_DATA_PLANE": control,
             "AWS_ENDPOINT_URL_LAMBDA": control,
@@ -195,8 +210,10 @@ class LocalStack:
             "WEBHOOK_ALLOW_PRIVATE": "true",  # local webhooks are local addresses
         }
         self._saved_environ = dict(os.environ)
-        for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-            os.environ.pop(var, None)
+        # Never the caller's profile, and no endpoint of theirs: AWS calls stay in moto.
+        for var in list(os.environ):
+            if var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE") or var.startswith("AWS_ENDPOINT_URL"):
+                os.environ.pop(var, None)
         os.environ.update({**local, **self.options.extra_environment})
 
     # ------------------------------------------------------------------ wiring

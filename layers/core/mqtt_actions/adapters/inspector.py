@@ -3,6 +3,12 @@
 For the router the inspector is an observer: a failed inspector write is logged with the entries
 it could not store (so nothing is lost) and never fails the message or its actions. For the
 lifecycle handler the write is the job, so there it raises and Lambda retries.
+
+One write per message: the publish entry of a message that matched actions is held until its
+outcomes come (`record_outcomes`), and both go in one BatchWriteItem. Anything else this instance
+does first (another message, a lifecycle event, a query, `flush`) writes a held entry on its own,
+so it is never left behind; a message whose route crashed before its outcomes is delivered again
+by Lambda, and its publish entry (same key) is written then.
 """
 
 from __future__ import annotations
@@ -85,15 +91,34 @@ class DynamoInspector:
         self._clock = clock
         self._shards = shards
         self._sleep = sleep
+        self._held: tuple[str, InspectorEntry] | None = None  # (traceid, publish entry)
 
     # ------------------------------------------------------------ InspectorLog (router)
 
     def record_message(self, message: MessageRecord) -> None:
-        self._observe([message_entry(message)])
+        self.flush()
+        entry = message_entry(message)
+        if message.matched > 0:  # its outcomes follow: write both at once
+            self._held = (message.traceid, entry)
+        else:
+            self._observe([entry])
 
     def record_outcomes(self, message: MessageRecord, results: Sequence[ActionResult]) -> None:
-        if results:
-            self._observe(outcome_entries(message, results))
+        held, self._held = self._held, None
+        entries = outcome_entries(message, results) if results else []
+        if held is not None:
+            if held[0] == message.traceid:
+                entries.insert(0, held[1])
+            else:
+                self._observe([held[1]])
+        if entries:
+            self._observe(entries)
+
+    def flush(self) -> None:
+        """Write a publish entry still held for its outcomes."""
+        held, self._held = self._held, None
+        if held is not None:
+            self._observe([held[1]])
 
     def _observe(self, entries: list[InspectorEntry]) -> None:
         try:
@@ -112,6 +137,7 @@ class DynamoInspector:
 
     def record_lifecycle(self, event: LifecycleEvent) -> InspectorEntry:
         """Store one lifecycle event (a duplicate rewrites the same item); raises on failure."""
+        self.flush()
         (stored,) = self.write([lifecycle_entry(event)])
         return stored
 
@@ -166,6 +192,7 @@ class DynamoInspector:
         """The newest `limit` entries in [since_ms, until_ms], returned oldest first (connects and
         disconnects in versionNumber order). Without `device`: every device, from the ByHour index,
         no further back than the retention period."""
+        self.flush()
         if limit < 1:
             return []
         wanted = sorted({EntryType(t).value for t in types}) if types else []
