@@ -1,5 +1,7 @@
 """What each action type does, given the message. Called once per (message, action) by the router,
-inside the idempotency guard. Raise ActionError(permanent=True) for what a retry cannot fix."""
+inside the idempotency guard for the types that need one (router.GUARDED_TYPES; insert_bucket's
+deterministic row keys make a repeat harmless). Raise ActionError(permanent=True) for what a retry
+cannot fix."""
 
 from __future__ import annotations
 
