@@ -349,3 +349,33 @@ actions:
     assert "bad-sms" in str(err.value)
     assert "to" in str(err.value)
     assert store.load() == []
+
+
+def test_stored_actions_load_by_fingerprint_and_an_edited_one_is_skipped_with_the_reason(
+    aws_env: Aws, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given two applied actions, one of them edited in the table afterwards (fingerprint stale)
+    store = DynamoActionsStore(aws_env.tables["ActionsTable"], aws_env.dynamodb)
+    store.put_all(
+        load_actions_file("""
+actions:
+  - {id: good, topics: ["a/#"], type: insert_bucket}
+  - {id: edited, topics: ["a/#"], type: insert_bucket}
+""")
+    )
+    key = {"pk": {"S": "ACTION"}, "sk": {"S": "edited"}}
+    item = aws_env.dynamodb.get_item(TableName=aws_env.tables["ActionsTable"], Key=key)["Item"]
+    assert item["fingerprint"]["S"]
+    config = item["config"]["S"].replace('"a/#"', '"a/#/b"')
+    aws_env.dynamodb.update_item(
+        TableName=aws_env.tables["ActionsTable"],
+        Key=key,
+        UpdateExpression="SET config = :c",
+        ExpressionAttributeValues={":c": {"S": config}},
+    )
+
+    # When the router loads them: the good one loads, the edited one is validated and skipped
+    assert [a.id for a in store.load()] == ["good"]
+    [record] = [r for r in caplog.records if r.getMessage() == "stored action invalid; skipped"]
+    assert record.__dict__["action_id"] == "edited"
+    assert "topics[0]" in record.__dict__["reason"]
