@@ -266,6 +266,11 @@ Group = Annotated[str, AfterValidator(_unicode("group"))]
 Metadata = Annotated[dict[str, Any], AfterValidator(_check_metadata)]
 
 
+# defer_build: validators are built on first use, not at import; the router checks plain points
+# without them (check_rows) and builds them only for a point it cannot judge so.
+_CONFIG: Final = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+
+
 def _check_latitude(lat: float, where: str = "location.lat") -> float:
     if not -90 <= lat <= 90:
         raise ValueError(f"{where} is {lat:g}; it must be between -90 and 90")
@@ -296,7 +301,7 @@ _GEOJSON_TAG: Final = "geojson"
 class LatLng(BaseModel):
     """TagoIO's own location shape: `{"lat": 42.29, "lng": -85.62}`."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _CONFIG
 
     lat: Annotated[FiniteFloat, AfterValidator(_check_latitude)]
     lng: Annotated[FiniteFloat, AfterValidator(_check_longitude)]
@@ -305,7 +310,7 @@ class LatLng(BaseModel):
 class GeoJSONPoint(BaseModel):
     """A GeoJSON Point (RFC 7946): `{"type": "Point", "coordinates": [lng, lat, alt?]}`."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _CONFIG
 
     type: Literal["Point"]
     coordinates: Annotated[list[FiniteFloat], AfterValidator(_check_position)]
@@ -326,7 +331,7 @@ Location = Annotated[
 class DataPoint(BaseModel):
     """One TagoIO data point as `insert_bucket` accepts it. Pure: validation only, no I/O."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _CONFIG
 
     variable: Variable
     value: Value = None
