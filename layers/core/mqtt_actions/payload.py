@@ -234,9 +234,13 @@ def _deeper_than(value: dict[str, Any], limit: int) -> bool:
     return False
 
 
+# Built once: json.dumps with keyword arguments builds a new encoder on every call.
+_METADATA_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def _check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     try:
-        encoded = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        encoded = _METADATA_JSON.encode(metadata)
     except (TypeError, ValueError):
         raise ValueError(
             "metadata cannot be written as JSON: it holds NaN, Infinity or a non-JSON value"
@@ -414,7 +418,12 @@ def check_points(
 # DataPoint. Values of these exact types are kept as they are by DataPoint's JSON dump.
 _PLAIN_FIELDS: Final = frozenset({"variable", "value", "unit", "time", "group", "metadata"})
 _PLAIN_VALUES: Final = frozenset({str, int, float, bool, type(None)})
-_TEXT_FIELDS: Final = (("unit", _check_unit), ("time", _check_time), ("group", None))
+_TEXT_FIELDS: Final = (
+    ("unit", _unicode("unit"), _check_unit),
+    ("time", _unicode("time"), _check_time),
+    ("group", _unicode("group"), None),
+)
+_VARIABLE_TEXT: Final = _unicode("variable")
 
 
 def _plain_row(point: dict[str, Any]) -> dict[str, Any] | None:
@@ -428,20 +437,20 @@ def _plain_row(point: dict[str, Any]) -> dict[str, Any] | None:
     if type(variable) is not str or type(value) not in _PLAIN_VALUES:
         return None
     try:
-        _unicode("variable")(variable)
+        _VARIABLE_TEXT(variable)
         _check_variable(variable)
         _check_value_type(value)
         _check_value_size(value)
         row: dict[str, Any] = {"variable": variable}
         if value is not None:
             row["value"] = value
-        for name, check in _TEXT_FIELDS:
+        for name, unicode, check in _TEXT_FIELDS:
             text = point.get(name)
             if text is None:
                 continue
             if type(text) is not str:
                 return None
-            _unicode(name)(text)
+            unicode(text)
             if check is not None:
                 check(text)
             row[name] = text
