@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/router.py [--quick]
 
 Routing: 10, 1,000 and 10,000 actions (70 % exact filters, 20 % '+', 10 % '#'), each message
-matching a few of them, insert_bucket into a no-op bucket, idempotency faked in memory.
+matching a few of them, insert_bucket into a no-op bucket (insert_bucket runs without the
+idempotency guard; the in-memory one is there for completeness).
 Import: `functions/router/app.py` in a fresh interpreter against a bare
 `import boto3, pydantic; from aws_lambda_powertools import Logger`, same run, best of N.
 """

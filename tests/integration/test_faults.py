@@ -25,7 +25,7 @@ from mqtt_actions.adapters.invoke import LambdaInvoker
 from mqtt_actions.adapters.notify import SnsSesNotifier
 from mqtt_actions.adapters.publish import IotDataPublisher
 from mqtt_actions.router import RetryLaterError, RouterDeps
-from tests.integration.conftest import SENDER, Aws, Hook, Router, message
+from tests.integration.conftest import SENDER, Aws, Hook, Router, bucket, message
 
 pytestmark = pytest.mark.integration
 
@@ -175,6 +175,17 @@ def everything(outcome: str, **other: str) -> dict[str, str]:
     return {a: other.get(a, outcome) for a in ACTION_IDS}
 
 
+def redelivered(**other: str) -> dict[str, str]:
+    """The outcomes of a message delivered again: every guarded action a duplicate; store (an
+    insert_bucket, not guarded) done again, rewriting the same rows."""
+    return everything("duplicate", store="done", **other)
+
+
+def once_each(store: int = 1) -> dict[str, int]:
+    """Each side effect sent once; `store` counts bucket writes (each delivery writes again)."""
+    return dict.fromkeys(ACTION_IDS, 1) | {"store": store}
+
+
 # ---------------------------------------------------------------- each adapter failing in turn
 
 SCENARIOS = [
@@ -213,9 +224,11 @@ def test_one_adapter_failing_leaves_the_others_done_and_a_replay_delivers_it_onc
     # When the letter is replayed, the adapter working again: that action alone runs, once
     assert world.outcomes(world.router(replay(letter))) == {action: "done"}
 
-    # When IoT or Lambda delivers the same message again: nothing runs twice
-    assert world.outcomes(world.router(event)) == everything("duplicate")
-    assert world.sent() == dict.fromkeys(ACTION_IDS, 1)
+    # When IoT or Lambda delivers the same message again: nothing is sent twice; the bucket
+    # write runs again and rewrites its row (deterministic keys), it is not duplicated
+    assert world.outcomes(world.router(event)) == redelivered()
+    assert world.sent() == once_each(store=2)
+    assert len(bucket(world.aws)) == 1
     assert world.aws.dead_letters() == []
 
 
@@ -227,8 +240,9 @@ def test_a_redelivery_runs_only_what_failed(world: World, action: str) -> None:
     world.aws.dead_letters()
 
     second = world.router(event)  # IoT/Lambda re-delivers, no only_actions
-    assert world.outcomes(second) == everything("duplicate", **{action: "done"})
-    assert world.sent() == dict.fromkeys(ACTION_IDS, 1)
+    assert world.outcomes(second) == redelivered(**{action: "done"})
+    assert world.sent() == once_each(store=2)
+    assert len(bucket(world.aws)) == 1
 
 
 # ---------------------------------------------------------------- a crash between two actions
@@ -397,9 +411,11 @@ def test_a_sent_action_whose_record_fails_is_reported_sent_and_never_replayed(
     assert world.sent() == dict.fromkeys(ACTION_IDS, 1)
 
     # And a re-delivery within the unsaved record's window is asked to retry later, not re-sent
+    # (the bucket write, not guarded, rewrites its row)
     with pytest.raises(RetryLaterError, match=f"{FIRST} in progress"):
         world.router(event)
-    assert world.sent() == dict.fromkeys(ACTION_IDS, 1)
+    assert world.sent() == once_each(store=2)
+    assert len(bucket(world.aws)) == 1
 
 
 def test_the_idempotency_table_refusing_the_start_fails_the_action_for_a_replay(
@@ -432,9 +448,10 @@ def test_a_dead_letter_that_cannot_be_sent_fails_the_invocation_for_a_lambda_ret
     with pytest.raises(ClientError, match="ThrottlingException"):
         world.router(event)
 
-    # Then Lambda's retry sends the SMS, and repeats nothing else
-    assert world.outcomes(world.router(event)) == everything("duplicate", sms="done")
-    assert world.sent() == dict.fromkeys(ACTION_IDS, 1)
+    # Then Lambda's retry sends the SMS, and repeats nothing else (the bucket row is rewritten)
+    assert world.outcomes(world.router(event)) == redelivered(sms="done")
+    assert world.sent() == once_each(store=2)
+    assert len(bucket(world.aws)) == 1
 
 
 def test_a_throttled_actions_reload_keeps_the_actions_loaded_before(

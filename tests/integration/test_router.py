@@ -64,21 +64,22 @@ def test_insert_bucket_stores_every_point(
     assert all(r["metadata"]["topic"] == "home/kitchen/temperature" for r in rows)
 
 
-def test_insert_bucket_retry_rewrites_instead_of_duplicating(
+def test_insert_bucket_runs_again_on_a_redelivery_and_rewrites_its_rows(
     router: Router, apply: Callable[[str], None], aws_env: Aws
 ) -> None:
+    # Given an insert_bucket action (not under the idempotency guard: its keys are deterministic)
     apply(STORE)
     event = message([{"variable": "a", "value": 1}, {"variable": "b", "value": 2}])
-    router(event)
-    # Idempotency off for this check: the deterministic keys alone prevent duplicates.
-    aws_env.dynamodb.delete_table(TableName=aws_env.tables["IdempotencyTable"])
-    from mqtt_actions_cli.cfn import LocalNames, create_tables, load_template
 
-    template = load_template()
-    template["Resources"] = {"IdempotencyTable": template["Resources"]["IdempotencyTable"]}
-    create_tables(template, aws_env.dynamodb, LocalNames(prefix="test-"))
-    router(event)
-    assert len(bucket(aws_env)) == 2
+    # When IoT or Lambda delivers the same message twice
+    first, second = router(event), router(event)
+
+    # Then both deliveries are done, the rows are rewritten, not duplicated, and the
+    # idempotency table was never used
+    assert first["outcomes"] == second["outcomes"] == {"store": "done"}
+    assert sorted((r["variable"], r["value"]) for r in bucket(aws_env)) == [("a", 1), ("b", 2)]
+    idempotency = aws_env.dynamodb.scan(TableName=aws_env.tables["IdempotencyTable"])
+    assert idempotency["Items"] == []
 
 
 def test_insert_bucket_to_another_device_by_placeholder(
@@ -348,3 +349,33 @@ actions:
     assert "bad-sms" in str(err.value)
     assert "to" in str(err.value)
     assert store.load() == []
+
+
+def test_stored_actions_load_by_fingerprint_and_an_edited_one_is_skipped_with_the_reason(
+    aws_env: Aws, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given two applied actions, one of them edited in the table afterwards (fingerprint stale)
+    store = DynamoActionsStore(aws_env.tables["ActionsTable"], aws_env.dynamodb)
+    store.put_all(
+        load_actions_file("""
+actions:
+  - {id: good, topics: ["a/#"], type: insert_bucket}
+  - {id: edited, topics: ["a/#"], type: insert_bucket}
+""")
+    )
+    key = {"pk": {"S": "ACTION"}, "sk": {"S": "edited"}}
+    item = aws_env.dynamodb.get_item(TableName=aws_env.tables["ActionsTable"], Key=key)["Item"]
+    assert item["fingerprint"]["S"]
+    config = item["config"]["S"].replace('"a/#"', '"a/#/b"')
+    aws_env.dynamodb.update_item(
+        TableName=aws_env.tables["ActionsTable"],
+        Key=key,
+        UpdateExpression="SET config = :c",
+        ExpressionAttributeValues={":c": {"S": config}},
+    )
+
+    # When the router loads them: the good one loads, the edited one is validated and skipped
+    assert [a.id for a in store.load()] == ["good"]
+    [record] = [r for r in caplog.records if r.getMessage() == "stored action invalid; skipped"]
+    assert record.__dict__["action_id"] == "edited"
+    assert "topics[0]" in record.__dict__["reason"]

@@ -12,6 +12,7 @@ from mqtt_actions.actions import (
     Action,
     ActionsFile,
     ActionsFileError,
+    Condition,
     EmailAction,
     InsertBucketAction,
     MqttPublishAction,
@@ -21,8 +22,10 @@ from mqtt_actions.actions import (
     WebhookAction,
     effective_rate_limit,
     load_actions_file,
+    load_stored_action,
     parse_action,
     parse_actions,
+    stored_fingerprint,
 )
 
 EXAMPLE = """\
@@ -737,3 +740,59 @@ def test_lone_surrogates_are_refused_naming_the_field(field: str, entry: dict[st
         load_actions_file(text)
     [problem] = info.value.problems
     assert problem.startswith(f"{P}{field}: holds a lone surrogate U+D"), problem
+
+
+# --- stored actions: loaded by their fingerprint, or validated in full ------------------------
+
+RICH = """\
+actions:
+  - {id: store, topics: ["home/+/t"], type: insert_bucket, device: "d-$DEVICE$",
+     when: [{variable: t, op: ">", value: 30.5}, {variable: s, op: exists}],
+     rate_limit: {max: 5, per_seconds: 60}}
+  - {id: run, topics: ["home/#"], type: run_analysis, analyses: [f, g], environment: {K: v}}
+  - {id: sms, topics: ["a/#"], type: sms, to: ["+15555550100"], message: "é $VALUE$",
+     enabled: false}
+  - {id: mail, topics: ["a/#"], type: email, to: [ops@example.com], subject: s, html: "<b>x</b>"}
+  - {id: echo, topics: ["cmd/+"], type: mqtt_publish, topic: "ack/$DEVICE$", qos: 1, retain: true}
+  - {id: hook, topics: ["#"], type: webhook, url: "http://example.com/in", allow_http: true,
+     headers: {X-Key: abc}, timeout_seconds: 2.5, max_retries: 0}
+"""
+
+
+@pytest.mark.parametrize("action", load_actions_file(RICH), ids=lambda a: a.id)
+def test_a_stored_action_with_its_fingerprint_loads_as_it_was_validated(action: Action) -> None:
+    config = action.model_dump_json()
+
+    loaded = load_stored_action(config, stored_fingerprint(config))
+
+    assert loaded == action
+    assert type(loaded) is type(action)
+    assert all(isinstance(c, Condition) for c in loaded.when)
+    assert loaded.model_dump_json() == config
+
+
+@pytest.mark.parametrize("action", load_actions_file(RICH), ids=lambda a: a.id)
+def test_a_stored_action_without_a_fingerprint_is_validated_in_full(action: Action) -> None:
+    assert load_stored_action(action.model_dump_json(), None) == action
+
+
+@pytest.mark.parametrize("mark", [None, "stale"], ids=["no-mark", "other-mark"])
+def test_a_stored_action_that_does_not_validate_is_refused_naming_the_id_and_field(
+    mark: str | None,
+) -> None:
+    good = parse_action(BASE["insert_bucket"]).model_dump_json()
+    edited = good.replace('"t/#"', '"t/#/x"')  # changed after it was validated
+    fingerprint = stored_fingerprint(good) if mark == "stale" else None
+
+    with pytest.raises(ActionsFileError) as refused:
+        load_stored_action(edited, fingerprint)
+
+    [problem] = refused.value.problems
+    assert problem.startswith("actions[0] (id 'a'): topics[0]: ")
+    assert "is not a valid topic filter" in problem
+
+
+def test_a_fingerprint_holds_for_its_text_only() -> None:
+    config = parse_action(BASE["sms"]).model_dump_json()
+    assert stored_fingerprint(config) == stored_fingerprint(config)
+    assert stored_fingerprint(config) != stored_fingerprint(config.replace("m", "n"))

@@ -25,7 +25,13 @@ from mqtt_actions.actions import ACTION_TYPES, ActionsFileError, load_actions_fi
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.inspector import lifecycle_entry, message_entry, outcome_entries
 from mqtt_actions.lifecycle import describe, parse_lifecycle
-from mqtt_actions.payload import RAW_VARIABLE, DataPoint, check_points, wrap_payload
+from mqtt_actions.payload import (
+    RAW_VARIABLE,
+    DataPoint,
+    check_points,
+    check_rows,
+    wrap_payload,
+)
 from mqtt_actions.ports import ActionResult, MessageRecord, Outcome
 from mqtt_actions.router import ActionsSource, RouterDeps, route
 from mqtt_actions.settings import RouterSettings
@@ -203,6 +209,40 @@ def test_check_points_refuses_with_reasons_and_accepts_only_storable_points(
     for point in accepted:
         assert isinstance(point, DataPoint)
         utf8_json(point.model_dump(mode="json", exclude_none=True))
+
+
+# Mostly storable points, near the limits: what the router sees, checked on its plain path.
+plain_points = st.fixed_dictionaries(
+    {"variable": st.one_of(clean_text, st.sampled_from(["temperature", "", "v" * 100, "v" * 101]))},
+    optional={
+        "value": st.one_of(scalars, st.sampled_from(["x" * 6144, "é" * 3073, 10**6143])),
+        "unit": st.one_of(st.none(), clean_text, st.sampled_from(["u" * 25, "u" * 26])),
+        "time": st.one_of(
+            st.none(), st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-01", "yesterday", 5])
+        ),
+        "group": st.one_of(st.none(), clean_text, hostile_text),
+        "metadata": st.one_of(
+            st.none(),
+            st.dictionaries(clean_text, scalars, max_size=4),
+            st.dictionaries(st.integers(), scalars, max_size=2),
+            st.just({"big": "m" * 10_241}),
+            json_values,
+        ),
+    },
+)
+
+
+@BOUNDED
+@given(points=st.lists(st.one_of(plain_points, point_like, json_values), max_size=6))
+def test_check_rows_gives_the_rows_and_reasons_of_the_data_point_model(points: list[Any]) -> None:
+    accepted, refused = check_points(points)
+
+    rows, refused_rows = check_rows(points)
+
+    # As JSON text: the same keys in the same order, and 1, 1.0 and true kept apart
+    expected = [p.model_dump(mode="json", exclude_none=True) for p in accepted]
+    assert json.dumps(rows) == json.dumps(expected)
+    assert refused_rows == refused
 
 
 # ---------------------------------------------------------------- topics

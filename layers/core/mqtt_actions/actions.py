@@ -9,10 +9,14 @@ Models are strict (no "5" for 5, no 1 for true): YAML already gives numbers and 
 from __future__ import annotations
 
 import difflib
+import functools
+import hashlib
+import hmac
 import json
 import math
 import re
 from collections.abc import Hashable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Self, get_args
 from urllib.parse import urlsplit
 
@@ -62,8 +66,10 @@ __all__ = [
     "WebhookAction",
     "effective_rate_limit",
     "load_actions_file",
+    "load_stored_action",
     "parse_action",
     "parse_actions",
+    "stored_fingerprint",
 ]
 
 # Every rule of ours raises this error type; its message is final text for the user.
@@ -297,7 +303,9 @@ def _surrogate_in(value: object) -> str | None:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # defer_build: validators are built on first use, not at import; the router never validates
+    # a stored action whose fingerprint matches (load_stored_action), so it never builds them.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -450,7 +458,7 @@ _CLASSES: Final[dict[str, type[ActionBase]]] = {
     )
 }
 ACTION_TYPES: Final[tuple[str, ...]] = tuple(_CLASSES)
-_ACTION: Final = TypeAdapter[Action](Action)
+_ACTION: Final = TypeAdapter[Action](Action, config=ConfigDict(defer_build=True))
 
 
 class ActionsFile(_Model):
@@ -468,7 +476,7 @@ class ActionsFile(_Model):
         return self
 
 
-_DEFAULT_NOTIFY_LIMIT: Final = RateLimit(max=10, per_seconds=60)
+_DEFAULT_NOTIFY_LIMIT: Final = RateLimit.model_construct(max=10, per_seconds=60)
 
 
 def effective_rate_limit(action: Action) -> RateLimit | None:
@@ -741,6 +749,41 @@ def parse_actions(data: object, *, source: str = "<actions>") -> list[Action]:
     if problems:
         raise ActionsFileError(problems, source=source)
     return actions
+
+
+# --- stored actions (the router's cold start) -------------------------------------------------
+
+
+@functools.cache
+def _rules_digest() -> bytes:
+    # Any change to this file (a rule, a field) changes every fingerprint, so actions stored under
+    # the old rules are validated in full again.
+    return hashlib.sha256(Path(__file__).read_bytes()).digest()
+
+
+def stored_fingerprint(config: str) -> str:
+    """The mark stored next to `config`, the `model_dump_json()` of an action validated under the
+    rules of this module: `load_stored_action` trusts exactly that text, and nothing else."""
+    text = config.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(_rules_digest() + text).hexdigest()
+
+
+def load_stored_action(config: str, fingerprint: str | None) -> Action:
+    """A stored action. When `fingerprint` matches, `config` is what a validated action dumped
+    under these rules: the models are built without validating, so the router's cold start never
+    builds the validators. Otherwise (no mark: stored by an older version; or the text changed
+    since) it is validated in full; ActionsFileError names the id and the field.
+    ValueError when `config` is not JSON."""
+    data = json.loads(config)
+    if fingerprint is None or not hmac.compare_digest(fingerprint, stored_fingerprint(config)):
+        [checked] = parse_actions({"actions": [data]})
+        return checked
+    fields = dict(data)
+    fields["when"] = [Condition.model_construct(**c) for c in data["when"]]
+    if data["rate_limit"] is not None:
+        fields["rate_limit"] = RateLimit.model_construct(**data["rate_limit"])
+    action: Action = _CLASSES[data["type"]].model_construct(**fields)  # type: ignore[assignment]
+    return action
 
 
 MAX_NESTING: Final = 64  # [ and { levels; an actions file needs about 4

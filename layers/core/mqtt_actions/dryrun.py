@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mqtt_actions.actions import Action
+from mqtt_actions.actions import ACTION_TYPES, Action
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.ports import ActionResult, MessageRecord
 from mqtt_actions.router import ActionsSource, RouterDeps, route
@@ -155,7 +155,8 @@ class RecordingDeadLetters:
 
 
 class EveryTime:
-    """Runs the work every time (no idempotency records) and tells the recorder whose it is."""
+    """Runs the work every time (no idempotency records) and tells the recorder whose it is;
+    every action type goes through it (`guarded_types`), insert_bucket included."""
 
     def __init__(self, recorder: Recorder) -> None:
         self._rec = recorder
@@ -187,6 +188,7 @@ def dry_run_deps(
         dead_letters=RecordingDeadLetters(recorder),
         once=EveryTime(recorder),
         clock=clock,
+        guarded_types=frozenset(ACTION_TYPES),
     )
 
 

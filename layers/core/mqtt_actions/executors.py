@@ -1,5 +1,7 @@
 """What each action type does, given the message. Called once per (message, action) by the router,
-inside the idempotency guard. Raise ActionError(permanent=True) for what a retry cannot fix."""
+inside the idempotency guard for the types that need one (router.GUARDED_TYPES; insert_bucket's
+deterministic row keys make a repeat harmless). Raise ActionError(permanent=True) for what a retry
+cannot fix."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from mqtt_actions.actions import (
     WebhookAction,
 )
 from mqtt_actions.events import RouterEvent
-from mqtt_actions.payload import check_points
+from mqtt_actions.payload import check_rows
 from mqtt_actions.ports import (
     ActionError,
     BucketWriter,
@@ -73,9 +75,7 @@ class ExecContext:
     def checked_points(self) -> tuple[list[dict[str, Any]], list[tuple[int, list[str]]]]:
         """Points that pass TagoIO's limits (as rows) and why the others do not; once a message."""
         if self._checked is None:
-            accepted, refused = check_points(self.points)
-            rows = [p.model_dump(mode="json", exclude_none=True) for p in accepted]
-            self._checked = (rows, refused)
+            self._checked = check_rows(self.points)
         return self._checked
 
     def values(self, action: Action) -> dict[str, str]:

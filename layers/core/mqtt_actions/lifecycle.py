@@ -87,8 +87,13 @@ def last_will_note(reason: str) -> str:
 
 
 class _Event(BaseModel):
+    # defer_build: validators built on first use; the router imports this module and never does.
     model_config = ConfigDict(
-        frozen=True, extra="ignore", validate_by_alias=True, validate_by_name=True
+        frozen=True,
+        extra="ignore",
+        validate_by_alias=True,
+        validate_by_name=True,
+        defer_build=True,
     )
 
     client_id: str = Field(alias="clientId", min_length=1)
@@ -186,7 +191,9 @@ LifecycleEvent = Annotated[
     Field(discriminator="event_type"),
 ]
 
-_ADAPTER: TypeAdapter[LifecycleEvent] = TypeAdapter(LifecycleEvent)
+_ADAPTER: TypeAdapter[LifecycleEvent] = TypeAdapter(
+    LifecycleEvent, config=ConfigDict(defer_build=True)
+)
 
 
 def parse_lifecycle(data: Any) -> LifecycleEvent:

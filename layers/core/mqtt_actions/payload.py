@@ -23,6 +23,8 @@ It runs on every message, so it is plain `json` with no pydantic; it never raise
 
 `DataPoint` holds TagoIO's fields and limits; `refusal_reasons` and `check_points` say, per point,
 why `insert_bucket` would refuse it, naming the field, the limit and the actual size.
+`check_rows` (the router's hot path) gives the accepted points as the rows DataPoint would dump,
+checking plain points with the same rule functions and no model; refusals come from DataPoint.
 Unknown fields are refused, not ignored as TagoIO does, so a typo (`"unti"`) is never silently
 dropped. Variable names are any text of 1 to 100 characters, kept as sent (no lowercasing).
 """
@@ -58,6 +60,7 @@ __all__ = [
     "GeoJSONPoint",
     "LatLng",
     "check_points",
+    "check_rows",
     "refusal_reasons",
     "wrap_payload",
 ]
@@ -69,6 +72,7 @@ MAX_UNIT_CHARS: Final = 25
 MAX_METADATA_BYTES: Final = 10_240  # 10 kB, UTF-8 bytes of the metadata as compact JSON
 MAX_METADATA_DEPTH: Final = 32  # levels of objects and lists (pydantic serializes up to ~250)
 _UTF8_BOM: Final = "\ufeff"
+_SMALL_INT: Final = 10**18
 
 
 # --- wrapping (hot path: no pydantic) ---------------------------------------------------------
@@ -187,6 +191,8 @@ def _check_value_type(value: object) -> object:
 def _check_value_size(value: str | int | float | bool | None) -> str | int | float | bool | None:
     if isinstance(value, str):
         _unicode("value")(value)
+    elif value is None or isinstance(value, float) or -_SMALL_INT < value < _SMALL_INT:
+        return value  # at most 25 characters as JSON: no need to write it out
     try:
         size = _utf8_len(value) if isinstance(value, str) else len(json.dumps(value))
     except ValueError:  # an int past Python's 4,300-digit conversion limit
@@ -228,9 +234,13 @@ def _deeper_than(value: dict[str, Any], limit: int) -> bool:
     return False
 
 
+# Built once: json.dumps with keyword arguments builds a new encoder on every call.
+_METADATA_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def _check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     try:
-        encoded = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        encoded = _METADATA_JSON.encode(metadata)
     except (TypeError, ValueError):
         raise ValueError(
             "metadata cannot be written as JSON: it holds NaN, Infinity or a non-JSON value"
@@ -258,6 +268,11 @@ Unit = Annotated[str, AfterValidator(_unicode("unit")), AfterValidator(_check_un
 Time = Annotated[str, AfterValidator(_unicode("time")), AfterValidator(_check_time)]
 Group = Annotated[str, AfterValidator(_unicode("group"))]
 Metadata = Annotated[dict[str, Any], AfterValidator(_check_metadata)]
+
+
+# defer_build: validators are built on first use, not at import; the router checks plain points
+# without them (check_rows) and builds them only for a point it cannot judge so.
+_CONFIG: Final = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 def _check_latitude(lat: float, where: str = "location.lat") -> float:
@@ -290,7 +305,7 @@ _GEOJSON_TAG: Final = "geojson"
 class LatLng(BaseModel):
     """TagoIO's own location shape: `{"lat": 42.29, "lng": -85.62}`."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _CONFIG
 
     lat: Annotated[FiniteFloat, AfterValidator(_check_latitude)]
     lng: Annotated[FiniteFloat, AfterValidator(_check_longitude)]
@@ -299,7 +314,7 @@ class LatLng(BaseModel):
 class GeoJSONPoint(BaseModel):
     """A GeoJSON Point (RFC 7946): `{"type": "Point", "coordinates": [lng, lat, alt?]}`."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _CONFIG
 
     type: Literal["Point"]
     coordinates: Annotated[list[FiniteFloat], AfterValidator(_check_position)]
@@ -320,7 +335,7 @@ Location = Annotated[
 class DataPoint(BaseModel):
     """One TagoIO data point as `insert_bucket` accepts it. Pure: validation only, no I/O."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _CONFIG
 
     variable: Variable
     value: Value = None
@@ -395,3 +410,78 @@ def check_points(
         else:
             accepted.append(result)
     return accepted, refused
+
+
+# --- the router's path: rows without pydantic ---------------------------------------------------
+
+# Fields a point may have on the plain path; a point with `location` (or anything else) goes to
+# DataPoint. Values of these exact types are kept as they are by DataPoint's JSON dump.
+_PLAIN_FIELDS: Final = frozenset({"variable", "value", "unit", "time", "group", "metadata"})
+_PLAIN_VALUES: Final = frozenset({str, int, float, bool, type(None)})
+_TEXT_FIELDS: Final = (
+    ("unit", _unicode("unit"), _check_unit),
+    ("time", _unicode("time"), _check_time),
+    ("group", _unicode("group"), None),
+)
+_VARIABLE_TEXT: Final = _unicode("variable")
+
+
+def _plain_row(point: dict[str, Any]) -> dict[str, Any] | None:
+    """`point` as DataPoint's `model_dump(mode="json", exclude_none=True)` gives it, when the
+    point plainly keeps every limit (checked by the same rule functions); None when it might
+    not, so that DataPoint decides and words the reasons. Never accepts what DataPoint refuses."""
+    if not point.keys() <= _PLAIN_FIELDS:
+        return None
+    variable = point.get("variable")
+    value = point.get("value")
+    if type(variable) is not str or type(value) not in _PLAIN_VALUES:
+        return None
+    try:
+        _VARIABLE_TEXT(variable)
+        _check_variable(variable)
+        _check_value_type(value)
+        _check_value_size(value)
+        row: dict[str, Any] = {"variable": variable}
+        if value is not None:
+            row["value"] = value
+        for name, unicode, check in _TEXT_FIELDS:
+            text = point.get(name)
+            if text is None:
+                continue
+            if type(text) is not str:
+                return None
+            unicode(text)
+            if check is not None:
+                check(text)
+            row[name] = text
+        metadata = point.get("metadata")
+        if metadata is not None:
+            # Flat metadata of plain values only: nested values are DataPoint's to copy.
+            if type(metadata) is not dict or not all(
+                type(key) is str and type(item) in _PLAIN_VALUES for key, item in metadata.items()
+            ):
+                return None
+            row["metadata"] = dict(_check_metadata(metadata))
+    except ValueError:
+        return None
+    return row
+
+
+def check_rows(
+    points: Iterable[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[tuple[int, list[str]]]]:
+    """`check_points`, with the accepted points as JSON rows (what `insert_bucket` stores):
+    plain points are checked without building a model; the others, and every refusal, by
+    DataPoint, so the reasons are the same."""
+    rows: list[dict[str, Any]] = []
+    refused: list[tuple[int, list[str]]] = []
+    for index, point in enumerate(points):
+        row = _plain_row(point) if type(point) is dict else None
+        if row is None:
+            result = _validate(point)
+            if isinstance(result, list):
+                refused.append((index, result))
+                continue
+            row = result.model_dump(mode="json", exclude_none=True)
+        rows.append(row)
+    return rows, refused

@@ -12,6 +12,11 @@ Faults, per action (the others always run):
   destination keeps the original if that never happens;
 - the side effect happened but recording it failed (the idempotency table refused the result):
   reported with its outcome and the reason, no dead letter, so a replay does not send it twice.
+
+The idempotency guard covers the types in RouterDeps.guarded_types, by default GUARDED_TYPES
+(sms, email, webhook, run_analysis, mqtt_publish). insert_bucket runs without it: its rows have
+deterministic keys, so a second delivery of a message rewrites the same rows (`done` again) and
+never duplicates them.
 """
 
 from __future__ import annotations
@@ -59,6 +64,10 @@ _RUN_PREFIX = os.urandom(8).hex() + "-"
 _RUN_COUNTER = itertools.count()
 # Action types that create new messages: refused once a message has travelled MAX_HOPS links.
 PUBLISHING_TYPES = frozenset({"mqtt_publish", "run_analysis"})
+# Action types with side effects a second delivery must not repeat: run under the idempotency
+# guard (deps.once). insert_bucket is not one: its rows have deterministic keys, so running it
+# again for the same message rewrites the same rows (and saves the guard's two table calls).
+GUARDED_TYPES = frozenset({"sms", "email", "webhook", "run_analysis", "mqtt_publish"})
 
 
 class ActionsSource:
@@ -128,6 +137,8 @@ class RouterDeps:
     dead_letters: DeadLetters
     once: OnceRunner
     clock: Callable[[], float] = field(default=time.time)
+    # The action types run through `once`; the dry run sends every type through it.
+    guarded_types: frozenset[str] = GUARDED_TYPES
 
 
 @dataclass(frozen=True)
@@ -162,7 +173,7 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
     if event.only_actions is not None:
         wanted = set(event.only_actions)
         matched = [a for a in matched if a.id in wanted]
-    message = MessageRecord.model_construct(
+    message = MessageRecord(
         device=event.device,
         topic=event.topic,
         traceid=event.traceid,
@@ -196,46 +207,54 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
 def _run_one(
     action: Action, ctx: ExecContext, deps: RouterDeps, settings: RouterSettings
 ) -> ActionResult:
-    def result(outcome: Outcome, reason: str | None = None, **detail: Any) -> ActionResult:
-        # Built from trusted values on the hot path: construct, don't validate.
-        return ActionResult.model_construct(
-            action_id=action.id,
-            action_type=action.type,
-            outcome=outcome,
-            reason=reason,
-            detail=detail,
-        )
-
     if action.when and (why := explain(action.when, ctx.points)) is not None:
-        return result(Outcome.CONDITION_FALSE, why)
+        return _result(action, Outcome.CONDITION_FALSE, why)
     if action.type in PUBLISHING_TYPES and ctx.event.hops >= settings.max_hops:
         why = (
             f"message has travelled {ctx.event.hops} action/analysis hops (MAX_HOPS="
             f"{settings.max_hops}); {action.type} refused to stop a publish loop"
         )
-        return result(Outcome.LOOP_REFUSED, why)
+        return _result(action, Outcome.LOOP_REFUSED, why)
+    if action.type in deps.guarded_types:
+        return _run_guarded(action, ctx, deps)
+    try:
+        outcome, reason, detail = _attempt(action, ctx, deps)
+    except Exception as exc:  # ActionError, or an adapter failing: keep the others going
+        return _failed(action, exc)
+    return _result(action, outcome, reason, detail)
 
+
+def _attempt(
+    action: Action, ctx: ExecContext, deps: RouterDeps
+) -> tuple[Outcome, str | None, dict[str, Any] | None]:
+    """The rate limit, then the action: (outcome, reason, detail). Raises what the action raises."""
+    limit = effective_rate_limit(action)
+    if limit is not None and not deps.rate_limiter.allow(
+        action.id, limit.max, limit.per_seconds, deps.clock()
+    ):
+        return (
+            Outcome.THROTTLED,
+            f"rate limit of {limit.max} per {limit.per_seconds} s reached",
+            None,
+        )
+    detail = execute(action, ctx)
+    if not detail.get("refused"):
+        return Outcome.DONE, None, detail
+    return Outcome.POINTS_REFUSED, _refusal_summary(detail, len(ctx.points)), detail
+
+
+def _run_guarded(action: Action, ctx: ExecContext, deps: RouterDeps) -> ActionResult:
+    """`_attempt` at most once per (traceid, action id), for the types that must not repeat."""
     execution_id = f"{_RUN_PREFIX}{next(_RUN_COUNTER)}"
     finished: list[dict[str, Any]] = []  # what `work` returned, even if recording it then failed
 
     def work() -> dict[str, Any]:
-        limit = effective_rate_limit(action)
-        if limit is not None and not deps.rate_limiter.allow(
-            action.id, limit.max, limit.per_seconds, deps.clock()
-        ):
-            why = f"rate limit of {limit.max} per {limit.per_seconds} s reached"
-            finished.append({"execution_id": execution_id, "outcome": "throttled", "reason": why})
-            return finished[0]
-        detail = execute(action, ctx)
-        if not detail.get("refused"):
-            done = {"execution_id": execution_id, "outcome": Outcome.DONE.value, "detail": detail}
-        else:
-            done = {
-                "execution_id": execution_id,
-                "outcome": Outcome.POINTS_REFUSED.value,
-                "reason": _refusal_summary(detail, len(ctx.points)),
-                "detail": detail,
-            }
+        outcome, reason, detail = _attempt(action, ctx, deps)
+        done: dict[str, Any] = {"execution_id": execution_id, "outcome": outcome.value}
+        if reason is not None:
+            done["reason"] = reason
+        if detail is not None:
+            done["detail"] = detail
         finished.append(done)
         return done
 
@@ -246,28 +265,51 @@ def _run_one(
             "another invocation holds this action for this message (running it, or crashed "
             "until its deadline); the message is delivered again later"
         )
-        return result(Outcome.IN_PROGRESS, why)
-    except ActionError as exc:
-        outcome = Outcome.REFUSED if exc.permanent else Outcome.FAILED
-        return result(outcome, exc.reason)
-    except Exception as exc:  # an adapter failed in a way we did not foresee: keep the others going
-        if finished:  # the side effect happened; only recording it failed: never send it again
+        return _result(action, Outcome.IN_PROGRESS, why)
+    except Exception as exc:
+        if finished and not isinstance(exc, ActionError):
+            # The side effect happened; only recording it failed: never send it again.
             logger.exception("action ran; its idempotency record was not saved")
             ran = finished[0]
             why = (
                 f"{ran.get('reason') or 'ran'}; its idempotency record was not saved "
                 f"({type(exc).__name__}: {exc}), so it is not retried"
             )
-            return result(Outcome(ran["outcome"]), why, **ran.get("detail", {}))
-        logger.exception("action crashed", extra={"action_id": action.id})
-        return result(Outcome.FAILED, f"{type(exc).__name__}: {exc}")
+            return _result(action, Outcome(ran["outcome"]), why, ran.get("detail"))
+        return _failed(action, exc)
     if stored.get("execution_id") != execution_id:
-        return result(
+        return _result(
+            action,
             Outcome.DUPLICATE,
             f"already ran for traceid {ctx.event.traceid}; not repeated",
-            previous=stored.get("outcome"),
+            {"previous": stored.get("outcome")},
         )
-    return result(Outcome(stored["outcome"]), stored.get("reason"), **stored.get("detail", {}))
+    return _result(action, Outcome(stored["outcome"]), stored.get("reason"), stored.get("detail"))
+
+
+def _failed(action: Action, exc: Exception) -> ActionResult:
+    """The outcome of an action that raised (called in the `except` block, which it logs)."""
+    if isinstance(exc, ActionError):
+        return _result(action, Outcome.REFUSED if exc.permanent else Outcome.FAILED, exc.reason)
+    # An adapter failed in a way we did not foresee.
+    logger.exception("action crashed", extra={"action_id": action.id})
+    return _result(action, Outcome.FAILED, f"{type(exc).__name__}: {exc}")
+
+
+def _result(
+    action: Action,
+    outcome: Outcome,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> ActionResult:
+    # Validating these few plain values costs less than model_construct (pure Python) does.
+    return ActionResult(
+        action_id=action.id,
+        action_type=action.type,
+        outcome=outcome,
+        reason=reason,
+        detail=detail if detail is not None else {},
+    )
 
 
 def _refusal_summary(detail: dict[str, Any], total: int) -> str:

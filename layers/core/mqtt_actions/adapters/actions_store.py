@@ -1,14 +1,19 @@
-"""Actions in DynamoDB: one item per action (pk "ACTION", sk = action id, config = JSON)."""
+"""Actions in DynamoDB: one item per action (pk "ACTION", sk = action id, config = JSON,
+fingerprint = its mark, so the router loads it without validating it again)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from mqtt_actions.actions import Action, ActionsFileError, parse_actions
+from mqtt_actions.actions import (
+    Action,
+    ActionsFileError,
+    load_stored_action,
+    stored_fingerprint,
+)
 from mqtt_actions.adapters.dynamo import put_items
 
 logger = Logger(child=True)
@@ -33,8 +38,9 @@ class DynamoActionsStore:
         while True:
             page = self._client.query(**kwargs)
             for item in page["Items"]:
+                mark = item.get("fingerprint", {}).get("S")
                 try:
-                    actions.extend(parse_actions({"actions": [json.loads(item["config"]["S"])]}))
+                    actions.append(load_stored_action(item["config"]["S"], mark))
                 except (ActionsFileError, ValueError, KeyError) as exc:
                     logger.error(
                         "stored action invalid; skipped",
@@ -49,10 +55,7 @@ class DynamoActionsStore:
 
         Up to 100 actions are written in one transaction: all or none. Larger sets go in
         batches of 25 (DynamoDB's transaction limit is 100 items)."""
-        items = [
-            {"pk": {"S": PK}, "sk": {"S": a.id}, "config": {"S": a.model_dump_json()}}
-            for a in actions
-        ]
+        items = [_item(a.id, a.model_dump_json()) for a in actions]
         if 0 < len(items) <= MAX_TRANSACTION:
             self._client.transact_write_items(
                 TransactItems=[{"Put": {"TableName": self._table, "Item": it}} for it in items]
@@ -67,3 +70,12 @@ class DynamoActionsStore:
             ReturnValues="ALL_OLD",
         )
         return "Attributes" in response
+
+
+def _item(action_id: str, config: str) -> dict[str, Any]:
+    return {
+        "pk": {"S": PK},
+        "sk": {"S": action_id},
+        "config": {"S": config},
+        "fingerprint": {"S": stored_fingerprint(config)},
+    }
