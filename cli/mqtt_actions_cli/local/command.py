@@ -20,6 +20,10 @@ ENV_MQTT_PORT = "MQTT_ACTIONS_MQTT_PORT"
 ENV_AWS_PORT = "MQTT_ACTIONS_AWS_PORT"
 ENV_CONTROL_PORT = "MQTT_ACTIONS_CONTROL_PORT"
 
+# The broker, the control API and the handlers share one GIL. A handler holds it for a few ms
+# at a time; at Python's default (5 ms) a device waiting for its PUBACK waits for that too.
+SWITCH_INTERVAL_S = 0.001
+
 
 def _port_from_env(name: str, default: int | None) -> int | None:
     raw = os.environ.get(name, "").strip()
@@ -98,6 +102,7 @@ def _check_free(host: str, port: int, what: str, flag: str) -> None:
 
 def run_local(args: argparse.Namespace) -> int:
     output.setup(args.verbose)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     options = LocalOptions(
         mqtt_port=args.mqtt_port,
         aws_port=args.aws_port,

@@ -25,6 +25,7 @@ from typing import IO, Any, Final
 
 import boto3
 from moto import mock_aws
+from moto.core.config import DefaultConfig
 from moto.server import ThreadedMotoServer
 
 from mqtt_actions_cli.cfn import (
@@ -61,7 +62,7 @@ FAKE_CREDENTIALS: Final[Mapping[str, str]] = {
     "AWS_SESSION_TOKEN": "testing",
 }
 # moto for the handlers, in-process: keep our fake credentials and boto3's default session.
-IN_PROCESS_MOTO: Final[dict[str, Any]] = {
+IN_PROCESS_MOTO: Final[DefaultConfig] = {
     "core": {"mock_credentials": False, "reset_boto3_session": False},
 }
 IOT_DATA_CLIENT_ID: Final = "n/a"  # what clientid() gives for a message not sent over MQTT
