@@ -48,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         summary="validate a file of actions and store them",
         description=(
             "Validate FILE (YAML or JSON, `actions:` list) as a whole, then store its actions:\n"
-            "new ids are created, changed ones updated, identical ones left alone. A file with\n"
+            "new ids are created, changed ones updated, identical ones left alone (rewritten\n"
+            "as they are only when stored without a valid fingerprint). A file with\n"
             "any problem is refused whole, every problem listed with the action id and field,\n"
             "and nothing is stored. Actions stored earlier but absent from FILE are kept,\n"
             "unless --prune removes them (FILE then is the complete set). Warm routers pick\n"
@@ -205,7 +206,10 @@ def run_apply(args: argparse.Namespace) -> int:
     created = [a for a in actions if a.id not in stored]
     updated = [a for a in actions if a.id in stored and _config(stored[a.id]) != _config(a)]
     unchanged = [a for a in actions if a.id in stored and _config(stored[a.id]) == _config(a)]
-    store.put_all([*created, *updated])
+    # Unchanged, but stored without a valid mark (an older version, or these rules changed):
+    # rewritten as they are, so the router loads them without validating them again.
+    remarked = [a for a in unchanged if a.id in store.unmarked]
+    store.put_all([*created, *updated, *remarked])
     removed: list[str] = []
     if args.prune:
         keep = {a.id for a in actions}
@@ -217,6 +221,7 @@ def run_apply(args: argparse.Namespace) -> int:
         "created": [a.id for a in created],
         "updated": [a.id for a in updated],
         "unchanged": [a.id for a in unchanged],
+        "remarked": [a.id for a in remarked],
         "removed": removed,
         "not_in_file": kept,
     }

@@ -110,6 +110,35 @@ def test_apply_again_tells_created_updated_unchanged(
     assert data["removed"] == []
 
 
+def test_apply_marks_unchanged_actions_stored_without_a_fingerprint(
+    target: Target,
+    store: DynamoActionsStore,
+    aws_env: Aws,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given actions stored by an earlier version (no fingerprint on the rows)
+    run(capsys, ["actions", "apply", write(tmp_path, ACTIONS)], target)
+    table = target.output("ActionsTableName")
+    for item in aws_env.dynamodb.scan(TableName=table)["Items"]:
+        key = {"pk": item["pk"], "sk": item["sk"]}
+        aws_env.dynamodb.update_item(
+            TableName=table, Key=key, UpdateExpression="REMOVE fingerprint"
+        )
+    store.load()
+    assert len(store.unmarked) == 5
+    # When the same file is applied again
+    ran = run(capsys, ["actions", "apply", write(tmp_path, ACTIONS), "--json"], target)
+    # Then nothing changed, but every row carries its mark again
+    assert ran.code == 0, ran.err
+    assert len(ran.json()["unchanged"]) == 5
+    assert sorted(ran.json()["remarked"]) == stored_ids(store)
+    store.load()
+    assert store.unmarked == set()
+    again = run(capsys, ["actions", "apply", write(tmp_path, ACTIONS), "--json"], target)
+    assert again.json()["remarked"] == []
+
+
 def test_an_invalid_file_is_refused_whole_naming_each_id_and_field(
     target: Target, store: DynamoActionsStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

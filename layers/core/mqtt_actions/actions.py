@@ -65,6 +65,7 @@ __all__ = [
     "SmsAction",
     "WebhookAction",
     "effective_rate_limit",
+    "fingerprint_matches",
     "load_actions_file",
     "load_stored_action",
     "parse_action",
@@ -768,6 +769,11 @@ def stored_fingerprint(config: str) -> str:
     return hashlib.sha256(_rules_digest() + text).hexdigest()
 
 
+def fingerprint_matches(config: str, fingerprint: str | None) -> bool:
+    """True when `fingerprint` is the mark of `config` under the rules of this module."""
+    return fingerprint is not None and hmac.compare_digest(fingerprint, stored_fingerprint(config))
+
+
 def load_stored_action(config: str, fingerprint: str | None) -> Action:
     """A stored action. When `fingerprint` matches, `config` is what a validated action dumped
     under these rules: the models are built without validating, so the router's cold start never
@@ -775,7 +781,7 @@ def load_stored_action(config: str, fingerprint: str | None) -> Action:
     since) it is validated in full; ActionsFileError names the id and the field.
     ValueError when `config` is not JSON."""
     data = json.loads(config)
-    if fingerprint is None or not hmac.compare_digest(fingerprint, stored_fingerprint(config)):
+    if not fingerprint_matches(config, fingerprint):
         [checked] = parse_actions({"actions": [data]})
         return checked
     fields = dict(data)

@@ -11,6 +11,7 @@ from aws_lambda_powertools import Logger
 from mqtt_actions.actions import (
     Action,
     ActionsFileError,
+    fingerprint_matches,
     load_stored_action,
     stored_fingerprint,
 )
@@ -25,11 +26,15 @@ class DynamoActionsStore:
     def __init__(self, table: str, client: Any) -> None:
         self._table = table
         self._client = client
+        # Ids the last load() validated in full (no mark, or a stale one): `actions apply`
+        # rewrites them even when unchanged, so the router loads them fast from then on.
+        self.unmarked: set[str] = set()
 
     def load(self) -> list[Action]:
         """Every stored action. One that no longer validates is logged as an error and skipped,
         so one bad row cannot stop every other action."""
         actions: list[Action] = []
+        self.unmarked = set()
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
@@ -40,7 +45,10 @@ class DynamoActionsStore:
             for item in page["Items"]:
                 mark = item.get("fingerprint", {}).get("S")
                 try:
-                    actions.append(load_stored_action(item["config"]["S"], mark))
+                    config = item["config"]["S"]
+                    actions.append(load_stored_action(config, mark))
+                    if not fingerprint_matches(config, mark):
+                        self.unmarked.add(item["sk"]["S"])
                 except (ActionsFileError, ValueError, KeyError) as exc:
                     logger.error(
                         "stored action invalid; skipped",
