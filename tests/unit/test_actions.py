@@ -462,6 +462,11 @@ INVALID = [
     pytest.param(entry("webhook", url="https://example.com/a b"),
                  P + "url: 'https://example.com/a b' holds a space or control character; "
                  "percent-encode it", id="url-space"),
+    pytest.param(entry("webhook", url="https://bücher.example/in"),
+                 P + "url: 'https://bücher.example/in' has a non-ASCII host name; write the host "
+                 "as 'xn--bcher-kva.example' (its ASCII form)", id="url-idn-host"),
+    pytest.param(entry("webhook", url="https://a..ü/in"),
+                 P + "url: 'https://a..ü/in' has a host name that is not valid", id="url-bad-idn"),
     pytest.param(entry("webhook", url="https://example.com/" + "x" * 2030),
                  P + "url: holds at most 2048 characters, got 2050", id="url-too-long"),
     pytest.param(entry("webhook", headers={"X Key": "a"}),

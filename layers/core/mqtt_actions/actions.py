@@ -429,6 +429,15 @@ class WebhookAction(ActionBase):
             parts = None
         if parts is None or parts.scheme not in ("https", "http") or not parts.hostname:
             raise _fail(f"{_show(value)} is not a URL; write it as https://host/path")
+        if not parts.hostname.isascii():  # a name the resolver would never find as written
+            try:
+                ascii_host = parts.hostname.encode("idna").decode("ascii")
+            except UnicodeError:
+                raise _fail(f"{_show(value)} has a host name that is not valid") from None
+            raise _fail(
+                f"{_show(value)} has a non-ASCII host name; write the host as {ascii_host!r} "
+                "(its ASCII form)"
+            )
         if parts.scheme == "http" and info.data.get("allow_http") is not True:
             raise _fail(
                 f"{_show(value)} uses http, which sends the data unencrypted; "
