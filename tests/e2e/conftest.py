@@ -30,6 +30,7 @@ import pytest
 from mqtt_actions.actions import load_actions_file
 from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.adapters.bucket import DynamoBucket
+from tests.http_servers import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -283,13 +284,6 @@ def webhook() -> Iterator[Hook]:
         def log_message(self, *args: Any) -> None:
             return
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    hook.url = f"http://127.0.0.1:{server.server_address[1]}/in"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving(Handler) as port:
+        hook.url = f"http://127.0.0.1:{port}/in"
         yield hook
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

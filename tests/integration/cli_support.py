@@ -16,6 +16,7 @@ import pytest
 
 from mqtt_actions_cli.main import main
 from mqtt_actions_cli.target import Target
+from tests.http_servers import serving
 from tests.integration.conftest import REGION, Aws
 
 Invoke = Callable[[str, Mapping[str, Any]], dict[str, Any]]
@@ -110,16 +111,9 @@ def fake_control(outputs: dict[str, Any]) -> Iterator[FakeControl]:
         def log_message(self, *args: Any) -> None:
             return
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving(Handler) as port:
+        state.port = port
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def free_port() -> int:

@@ -22,6 +22,7 @@ from mqtt_actions.adapters import aws
 from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.adapters.bucket import DynamoBucket
 from mqtt_actions_cli.cfn import LocalNames, create_queues, create_tables, load_template
+from tests.http_servers import serving
 
 REGION = "us-east-1"
 SENDER = "alerts@example.com"
@@ -124,17 +125,12 @@ def webhook() -> Iterator[Hook]:
         def log_message(self, *args: Any) -> None:
             return
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    hook.url = f"http://127.0.0.1:{server.server_address[1]}/in"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield hook
-    finally:
-        hook.released.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(Handler) as port:
+        hook.url = f"http://127.0.0.1:{port}/in"
+        try:
+            yield hook
+        finally:
+            hook.released.set()  # before the server stops: a stalled request returns
 
 
 # ---------------------------------------------------------------- the router handler
