@@ -26,6 +26,7 @@ from typing import IO, Any, Final
 import boto3
 from moto import mock_aws
 from moto.core.config import DefaultConfig
+from moto.core.models import MockAWS
 from moto.server import ThreadedMotoServer
 
 from mqtt_actions_cli.cfn import (
@@ -97,7 +98,7 @@ class LocalStack:
         self._ready = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._moto: ThreadedMotoServer | None = None
-        self._in_process: Any = None
+        self._in_process: MockAWS | None = None
         self._control: ControlServer | None = None
         self._runtime: FunctionRuntime | None = None
         self._engine: RulesEngine | None = None

@@ -65,11 +65,11 @@ __all__ = [
     "SmsAction",
     "WebhookAction",
     "effective_rate_limit",
-    "fingerprint_matches",
     "load_actions_file",
     "load_stored_action",
     "parse_action",
     "parse_actions",
+    "read_stored_action",
     "stored_fingerprint",
 ]
 
@@ -778,27 +778,28 @@ def stored_fingerprint(config: str) -> str:
     return hashlib.sha256(_rules_digest() + text).hexdigest()
 
 
-def fingerprint_matches(config: str, fingerprint: str | None) -> bool:
-    """True when `fingerprint` is the mark of `config` under the rules of this module."""
-    return fingerprint is not None and hmac.compare_digest(fingerprint, stored_fingerprint(config))
-
-
 def load_stored_action(config: str, fingerprint: str | None) -> Action:
     """A stored action. When `fingerprint` matches, `config` is what a validated action dumped
     under these rules: the models are built without validating, so the router's cold start never
     builds the validators. Otherwise (no mark: stored by an older version; or the text changed
     since) it is validated in full; ActionsFileError names the id and the field.
     ValueError when `config` is not JSON."""
+    action, _ = read_stored_action(config, fingerprint)
+    return action
+
+
+def read_stored_action(config: str, fingerprint: str | None) -> tuple[Action, bool]:
+    """`load_stored_action`, and whether the fingerprint matched (False: validated in full)."""
     data = json.loads(config)
-    if not fingerprint_matches(config, fingerprint):
+    if fingerprint is None or not hmac.compare_digest(fingerprint, stored_fingerprint(config)):
         [checked] = parse_actions({"actions": [data]})
-        return checked
+        return checked, False
     fields = dict(data)
     fields["when"] = [Condition.model_construct(**c) for c in data["when"]]
     if data["rate_limit"] is not None:
         fields["rate_limit"] = RateLimit.model_construct(**data["rate_limit"])
     action: Action = _CLASSES[data["type"]].model_construct(**fields)  # type: ignore[assignment]
-    return action
+    return action, True
 
 
 MAX_NESTING: Final = 64  # [ and { levels; an actions file needs about 4

@@ -11,8 +11,7 @@ from aws_lambda_powertools import Logger
 from mqtt_actions.actions import (
     Action,
     ActionsFileError,
-    fingerprint_matches,
-    load_stored_action,
+    read_stored_action,
     stored_fingerprint,
 )
 from mqtt_actions.adapters.dynamo import put_items
@@ -45,9 +44,9 @@ class DynamoActionsStore:
             for item in page["Items"]:
                 mark = item.get("fingerprint", {}).get("S")
                 try:
-                    config = item["config"]["S"]
-                    actions.append(load_stored_action(config, mark))
-                    if not fingerprint_matches(config, mark):
+                    action, marked = read_stored_action(item["config"]["S"], mark)
+                    actions.append(action)
+                    if not marked:
                         self.unmarked.add(item["sk"]["S"])
                 except (ActionsFileError, ValueError, KeyError) as exc:
                     logger.error(

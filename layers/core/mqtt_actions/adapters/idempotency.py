@@ -32,6 +32,7 @@ class PowertoolsOnce:
         self._context: LambdaContext | None = None
         self._config: IdempotencyConfig | None = None
         self._once: Callable[..., dict[str, Any]] | None = None
+        self._in_progress: type[Exception] = Exception  # set with the guard, before first use
 
     def _guard(self) -> Callable[..., dict[str, Any]]:
         if self._once is None:
@@ -40,6 +41,11 @@ class PowertoolsOnce:
                 IdempotencyConfig,
                 idempotent_function,
             )
+            from aws_lambda_powertools.utilities.idempotency.exceptions import (
+                IdempotencyAlreadyInProgressError,
+            )
+
+            self._in_progress = IdempotencyAlreadyInProgressError
 
             persistence = DynamoDBPersistenceLayer(
                 table_name=self._table, boto3_client=self._client
@@ -69,12 +75,8 @@ class PowertoolsOnce:
     def run_once(
         self, key: Mapping[str, str], work: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:
-        from aws_lambda_powertools.utilities.idempotency.exceptions import (
-            IdempotencyAlreadyInProgressError,
-        )
-
         once = self._guard()
         try:
             return once(key=dict(key), work=work)
-        except IdempotencyAlreadyInProgressError as exc:
+        except self._in_progress as exc:
             raise InProgressError(str(exc)) from exc
