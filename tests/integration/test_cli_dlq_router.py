@@ -13,19 +13,9 @@ import pytest
 
 from mqtt_actions_cli.target import Target
 from tests.integration.cli_support import moto_target, run
-from tests.integration.conftest import SENDER, Aws, Hook
+from tests.integration.conftest import SENDER, Aws, Context, Hook
 
 pytestmark = pytest.mark.integration
-
-
-class Context:
-    function_name = "RouterFunction"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:RouterFunction"
-    aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 @pytest.fixture

@@ -117,23 +117,22 @@ def huge_body(conn: socket.socket, state: Receiver) -> None:
         state.sent += len(chunk)
 
 
-def drip_headers(conn: socket.socket, state: Receiver) -> None:
+def _drip(conn: socket.socket, state: Receiver, head: bytes, byte: bytes) -> None:
     # Each byte arrives well within the per-operation timeout, forever (bounded: 200 s).
-    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    conn.sendall(head)
     for _ in range(4000):
-        conn.sendall(b"X")
+        conn.sendall(byte)
         state.sent += 1
         if state.hung_up.wait(0.05):
             return
+
+
+def drip_headers(conn: socket.socket, state: Receiver) -> None:
+    _drip(conn, state, b"HTTP/1.1 200 OK\r\n", b"X")
 
 
 def drip_body(conn: socket.socket, state: Receiver) -> None:
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-    for _ in range(4000):
-        conn.sendall(b"x")
-        state.sent += 1
-        if state.hung_up.wait(0.05):
-            return
+    _drip(conn, state, b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"x")
 
 
 def redirect_to_metadata(conn: socket.socket, state: Receiver) -> None:
