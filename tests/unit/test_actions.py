@@ -466,7 +466,9 @@ INVALID = [
                  P + "url: 'https://bücher.example/in' has a non-ASCII host name; write the host "
                  "as 'xn--bcher-kva.example' (its ASCII form)", id="url-idn-host"),
     pytest.param(entry("webhook", url="https://a..ü/in"),
-                 P + "url: 'https://a..ü/in' has a host name that is not valid", id="url-bad-idn"),
+                 P + "url: 'https://a..ü/in' has a host name with an empty or over-long part "
+                 "(63 characters at most between dots); write it as https://host/path",
+                 id="url-bad-idn"),
     pytest.param(entry("webhook", url="https://example.com/" + "x" * 2030),
                  P + "url: holds at most 2048 characters, got 2050", id="url-too-long"),
     pytest.param(entry("webhook", headers={"X Key": "a"}),

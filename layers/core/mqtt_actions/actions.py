@@ -433,7 +433,10 @@ class WebhookAction(ActionBase):
             try:
                 ascii_host = parts.hostname.encode("idna").decode("ascii")
             except UnicodeError:
-                raise _fail(f"{_show(value)} has a host name that is not valid") from None
+                raise _fail(
+                    f"{_show(value)} has a host name with an empty or over-long part "
+                    "(63 characters at most between dots); write it as https://host/path"
+                ) from None
             raise _fail(
                 f"{_show(value)} has a non-ASCII host name; write the host as {ascii_host!r} "
                 "(its ASCII form)"
