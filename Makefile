@@ -25,7 +25,7 @@ export AWS_DEFAULT_REGION    := us-east-1
 export SAM_CLI_TELEMETRY     := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help python venv test lint format typecheck pytest unit integration e2e validate security build bench run lock clean
+.PHONY: help python venv sysdeps test lint format typecheck pytest unit integration e2e validate security build bench run lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,24 +37,31 @@ python:
 	  echo "  or point to it:   make test PYTHON313=/path/to/python3.13" >&2; \
 	  exit 1; fi
 
-$(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt constraints.txt pyproject.toml | python
-	@echo "==> creating $(VENV) with $(PYTHON313)"
-	@test -x $(PY) && $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' || { rm -rf $(VENV); "$(PYTHON313)" -m venv $(VENV); }
-	$(BIN)/pip install -q -r requirements-dev.txt -c constraints.txt
-	$(BIN)/pip install -q --no-deps -e .
-	@touch $@
+# Every venv is made by scripts/venv.sh with uv (from PATH, else bootstrapped once into .tools/uv;
+# pip if uv cannot be had): one line per step with its time. The constraints files are the pins.
+MKVENV := PYTHON313="$(PYTHON313)" scripts/venv.sh
 
+$(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt constraints.txt pyproject.toml | python
+	@$(MKVENV) $(VENV) requirements-dev.txt constraints.txt --editable
+
+# aws-sam-cli and checkov pin many packages of their own (boto3 among them), so each lives apart.
 $(SAM_VENV)/.installed: requirements-sam.txt constraints-sam.txt | python
-	@echo "==> creating $(SAM_VENV) (aws-sam-cli pins its own boto3, so it lives apart)"
-	@test -x $(SAM_VENV)/bin/python || "$(PYTHON313)" -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install -q -r requirements-sam.txt -c constraints-sam.txt
-	@touch $@
+	@$(MKVENV) $(SAM_VENV) requirements-sam.txt constraints-sam.txt
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt | python
-	@echo "==> creating $(CHECKOV_VENV) (checkov pins many packages of its own, so it lives apart)"
-	@test -x $(CHECKOV_VENV)/bin/python || "$(PYTHON313)" -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install -q -r requirements-checkov.txt -c constraints-checkov.txt
-	@touch $@
+	@$(MKVENV) $(CHECKOV_VENV) requirements-checkov.txt constraints-checkov.txt
+
+# Debian packages the tests drive as third-party clients (mosquitto_pub/_sub). Installed with
+# apt-get when missing and running as root (CI); otherwise the command to run is printed.
+SYSTEM_PACKAGES := mosquitto-clients:mosquitto_pub
+sysdeps: ## install the Debian packages the tests need (apt-get, as root)
+	@missing=""; for pc in $(SYSTEM_PACKAGES); do command -v "$${pc#*:}" >/dev/null || missing="$$missing $${pc%%:*}"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "error: the tests need:$$missing. Install with: sudo apt-get install -y$$missing" >&2; exit 1; fi; \
+	start=$${EPOCHREALTIME/./}; \
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing) >/tmp/mqtt-actions-apt.log 2>&1 \
+	  || { cat /tmp/mqtt-actions-apt.log >&2; exit 1; }; \
+	t=$$(( ($${EPOCHREALTIME/./} - start) / 100000 )); echo "==> apt-get: installed$$missing ($$((t / 10)).$$((t % 10)) s)"
 
 venv: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## create or refresh the venvs
 
@@ -71,14 +78,14 @@ format: $(VENV)/.installed ## apply ruff fixes and formatting
 typecheck: $(VENV)/.installed ## mypy --strict over layers/, functions/, cli/
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed ## every test suite: unit, integration, e2e
+pytest: $(VENV)/.installed sysdeps ## every test suite: unit, integration, e2e
 	$(BIN)/pytest
 
 unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit
 integration: $(VENV)/.installed
 	$(BIN)/pytest tests/integration
-e2e: $(VENV)/.installed
+e2e: $(VENV)/.installed sysdeps
 	$(BIN)/pytest tests/e2e
 
 validate: $(SAM_VENV)/.installed ## sam validate --lint (cfn-lint), offline
@@ -105,12 +112,18 @@ bench: $(VENV)/.installed ## run every benchmark in benchmarks/ and print their 
 	@for b in benchmarks/*.py; do echo "==> $$b"; $(PY) $$b || exit 1; done
 
 run: $(VENV)/.installed ## the local stack: MQTT broker on 127.0.0.1:1883, AWS (moto) on :4566
-	$(BIN)/mqtt-actions local
+	@echo "==> starting the local stack (Ctrl-C stops it)"
+	@$(BIN)/mqtt-actions local
 
-lock: python ## re-resolve and pin every dev dependency
-	rm -rf /tmp/mqtt-actions-lock && "$(PYTHON313)" -m venv /tmp/mqtt-actions-lock
-	/tmp/mqtt-actions-lock/bin/pip install -q -r requirements-dev.txt
-	/tmp/mqtt-actions-lock/bin/pip freeze --exclude-editable > constraints.txt
+# uv resolves each requirements file afresh (newest releases) for Python 3.13 on Linux and writes
+# the pins; commit the constraints files together with a green `make test`.
+lock: python ## re-resolve and pin every dependency (constraints*.txt) with uv
+	@uv=$$(command -v uv || echo .tools/uv/bin/uv); test -x "$$uv" || { echo "error: no uv yet: run 'make venv' first" >&2; exit 1; }; \
+	for pair in requirements-dev.txt:constraints.txt requirements-sam.txt:constraints-sam.txt requirements-checkov.txt:constraints-checkov.txt; do \
+	  echo "==> $${pair#*:} from $${pair%%:*}"; \
+	  "$$uv" pip compile --quiet --python "$(PYTHON313)" --python-platform linux --no-header --no-annotate \
+	    "$${pair%%:*}" -o "$${pair#*:}" || exit 1; \
+	done
 
 clean: ## remove venvs, caches and build output
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .tools .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
