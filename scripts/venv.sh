@@ -9,13 +9,17 @@
 # (their output is shown only when a step fails). Needs PYTHON313 (the Makefile finds it).
 set -euo pipefail
 
-UV_VERSION=0.13.9 # the uv the project bootstraps; bump with `make lock`'s output in mind
+UV_VERSION=${MQTT_ACTIONS_UV_VERSION:-0.13.9} # the uv the project bootstraps (the env var is for testing the pip fallback)
 venv=$1 requirements=$2 constraints=$3 editable=${4:-}
 python=${PYTHON313:?PYTHON313 is not set: run this through make}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 now() { echo "${EPOCHREALTIME/./}"; } # microseconds, bash 5
+done_line() { # done_line START "what it did"
+  local tenths=$((($(now) - $1) / 100000))
+  printf '==> %s: %s (%d.%d s)\n' "$venv" "$2" $((tenths / 10)) $((tenths % 10))
+}
 step() { # step "what it did" command... : run quietly, print the line with its time, show the log on failure
   local what=$1 start
   shift
@@ -25,8 +29,7 @@ step() { # step "what it did" command... : run quietly, print the line with its 
     cat "$log" >&2
     exit 1
   fi
-  local tenths=$((($(now) - start) / 100000))
-  printf '==> %s: %s (%d.%d s)\n' "$venv" "$what" $((tenths / 10)) $((tenths % 10))
+  done_line "$start" "$what"
 }
 
 find_uv() {
@@ -42,10 +45,14 @@ bootstrap_uv() {
 
 uv=$(find_uv)
 if [ -z "$uv" ]; then
-  if step "fetched uv $UV_VERSION into .tools/uv (once per clone)" bootstrap_uv 2>/dev/null; then
+  start=$(now)
+  if bootstrap_uv >"$log" 2>&1; then
     uv=.tools/uv/bin/uv
+    done_line "$start" "fetched uv $UV_VERSION into .tools/uv (once per clone)"
   else
-    echo "==> $venv: uv could not be installed from PyPI; falling back to pip (same pins, ~2 min instead of ~5 s)"
+    rm -rf .tools/uv
+    echo "==> $venv: uv $UV_VERSION could not be installed from PyPI ($( (grep -m1 -i error "$log" || tail -n1 "$log") | cut -c1-160)…)"
+    echo "==> $venv: falling back to pip: same pins, about 2 minutes instead of seconds"
   fi
 fi
 
