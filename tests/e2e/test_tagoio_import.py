@@ -1,0 +1,118 @@
+"""A TagoIO account's actions through the local stack: the sample export is converted, the file is
+applied with the project's own loader, and one MQTT message per converted action makes each of
+them fire (bucket rows, outbox, a republished message, a webhook call, an analysis's publish),
+each one's outcome read back from the inspector."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mqtt_actions.adapters.inspector import DynamoInspector
+from mqtt_actions_cli.tagoio_import import NOT_CONVERTED, convert, parse_export, to_yaml
+from tests.e2e.conftest import Client, Hook, LocalStack, wait_until
+
+pytestmark = pytest.mark.e2e
+
+Connect = Callable[[str], Client]
+EXPORT = Path(__file__).resolve().parents[1] / "data" / "tagoio_actions_export.json"
+FORWARD_ID = "6470f2a1c72f2f00181d0001"  # the TagoIO analysis ported as `forward`
+
+# device -> (topic, payload): one message for each converted action of the sample export
+MESSAGES = {
+    "tg-store": ("tago/kitchen/temperature", {"variable": "temperature", "value": 21}),
+    "tg-alarm": ("tago/alarm/door", {"variable": "door", "value": "open"}),
+    "tg-hot": ("tago/oven/hot", {"variable": "temp", "value": 250}),
+    "tg-cmd": ("tago/cmd/reboot", "go"),
+    "tg-crm": ("tago/crm/lead", {"variable": "lead", "value": 1}),
+    "tg-f": ("tago/fahrenheit/boiler", {"variable": "temperature_f", "value": 212}),
+    "tg-pressure": ("tago/tank/pressure", {"variable": "pressure", "value": 3, "unit": "bar"}),
+    "tg-door": ("tago/door/front", {"variable": "door", "value": "open"}),
+    "tg-humid": ("tago/room/humidity", {"variable": "humidity", "value": 40}),
+}
+
+
+def converted_file(webhook_url: str) -> tuple[str, list[dict[str, Any]]]:
+    """The sample export converted, its post action pointed at the local receiver."""
+    items = parse_export(EXPORT.read_text(encoding="utf-8"))
+    for item in items:
+        assert isinstance(item, dict)
+        if item["action"].get("type") == "post":
+            item["action"]["url"] = webhook_url
+    result = convert(items, {FORWARD_ID: "forward"})
+    assert sum(r.status != NOT_CONVERTED for r in result.rows) == 9
+    return to_yaml(result, EXPORT.name), result.actions
+
+
+def test_each_converted_tagoio_action_fires_in_the_local_stack(
+    stack: LocalStack, connect: Connect, webhook: Hook
+) -> None:
+    text, actions = converted_file(webhook.url)
+    stack.apply(text)  # the project's own actions-file loader, then the store
+    by_topic = {a["id"]: a for a in actions}
+    assert by_topic["store-temperatures-2"]["enabled"] is False
+
+    listener = connect("tg-listener")
+    listener.subscribe("tago/ack/#")
+    dashboard = connect("tg-dashboard")
+    dashboard.subscribe("processed/tg-f/#")
+    for device, (topic, payload) in MESSAGES.items():
+        body = payload if isinstance(payload, str) else json.dumps(payload)
+        connect(device).publish(topic, body)
+
+    # insert_bucket (TagoIO: store in the device's bucket)
+    rows = wait_until(lambda: stack.bucket("tg-store", "temperature"), "the bucket row")
+    assert rows[0]["value"] == 21
+    # email, its TagoIO 'to' split and `$device$` fixed
+    mails = wait_until(
+        lambda: [m for m in stack.outbox("email") if m["subject"] == "Alarm on tg-alarm"],
+        "the alarm e-mail",
+    )
+    assert mails[0]["to"] == ["ops@example.com", "Oncall@Example.com"]
+    assert mails[0]["text"].startswith("door = open at ")
+    # sms, the number written in E.164
+    texts = wait_until(
+        lambda: [s for s in stack.outbox("sms") if s["to"] == "+15555550100"], "the hot SMS"
+    )
+    assert "tg-hot is hot: 250" in [s["message"] for s in texts]
+    # mqtt_publish
+    (ack,) = listener.messages(1)
+    assert (ack.topic, ack.payload) == ("tago/ack/tg-cmd", b"go")
+    # webhook, headers kept
+    request = wait_until(lambda: webhook.requests, "the webhook call")[0]
+    assert request["headers"]["X-Api-Key"] == "change-me"
+    # run_analysis -> the ported `forward` analysis publishes its result
+    (celsius,) = dashboard.messages(1)
+    assert celsius.topic == "processed/tg-f/temperature_c"
+    assert json.loads(celsius.payload)["value"] == 100
+    # sms-twilio -> sms; email-sendgrid -> email (no subject in TagoIO: the action's name)
+    pressure = wait_until(
+        lambda: [s for s in stack.outbox("sms") if s["to"] == "+15555550111"], "the pressure SMS"
+    )
+    assert pressure[0]["message"] == "tg-pressure pressure 3bar (serie $SERIE$)"
+    door = wait_until(
+        lambda: [m for m in stack.outbox("email") if m["to"] == ["security@example.com"]],
+        "the door e-mail",
+    )
+    assert door[0]["subject"] == "6523f0a1c72f2f00181d8b18"
+
+    # Every enabled converted action ran to `done`, as the inspector recorded it.
+    inspector = DynamoInspector(stack.outputs["InspectorTableName"], stack.client("dynamodb"), 1)
+    enabled = {a["id"] for a in actions if a.get("enabled", True)}
+
+    def outcomes() -> dict[str, str] | None:
+        found = {
+            e.details["action_id"]: e.details["outcome"]
+            for device in MESSAGES
+            for e in inspector.query(device=device, types=["action"])
+        }
+        return found if enabled <= set(found) else None
+
+    done = wait_until(outcomes, "an inspector outcome for every converted action")
+    assert {i: done[i] for i in enabled} == dict.fromkeys(enabled, "done")
+    assert "store-temperatures-2" not in done  # active: false in TagoIO -> enabled: false
+    assert stack.bucket("tg-humid") == []
