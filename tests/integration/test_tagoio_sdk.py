@@ -4,7 +4,6 @@ without the table, in the trigger's device bucket."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from tests.integration.conftest import Aws
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "2ec4a1b0-11e6-4a77-991b-8f63b7670001"  # noqa: S105 - a made-up device token
+TOKEN = "2ec4a1b0-11e6-4a77-991b-8f63b7670001"  # a made-up device token
 TOKENS_TABLE = "test-tagoio-device-tokens"
 
 
@@ -41,7 +40,7 @@ def event() -> dict[str, Any]:
 
 
 @pytest.fixture
-def env(aws_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+def env(aws_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Aws:
     monkeypatch.setenv("BUCKET_TABLE", aws_env.tables["BucketTable"])
     monkeypatch.setenv("ANALYSIS_NAME", "tagoio_test")
     monkeypatch.delenv("DEVICE_TOKENS_TABLE", raising=False)
@@ -51,7 +50,7 @@ def env(aws_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         KeySchema=[{"AttributeName": "tokenHash", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    yield aws_env
+    return aws_env
 
 
 def rows(aws_env: Aws, device: str) -> list[Any]:
