@@ -1,7 +1,7 @@
-"""A TagoIO account's actions through the local stack: the sample export is converted, the file is
-applied with the project's own loader, and one MQTT message per converted action makes each of
-them fire (bucket rows, outbox, a republished message, a webhook call, an analysis's publish),
-each one's outcome read back from the inspector."""
+"""A TagoIO account through the local stack. Its actions: the sample export is converted, the
+file applied with the project's own loader, and one MQTT message per converted action makes each
+fire (bucket rows, outbox, a republished message, a webhook call, an analysis's publish), each
+outcome read back from the inspector. Its analyses: the ported sample `tagoio_port` runs."""
 
 from __future__ import annotations
 
@@ -116,3 +116,52 @@ def test_each_converted_tagoio_action_fires_in_the_local_stack(
     assert {i: done[i] for i in enabled} == dict.fromkeys(enabled, "done")
     assert "store-temperatures-2" not in done  # active: false in TagoIO -> enabled: false
     assert stack.bucket("tg-humid") == []
+
+
+def test_the_ported_tagoio_analysis_publishes_and_emails_through_the_local_stack(
+    stack: LocalStack, connect: Connect
+) -> None:
+    stack.apply("""
+actions:
+  - id: e2e-tagoio-port
+    topics: ["tagoport/+/temperature"]
+    type: run_analysis
+    analyses: [tagoio_port]
+    environment: {email: tagoio-port@example.com}
+""")
+    dashboard = connect("tagoport-dashboard")
+    dashboard.subscribe("alerts/dev-tagoport/#")
+    device = connect("dev-tagoport")
+    device.publish(
+        "tagoport/oven/temperature", json.dumps({"variable": "temperature", "value": 20})
+    )
+    device.publish(
+        "tagoport/oven/temperature",
+        json.dumps({"variable": "temperature", "value": 35.5, "unit": "°C"}),
+    )
+
+    (alert,) = dashboard.messages(1)  # 20 is not above the template's threshold of 30
+    assert alert.topic == "alerts/dev-tagoport/temperature"
+    assert json.loads(alert.payload) == {
+        "variable": "temperature_alert",
+        "value": 35.5,
+        "unit": "°C",
+        "threshold": 30.0,
+    }
+    (mail,) = wait_until(
+        lambda: [m for m in stack.outbox("email") if m["to"] == ["tagoio-port@example.com"]],
+        "the ported analysis's e-mail",
+    )
+    assert mail["subject"] == "dev-tagoport: temperature above 30"
+    assert mail["text"] == "dev-tagoport reported temperature = 35.5°C, above 30."
+    inspector = DynamoInspector(stack.outputs["InspectorTableName"], stack.client("dynamodb"), 1)
+
+    def runs() -> list[Any] | None:
+        found = [
+            e
+            for e in inspector.query(device="dev-tagoport", types=["action"])
+            if e.details["action_type"] == "analysis"
+        ]
+        return found if len(found) == 2 else None
+
+    assert {e.details["outcome"] for e in wait_until(runs, "two tagoio_port runs")} == {"done"}
