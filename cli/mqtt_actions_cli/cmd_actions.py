@@ -538,7 +538,7 @@ def run_import_tagoio(args: argparse.Namespace) -> int:
             f"{source}: {exc}", hint="export the actions again with TagoIO's API (GET /action)"
         ) from None
     result = tagoio.convert(items, mapping)
-    text = tagoio.to_yaml(result, source)
+    text = tagoio.to_yaml(result, source, args.output)
     load_actions_file(text, source="the converted file")  # the same loader `apply` uses
     if args.output:
         out = Path(args.output)

@@ -625,7 +625,7 @@ def _comment(src: Mapping[str, Any], tagoio_id: str | None, name: str) -> list[s
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
-def to_yaml(result: ImportResult, source: str) -> str:
+def to_yaml(result: ImportResult, source: str, output: str | None = None) -> str:
     """The actions file: a header, then each action under a comment naming its TagoIO source."""
     import yaml  # the CLI has PyYAML; kept out of import time
 
@@ -634,7 +634,7 @@ def to_yaml(result: ImportResult, source: str) -> str:
         f"# Converted from TagoIO actions in {source} by `mqtt-actions actions import-tagoio`.",
         f"# {counts[CONVERTED]} converted, {counts[WITH_NOTES]} converted with notes, "
         f"{counts[NOT_CONVERTED]} not converted (see the import report).",
-        "# Apply with: mqtt-actions actions apply THIS_FILE",
+        f"# Apply with: mqtt-actions actions apply {output or 'THIS_FILE'}",
         "actions:",
     ]
     if not result.actions:

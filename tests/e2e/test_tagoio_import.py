@@ -9,10 +9,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from mqtt_actions.adapters.inspector import DynamoInspector
+from mqtt_actions_cli.main import main
 from mqtt_actions_cli.tagoio_import import NOT_CONVERTED, convert, parse_export, to_yaml
 from tests.e2e.conftest import Client, Hook, LocalStack, wait_until
 
@@ -36,25 +38,38 @@ MESSAGES = {
 }
 
 
-def converted_file(webhook_url: str) -> tuple[str, list[dict[str, Any]]]:
-    """The sample export converted, its post action pointed at the local receiver."""
+def convert_and_apply(
+    stack: LocalStack, tmp_path: Path, webhook_url: str, monkeypatch: pytest.MonkeyPatch
+) -> list[dict[str, Any]]:
+    """The sample export, its post action pointed at the local receiver, through the two
+    commands a user runs: `actions import-tagoio`, then `actions apply --local`."""
     items = parse_export(EXPORT.read_text(encoding="utf-8"))
     for item in items:
         assert isinstance(item, dict)
         if item["action"].get("type") == "post":
             item["action"]["url"] = webhook_url
+    export, out = tmp_path / "tagoio-actions.json", tmp_path / "actions.yaml"
+    export.write_text(json.dumps({"status": True, "result": items}), encoding="utf-8")
+    imported = ["actions", "import-tagoio", str(export), "-o", str(out)]
+    assert main([*imported, "--analysis-map", f"{FORWARD_ID}=forward"]) == 0
+    monkeypatch.setenv("MQTT_ACTIONS_CONTROL_PORT", str(urlsplit(stack.control_url).port))
+    assert main(["actions", "apply", str(out), "--local"]) == 0
     result = convert(items, {FORWARD_ID: "forward"})
     assert sum(r.status != NOT_CONVERTED for r in result.rows) == 9
-    return to_yaml(result, EXPORT.name), result.actions
+    assert to_yaml(result, str(export), str(out)) == out.read_text(encoding="utf-8")
+    return result.actions
 
 
 def test_each_converted_tagoio_action_fires_in_the_local_stack(
-    stack: LocalStack, connect: Connect, webhook: Hook
+    stack: LocalStack,
+    connect: Connect,
+    webhook: Hook,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    text, actions = converted_file(webhook.url)
-    stack.apply(text)  # the project's own actions-file loader, then the store
-    by_topic = {a["id"]: a for a in actions}
-    assert by_topic["store-temperatures-2"]["enabled"] is False
+    actions = convert_and_apply(stack, tmp_path, webhook.url, monkeypatch)
+    by_id = {a["id"]: a for a in actions}
+    assert by_id["store-temperatures-2"]["enabled"] is False
 
     listener = connect("tg-listener")
     listener.subscribe("tago/ack/#")
