@@ -135,12 +135,11 @@ def parse_export(text: str) -> list[object]:
         raise ExportError("the JSON is nested too deeply to be an actions export") from None
     if isinstance(data, dict):
         keys = {_key(k): k for k in data}
-        if "result" in keys and ("status" in keys or len(keys) <= 3):
-            status = data.get(keys.get("status", ""), True)
-            if status is False:
-                message = data.get(keys.get("message", ""), "no message")
-                raise ExportError(f"this is a TagoIO error answer, not actions: {message!r}")
-            data = data[keys["result"]]
+        if "status" in keys and data[keys["status"]] is False:
+            message = data.get(keys.get("message", ""), "no message")
+            raise ExportError(f"this is a TagoIO error answer, not actions: {message!r}")
+        if "result" in keys and not {"action", "trigger", "type"} & set(keys):
+            data = data[keys["result"]]  # the API's envelope
         else:
             data = [data]  # one action
     if not isinstance(data, list):

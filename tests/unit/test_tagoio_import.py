@@ -332,6 +332,7 @@ def test_ids_are_unique_slugs_of_the_names_and_names_are_kept() -> None:
         pytest.param('[{"name": "a"}, {"name": "b"}]', 2, id="list"),
         pytest.param('{"name": "a", "type": "mqtt_topic"}', 1, id="one-action"),
         pytest.param('{"status": true, "result": [{"name": "a"}]}', 1, id="envelope"),
+        pytest.param('{"result": [{"name": "a"}, {"name": "b"}]}', 2, id="envelope-no-status"),
         pytest.param("[]", 0, id="empty"),
     ],
 )
@@ -343,6 +344,12 @@ def test_the_export_is_a_list_one_action_or_the_api_envelope(text: str, count: i
     ("text", "message", "where"),
     [
         pytest.param('[{"name": "a",\n  "type": mqtt_topic}]', "not JSON", (2, 11), id="syntax"),
+        pytest.param(
+            '{"status": false, "message": "Authorization denied"}',
+            "error answer",
+            None,
+            id="error-without-result",
+        ),
         pytest.param(
             '{"status": false, "result": null, "message": "Invalid token"}',
             "error answer",
