@@ -1,4 +1,5 @@
-"""`mqtt-actions actions apply|list|rm|test`: manage the actions, and try them without sending."""
+"""`mqtt-actions actions apply|list|rm|test|import-tagoio`: manage the actions, try them without
+sending, and convert TagoIO's."""
 
 from __future__ import annotations
 
@@ -133,6 +134,53 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     test.add_argument("--file", metavar="F", help="use the actions in F instead of the stored ones")
     test.set_defaults(func=run_test)
+
+    tagoio = add_command(
+        sub,
+        "import-tagoio",
+        summary="convert TagoIO actions (an API export) into an actions file",
+        description=(
+            "Convert the actions of a TagoIO account into an actions file that `actions apply`\n"
+            "accepts. FILE holds them as TagoIO's API returns them (GET /action): a JSON list,\n"
+            'one action, or {"status": true, "result": [...]}.\n'
+            "\n"
+            "Only MQTT-topic actions can move; each keeps its TagoIO name, gets an id made of\n"
+            "it (unique), and a comment with its TagoIO id. Trigger topic -> topics, active ->\n"
+            "enabled, email -> email (a comma-separated 'to' becomes a list), sms -> sms, mqtt ->\n"
+            "mqtt_publish, post -> webhook (headers kept), script -> run_analysis (each TagoIO\n"
+            "analysis id needs --analysis-map ID=NAME), store in the device's bucket ->\n"
+            "insert_bucket. Placeholders we support pass; others are listed per action.\n"
+            "\n"
+            "The report lists every source action: converted, converted with notes, or not\n"
+            "converted with why and what to do instead (a schedule -> a ScheduleV2 analysis,\n"
+            "with the template snippet). Nothing is dropped silently. Without -o the YAML goes\n"
+            "to stdout and the report to stderr. Exit 0 when the file was written, 2 when FILE\n"
+            "cannot be read (a JSON error names its line and column)."
+        ),
+        examples="""
+  mqtt-actions actions import-tagoio tagoio-actions.json -o actions.yaml
+  mqtt-actions actions import-tagoio export.json -o actions.yaml \\
+      --analysis-map 6470f2a1c72f2f00181d0001=forward --analysis-map 6470f2a1c72f2f00181d0002=report
+  mqtt-actions actions import-tagoio export.json --json > report.json   # YAML inside the JSON
+  mqtt-actions actions apply actions.yaml                                 # then apply it""",
+        target=False,
+    )
+    tagoio.add_argument("file", metavar="FILE", help="TagoIO actions as JSON, - for stdin")
+    tagoio.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="write the actions file here (refused if it exists, unless --force)",
+    )
+    tagoio.add_argument(
+        "--analysis-map",
+        metavar="ID=NAME",
+        action="append",
+        default=[],
+        help="run analysis NAME (functions/analyses/NAME) where TagoIO ran analysis ID; repeat it",
+    )
+    tagoio.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    tagoio.set_defaults(func=run_import_tagoio)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -470,3 +518,84 @@ def _json(value: Any) -> str:
 
 def _quote(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)
+
+
+# ---------------------------------------------------------------------------- import-tagoio
+
+
+def run_import_tagoio(args: argparse.Namespace) -> int:
+    from mqtt_actions_cli import tagoio_import as tagoio
+
+    source = "stdin" if args.file == "-" else args.file
+    try:
+        mapping = tagoio.parse_analysis_map(args.analysis_map)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        items = tagoio.parse_export(_read(args.file))
+    except tagoio.ExportError as exc:
+        raise UsageError(
+            f"{source}: {exc}", hint="export the actions again with TagoIO's API (GET /action)"
+        ) from None
+    result = tagoio.convert(items, mapping)
+    text = tagoio.to_yaml(result, source, args.output)
+    load_actions_file(text, source="the converted file")  # the same loader `apply` uses
+    if args.output:
+        out = Path(args.output)
+        if out.exists() and not args.force:
+            raise UsageError(
+                f"{args.output} exists; nothing was written",
+                hint="choose another -o, or add --force to overwrite it",
+            )
+        out.write_text(text, encoding="utf-8")
+    counts = result.counts()
+    data: dict[str, Any] = {
+        "file": args.file,
+        "output": args.output,
+        "counts": counts,
+        "actions": [row.as_dict() for row in result.rows],
+    }
+    if not args.output:
+        data["yaml"] = text
+    if args.json:
+        emit(args, data, str)
+        return EXIT_OK
+    report = _render_import(result.rows, counts, args.output)
+    if args.output:
+        print(report)
+    else:
+        sys.stdout.write(text)
+        print(report, file=sys.stderr)
+    return EXIT_OK
+
+
+def _render_import(rows: Sequence[Any], counts: dict[str, int], output: str | None) -> str:
+    lines = [
+        table(
+            ["#", "tagoio action", "type", "status", "id"],
+            [
+                (r.index + 1, r.name, f"{r.tagoio_type}/{r.action_type}", r.status, r.action_id)
+                for r in rows
+            ],
+            width=40,
+        ),
+        "",
+    ]
+    for r in rows:
+        if not r.notes and not r.instead:
+            continue
+        lines.append(f"#{r.index + 1} {r.name} ({r.status}):")
+        lines += [f"  - {n}" for n in r.notes]
+        if r.instead:
+            head, *rest = r.instead.split("\n")
+            lines.append(f"  instead: {head}")
+            lines += [f"      {line}" for line in rest]
+    written = len(rows) - counts["not converted"]
+    where = f"wrote {output}" if output else "the actions file is on stdout"
+    lines.append(
+        f"{counts['converted']} converted, {counts['converted with notes']} converted with notes, "
+        f"{counts['not converted']} not converted; {where} ({plural(written, 'action')})"
+    )
+    if output:
+        lines.append(f"next: mqtt-actions actions apply {output}")
+    return "\n".join(lines)

@@ -58,5 +58,10 @@ def add_command(
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_target_options(parser)
+    if target:
+        add_target_options(parser)
+    else:  # a command that reaches no stack (e.g. a file conversion) has --json only
+        parser.add_argument_group("output").add_argument(
+            "--json", action="store_true", help="print machine-readable JSON on stdout"
+        )
     return parser

@@ -49,7 +49,7 @@ def sub_map(value: Any) -> dict[str, str]:
 
 
 def test_the_samples_exist() -> None:
-    assert SAMPLES == ["forward", "silent_devices", "threshold_alert"]
+    assert SAMPLES == ["forward", "silent_devices", "tagoio_port", "threshold_alert"]
 
 
 @pytest.mark.parametrize("name", SAMPLES)

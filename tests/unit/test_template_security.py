@@ -25,6 +25,7 @@ RESOURCE_WILDCARDS = {
     "SmsToPhoneNumbersOnly": "SMS to a phone number has no ARN; NotResource excludes every topic",
     "MqttPublish": "mqtt_publish actions choose their topic in the actions file ($aws/* denied)",
     "PublishProcessedOnly": "the forward analysis republishes under processed/<device>/...",
+    "PublishAlertsOnly": "the tagoio_port analysis publishes under alerts/<device>/...",
     "EmailFromTheSenderOnly": "identity/* with ses:FromAddress = EmailSender: the identity used "
     "may be the sender's domain, and in the sandbox SES also checks recipient identities",
 }

@@ -1,0 +1,95 @@
+"""`mqtt_actions.tagoio` against moto: Device({"token"}).sendData resolves the token with one
+GetItem on the device tokens table (tokenHash = hex SHA-256) and stores in that device's bucket;
+without the table, in the trigger's device bucket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mqtt_actions.adapters.bucket import DynamoBucket
+from mqtt_actions.tagoio import Analysis, Device, UnknownTokenError, token_hash
+from tests.integration.conftest import Aws
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "2ec4a1b0-11e6-4a77-991b-8f63b7670001"  # a made-up device token
+TOKENS_TABLE = "test-tagoio-device-tokens"
+
+
+class LambdaContext:
+    function_name = "test-tagoio"
+    aws_request_id = "req-1"
+
+
+def my_analysis(context: Any, scope: list[dict[str, Any]]) -> None:
+    """A TagoIO analysis: forward the scope to the device that owns TOKEN."""
+    Device({"token": TOKEN}).sendData([{"variable": "relayed", "value": p["value"]} for p in scope])
+
+
+lambda_handler = Analysis({"token": "analysis-token"}).init(my_analysis)
+
+
+def event() -> dict[str, Any]:
+    return {
+        "analysis": "tagoio_test",
+        "trigger": {"type": "action", "device": "gateway-1", "traceid": "tr-1", "timestamp": 1000},
+        "scope": [{"variable": "temperature", "value": 31}],
+    }
+
+
+@pytest.fixture
+def env(aws_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Aws:
+    monkeypatch.setenv("BUCKET_TABLE", aws_env.tables["BucketTable"])
+    monkeypatch.setenv("ANALYSIS_NAME", "tagoio_test")
+    monkeypatch.delenv("DEVICE_TOKENS_TABLE", raising=False)
+    aws_env.dynamodb.create_table(
+        TableName=TOKENS_TABLE,
+        AttributeDefinitions=[{"AttributeName": "tokenHash", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "tokenHash", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return aws_env
+
+
+def rows(aws_env: Aws, device: str) -> list[Any]:
+    bucket = DynamoBucket(aws_env.tables["BucketTable"], aws_env.dynamodb)
+    return [(r["variable"], r["value"]) for r in bucket.query(device)]
+
+
+def test_send_data_stores_in_the_bucket_of_the_device_owning_the_token(
+    env: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.dynamodb.put_item(
+        TableName=TOKENS_TABLE,
+        Item={"tokenHash": {"S": token_hash(TOKEN)}, "device": {"S": "pump-7"}},
+    )
+    monkeypatch.setenv("DEVICE_TOKENS_TABLE", TOKENS_TABLE)
+
+    lambda_handler(event(), LambdaContext())
+
+    assert rows(env, "pump-7") == [("relayed", 31)]
+    assert rows(env, "gateway-1") == []
+
+
+def test_an_unknown_token_is_refused_and_nothing_is_stored(
+    env: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.dynamodb.put_item(
+        TableName=TOKENS_TABLE,
+        Item={"tokenHash": {"S": token_hash("another-token")}, "device": {"S": "pump-8"}},
+    )
+    monkeypatch.setenv("DEVICE_TOKENS_TABLE", TOKENS_TABLE)
+
+    with pytest.raises(UnknownTokenError, match="no device has this token"):
+        lambda_handler(event(), LambdaContext())
+
+    assert rows(env, "pump-8") == []
+    assert rows(env, "gateway-1") == []
+
+
+def test_without_a_tokens_table_send_data_stores_in_the_triggers_device_bucket(env: Aws) -> None:
+    lambda_handler(event(), LambdaContext())
+
+    assert rows(env, "gateway-1") == [("relayed", 31)]
