@@ -122,25 +122,38 @@ class Meter:
     round_trips: int = 0
 
     def register(self, events: Any) -> None:
-        events.register("before-parameter-build", self._params)
-        events.register("before-call", self._before_call)
-        events.register("after-call", self._after_call)
+        for event, handler in self._handlers():
+            events.register(event, handler)
+
+    def unregister(self, events: Any) -> None:
+        for event, handler in self._handlers():
+            events.unregister(event, handler)
+
+    def _handlers(self) -> list[tuple[str, Callable[..., None]]]:
+        return [
+            ("before-parameter-build", self._params),
+            ("before-call", self._before_call),
+            ("after-call", self._after_call),
+        ]
 
     def _params(
         self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
     ) -> None:
-        context["meter_params"] = dict(params)
+        context[f"meter_params_{id(self)}"] = dict(params)
 
     def _before_call(self, model: Any, context: dict[str, Any], **_: Any) -> None:
-        context["meter_start"] = time.thread_time()
+        context[f"meter_start_{id(self)}"] = time.thread_time()
 
     def _after_call(
         self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
     ) -> None:
-        self.in_calls += time.thread_time() - context.pop("meter_start", time.thread_time())
+        start = context.pop(f"meter_start_{id(self)}", None)
+        params = context.pop(f"meter_params_{id(self)}", None)
+        if start is None or params is None:  # a client this meter did not see from the start
+            return
+        self.in_calls += time.thread_time() - start
         service = model.service_model.service_name
         operation = model.name
-        params = context.pop("meter_params", {})
         self.requests[f"{service}:{operation}"] += 1
         self.round_trips += 1
         self.waits_ms += WAIT_MS.get(service, 10.0)
@@ -453,6 +466,7 @@ def run_level(level: str, n: int, seed: int) -> Run:
         aws.reset()
         for key in env:
             os.environ.pop(key, None)
+        meter.unregister(aws._session().events)
         return result
 
 
@@ -518,8 +532,7 @@ def price(run: Run, template: Mapping[str, Any]) -> list[Line]:
         )
         lines.append(
             Line(
-                f"Lambda duration: {name} ({size.memory_mb} MB {size.architecture}, "
-                f"{billed_s / count * 1000:.1f} ms avg)",
+                f"Lambda duration: {name} ({size.memory_mb} MB {size.architecture})",
                 gbs * per,
                 gbs * per * 1e6 * rate,
             )
@@ -630,6 +643,16 @@ def summary(run: Run, template: Mapping[str, Any]) -> dict[str, Any]:
         "router_cpu_us_per_message": round(
             run.invocations.cpu["RouterFunction"] / router_calls * 1e6, 1
         ),
+        "router_billed_ms": round(
+            (
+                run.invocations.cpu["RouterFunction"]
+                * max(1.0, VCPU_MB / function_size(template, "RouterFunction").memory_mb)
+                + run.invocations.waits_ms["RouterFunction"] / 1000
+            )
+            / router_calls
+            * 1000,
+            2,
+        ),
         "device_messages": run.messages,
     }
 
@@ -689,6 +712,11 @@ def render(results: list[dict[str, Any]]) -> str:
     out.append(
         "| router CPU µs per invocation (this machine) | "
         + " | ".join(f"{r['router_cpu_us_per_message']}" for r in results)
+        + " |"
+    )
+    out.append(
+        "| router billed ms per invocation (CPU at its MemorySize + assumed waits) | "
+        + " | ".join(f"{r['router_billed_ms']}" for r in results)
         + " |"
     )
     tables = sorted({t for r in results for t in r["item_bytes_avg"]})

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-import _billing as bill  # noqa: E402
+import _billing as bill
 
 
 @pytest.mark.parametrize(
