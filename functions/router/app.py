@@ -59,7 +59,12 @@ def deps() -> RouterDeps:
 def _inspector(cfg: RouterSettings, dynamodb: Any) -> InspectorLog:
     """The inspector table when the template names one (INSPECTOR_TABLE), else logs only."""
     if cfg.inspector_table:
-        return DynamoInspector(cfg.inspector_table, dynamodb, cfg.inspector_retention_days)
+        return DynamoInspector(
+            cfg.inspector_table,
+            dynamodb,
+            cfg.inspector_retention_days,
+            level=cfg.inspector_level,
+        )
     return LoggingInspector()
 
 

@@ -82,6 +82,14 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="override a template parameter (e.g. ActionsCacheSeconds=5); repeatable",
     )
     parser.add_argument(
+        "--inspector-level",
+        choices=["all", "outcomes", "errors"],
+        default=None,
+        help="what the inspector records of each message (template parameter InspectorLevel; "
+        "default all): outcomes - messages whose actions did more than store them; errors - "
+        "messages with a failed, refused or throttled action",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="also show the functions' own logs"
     )
     parser.set_defaults(func=run_local)
@@ -107,7 +115,8 @@ def run_local(args: argparse.Namespace) -> int:
         mqtt_port=args.mqtt_port,
         aws_port=args.aws_port,
         control_port=args.control_port,
-        parameters=dict(args.param),
+        parameters=dict(args.param)
+        | ({"InspectorLevel": args.inspector_level} if args.inspector_level else {}),
         verbose=args.verbose,
     )
     return asyncio.run(_serve(options))

@@ -36,12 +36,56 @@ from mqtt_actions.lifecycle import (
     Unsubscribed,
     last_will_note,
 )
-from mqtt_actions.ports import ActionResult, MessageRecord
+from mqtt_actions.ports import ActionResult, MessageRecord, Outcome
 
 SHARDS = 8  # partitions per hour in the ByHour index; readers must use the same number
-PREVIEW_LIMIT = 1024  # characters of payload kept per publish
+# Characters of payload kept per publish: 256 keeps a message's item (publish, a few outcomes,
+# keys) under DynamoDB's 1 KB write unit; benchmarks/cost.py measures the item sizes.
+PREVIEW_LIMIT = 256
 HOUR_MS = 3_600_000
 MAX_TIME_MS = 9_999_999_999_999  # 13 digits: year 2286
+
+
+class InspectorLevel(StrEnum):
+    """What the router records (template parameter InspectorLevel; lifecycle events always).
+
+    - all: every message and every action outcome.
+    - outcomes: a message only when some action did more than store it or did not run as
+      asked: any outcome but `done` of an insert_bucket and `condition_false` (so an SMS sent,
+      a webhook posted, a duplicate or a refusal shows; a message its actions only stored, or
+      that matched no action, does not).
+    - errors: a message only when some action failed, was refused (refused, points_refused,
+      loop_refused) or throttled: the failures and what went to the dead-letter queue.
+    A message kept at any level is kept whole: the publish and every outcome, for context.
+    """
+
+    ALL = "all"
+    OUTCOMES = "outcomes"
+    ERRORS = "errors"
+
+
+_ERROR_OUTCOMES = frozenset(
+    {
+        Outcome.FAILED,
+        Outcome.THROTTLED,
+        Outcome.REFUSED,
+        Outcome.POINTS_REFUSED,
+        Outcome.LOOP_REFUSED,
+    }
+)
+
+
+def worth_recording(level: InspectorLevel, results: Sequence[ActionResult]) -> bool:
+    """Whether a message with these outcomes is recorded at `level` (see InspectorLevel)."""
+    if level is InspectorLevel.ALL:
+        return True
+    if level is InspectorLevel.ERRORS:
+        return any(r.outcome in _ERROR_OUTCOMES for r in results)
+    return any(
+        r.outcome is not Outcome.CONDITION_FALSE
+        and not (r.outcome is Outcome.DONE and r.action_type == "insert_bucket")
+        for r in results
+    )
 
 
 class EntryType(StrEnum):
@@ -221,6 +265,125 @@ def lifecycle_entry(event: LifecycleEvent) -> InspectorEntry:
 def _digest(identity: dict[str, Any]) -> str:
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+# ---------------------------------------------------------------- one item per message
+
+# JSON of the entries packed in one item; DynamoDB refuses items over 400 KB.
+ITEM_ENTRIES_BYTES = 300_000
+# Fields every item holds as attributes of its own: left out of the entries' JSON.
+_ITEM_FIELDS = frozenset({"device", "time", "traceid"})
+
+
+class Bundle(BaseModel):
+    """Entries stored as one DynamoDB item: a message's publish and its outcomes (one write
+    unit, not 1 + N). The first entry names the item; the others share its device, time and
+    traceid. A bundle of more than one entry has a digest of its entries' keys in its item key,
+    so a retried message whose outcomes differ adds an item and keeps the earlier attempt, and
+    an identical retry rewrites the same item."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entries: tuple[InspectorEntry, ...] = Field(min_length=1)
+
+    @property
+    def primary(self) -> InspectorEntry:
+        return self.entries[0]
+
+    @property
+    def suffix(self) -> str:
+        if len(self.entries) == 1:
+            return ""
+        keys = "\x00".join(sorted(e.sk for e in self.entries))
+        return "#" + hashlib.sha256(keys.encode()).hexdigest()[:12]
+
+    @property
+    def sk(self) -> str:
+        return self.primary.sk + self.suffix
+
+    @property
+    def types(self) -> list[str]:
+        return sorted({e.type.value for e in self.entries})
+
+    def entry_json(self) -> str:
+        """The first entry, without what the item's own attributes hold."""
+        return self.primary.model_dump_json(exclude=set(_ITEM_FIELDS), exclude_none=True)
+
+    def more_json(self) -> str | None:
+        """The other entries, compact: an action outcome as {a, t, o, r?, d?}."""
+        if len(self.entries) == 1:
+            return None
+        return json.dumps(
+            [_pack(e, self.primary) for e in self.entries[1:]],
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+
+
+def bundles(entries: Sequence[InspectorEntry]) -> list[Bundle]:
+    """Group entries into items: those of one message (device, time, traceid) together, up to
+    ITEM_ENTRIES_BYTES of JSON an item; anything else (lifecycle events) one an item."""
+    groups: dict[tuple[str, int, str], list[list[InspectorEntry]]] = {}
+    alone: list[Bundle] = []
+    for entry in entries:
+        if entry.traceid is None:
+            alone.append(Bundle(entries=(entry,)))
+            continue
+        chunks = groups.setdefault((entry.device, entry.time, entry.traceid), [[]])
+        size = sum(len(e.model_dump_json()) for e in chunks[-1])
+        if chunks[-1] and size + len(entry.model_dump_json()) > ITEM_ENTRIES_BYTES:
+            chunks.append([])
+        chunks[-1].append(entry)
+    packed = [Bundle(entries=tuple(c)) for chunks in groups.values() for c in chunks]
+    return packed + alone
+
+
+def _pack(entry: InspectorEntry, primary: InspectorEntry) -> dict[str, Any]:
+    details = entry.details
+    compact = entry.type is EntryType.ACTION and entry.uid == (
+        f"{entry.traceid}#{details.get('action_id')}#{details.get('outcome')}"
+    )
+    if compact and details.get("topic") == primary.details.get("topic"):
+        out: dict[str, Any] = {
+            "a": details["action_id"],
+            "t": details["action_type"],
+            "o": details["outcome"],
+        }
+        if details.get("reason") is not None:
+            out["r"] = details["reason"]
+        if details.get("detail"):
+            out["d"] = details["detail"]
+        extra = set(details) - {"topic", "action_id", "action_type", "outcome", "reason", "detail"}
+        if not extra and entry.qos is None and entry.session is None and entry.version is None:
+            return out
+    return entry.model_dump(mode="json", exclude={"device", "time", "traceid"}, exclude_none=True)
+
+
+def unpack(
+    item_fields: dict[str, Any], entry_json: str, more_json: str | None
+) -> list[InspectorEntry]:
+    """The entries of one stored item (also items written before bundles: their JSON is whole).
+    `item_fields`: device, type, time and traceid from the item's attributes."""
+    first = InspectorEntry.model_validate(item_fields | json.loads(entry_json))
+    found = [first]
+    for packed in json.loads(more_json) if more_json else []:
+        common = {"device": first.device, "time": first.time, "traceid": first.traceid}
+        if "a" in packed:
+            details = {
+                "topic": first.details.get("topic"),
+                "action_id": packed["a"],
+                "action_type": packed["t"],
+                "outcome": packed["o"],
+                "reason": packed.get("r"),
+                "detail": packed.get("d", {}),
+            }
+            uid = f"{first.traceid}#{packed['a']}#{packed['o']}"
+            data = common | {"type": "action", "uid": uid, "details": details}
+        else:
+            data = common | packed
+        found.append(InspectorEntry.model_validate(data | {"recorded": first.recorded}))
+    # Newest key first, as separate items read (a Query with ScanIndexForward=False).
+    return sorted(found, key=lambda e: e.sk, reverse=True)
 
 
 # ---------------------------------------------------------------- reading

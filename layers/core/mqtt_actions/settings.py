@@ -8,6 +8,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mqtt_actions.inspector import InspectorLevel
+
 
 class SettingsError(ValueError):
     """An environment variable is missing or malformed; the message names it and the fix."""
@@ -24,6 +26,7 @@ class RouterSettings(BaseModel):
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
     inspector_table: str = Field(default="", alias="INSPECTOR_TABLE")
     inspector_retention_days: int = Field(default=7, ge=1, alias="INSPECTOR_RETENTION_DAYS")
+    inspector_level: InspectorLevel = Field(default=InspectorLevel.ALL, alias="INSPECTOR_LEVEL")
     email_sender: str = Field(default="", alias="EMAIL_SENDER")
     analysis_functions: dict[str, str] = Field(default_factory=dict, alias="ANALYSIS_FUNCTIONS")
     actions_cache_seconds: float = Field(default=30.0, ge=0, alias="ACTIONS_CACHE_SECONDS")

@@ -4,11 +4,16 @@ For the router the inspector is an observer: a failed inspector write is logged 
 it could not store (so nothing is lost) and never fails the message or its actions. For the
 lifecycle handler the write is the job, so there it raises and Lambda retries.
 
-One write per message: the publish entry of a message that matched actions is held until its
-outcomes come (`record_outcomes`), and both go in one BatchWriteItem. Anything else this instance
+One item per message: the publish entry of a message that matched actions is held until its
+outcomes come (`record_outcomes`), and all of them go in one item (`inspector.Bundle`: one write
+unit where the entries fit in 1 KB, against one per entry before). Anything else this instance
 does first (another message, a lifecycle event, a query, `flush`) writes a held entry on its own,
 so it is never left behind; a message whose route crashed before its outcomes is delivered again
-by Lambda, and its publish entry (same key) is written then.
+by Lambda, and its publish entry (same key) is written then. Readers unpack the items into the
+same entries as before.
+
+`level` (InspectorLevel, template parameter) decides which messages are recorded at all;
+lifecycle events are always recorded.
 """
 
 from __future__ import annotations
@@ -27,16 +32,22 @@ from mqtt_actions.adapters.dynamo import put_items
 from mqtt_actions.inspector import (
     MAX_TIME_MS,
     SHARDS,
+    Bundle,
     EntryType,
     InspectorEntry,
-    hour_shard,
+    InspectorLevel,
+    bundles,
+    hour_of,
     hours_newest_first,
     lifecycle_entry,
     message_entry,
     order_entries,
     outcome_entries,
+    shard_of,
     time_bound,
     time_key,
+    unpack,
+    worth_recording,
 )
 from mqtt_actions.lifecycle import LifecycleEvent
 from mqtt_actions.ports import ActionResult, MessageRecord, Outcome
@@ -81,6 +92,7 @@ class DynamoInspector:
         *,
         shards: int = SHARDS,
         sleep: Callable[[float], None] = time.sleep,
+        level: InspectorLevel = InspectorLevel.ALL,
     ) -> None:
         if retention_days < 1:
             msg = f"retention_days must be at least 1, got {retention_days}"
@@ -91,6 +103,7 @@ class DynamoInspector:
         self._clock = clock
         self._shards = shards
         self._sleep = sleep
+        self._level = level
         self._held: tuple[str, InspectorEntry] | None = None  # (traceid, publish entry)
 
     # ------------------------------------------------------------ InspectorLog (router)
@@ -100,24 +113,31 @@ class DynamoInspector:
         entry = message_entry(message)
         if message.matched > 0:  # its outcomes follow: write both at once
             self._held = (message.traceid, entry)
-        else:
+        elif self._level is InspectorLevel.ALL:
             self._observe([entry])
 
     def record_outcomes(self, message: MessageRecord, results: Sequence[ActionResult]) -> None:
         held, self._held = self._held, None
         entries = outcome_entries(message, results) if results else []
+        if held is not None and held[0] != message.traceid:
+            self._flush_held(held)
+            held = None
+        if not worth_recording(self._level, results):
+            return
         if held is not None:
-            if held[0] == message.traceid:
-                entries.insert(0, held[1])
-            else:
-                self._observe([held[1]])
+            entries.insert(0, held[1])
         if entries:
             self._observe(entries)
 
     def flush(self) -> None:
         """Write a publish entry still held for its outcomes."""
         held, self._held = self._held, None
-        if held is not None:
+        self._flush_held(held)
+
+    def _flush_held(self, held: tuple[str, InspectorEntry] | None) -> None:
+        # Its outcomes never came (the route crashed): at `all` the publish shows on its own;
+        # at the other levels nothing is known to be worth recording yet.
+        if held is not None and self._level is InspectorLevel.ALL:
             self._observe([held[1]])
 
     def _observe(self, entries: list[InspectorEntry]) -> None:
@@ -153,29 +173,40 @@ class DynamoInspector:
             e.model_copy(update={"recorded": recorded})
             for e in {e.key: e for e in entries}.values()
         ]
+        items = {}
+        for bundle in bundles(unique):
+            items[bundle.sk] = self._item(bundle, expires_at)
         put_items(
             self._client,
             self._table,
-            [self._item(e, expires_at) for e in unique],
+            list(items.values()),
             what="inspector entries",
             sleep=self._sleep,
             error=InspectorWriteError,
         )
         return unique
 
-    def _item(self, entry: InspectorEntry, expires_at: int) -> dict[str, Any]:
+    def _item(self, bundle: Bundle, expires_at: int) -> dict[str, Any]:
+        entry, sk = bundle.primary, bundle.sk
         item: dict[str, Any] = {
             "device": {"S": entry.device},
-            "sk": {"S": entry.sk},
-            "hour_shard": {"S": hour_shard(entry, self._shards)},
-            "time_key": {"S": time_key(entry)},
+            "sk": {"S": sk},
+            "hour_shard": {
+                "S": f"{hour_of(entry.time)}#{shard_of(entry.device, sk, self._shards)}"
+            },
+            "time_key": {"S": time_key(entry) + bundle.suffix},
             "type": {"S": entry.type.value},
             "time": {"N": str(entry.time)},
             "expires_at": {"N": str(expires_at)},
-            "entry": {"S": entry.model_dump_json()},
+            "entry": {"S": bundle.entry_json()},
         }
         if entry.traceid:
             item["traceid"] = {"S": entry.traceid}
+        more = bundle.more_json()
+        if more is not None:
+            item["more"] = {"S": more}
+            if len(bundle.types) > 1:
+                item["types"] = {"SS": bundle.types}
         return item
 
     # ------------------------------------------------------------ reading
@@ -198,7 +229,8 @@ class DynamoInspector:
         wanted = sorted({EntryType(t).value for t in types}) if types else []
         if device is not None:
             until = MAX_TIME_MS if until_ms is None else until_ms
-            found = self._collect(self._device_query(device, since_ms, until, wanted), limit)
+            query = self._device_query(device, since_ms, until, wanted)
+            found = self._collect(query, limit, wanted)
             return order_entries(found)
         until = int(self._clock() * 1000) + CLOCK_SKEW_MS if until_ms is None else until_ms
         oldest = until - (self._retention_days + 1) * DAY_SECONDS * 1000
@@ -222,7 +254,8 @@ class DynamoInspector:
     def _read_shard(
         self, hour: str, since_ms: int, until_ms: int, wanted: list[str], need: int, shard: int
     ) -> list[InspectorEntry]:
-        return self._collect(self._shard_query(f"{hour}#{shard}", since_ms, until_ms, wanted), need)
+        query = self._shard_query(f"{hour}#{shard}", since_ms, until_ms, wanted)
+        return self._collect(query, need, wanted)
 
     def _device_query(
         self, device: str, since_ms: int, until_ms: int, wanted: list[str]
@@ -261,27 +294,40 @@ class DynamoInspector:
         if index:
             kwargs["IndexName"] = index
         if wanted:
+            # An item holding several types (a message's publish and outcomes) lists them.
             names = [f":t{i}" for i in range(len(wanted))]
-            kwargs["FilterExpression"] = f"#t IN ({', '.join(names)})"
+            holds = " OR ".join(f"contains(#ts, {n})" for n in names)
+            kwargs["FilterExpression"] = f"#t IN ({', '.join(names)}) OR {holds}"
             kwargs["ExpressionAttributeNames"]["#t"] = "type"
+            kwargs["ExpressionAttributeNames"]["#ts"] = "types"
             for name, value in zip(names, wanted, strict=True):
                 kwargs["ExpressionAttributeValues"][name] = {"S": value}
         return kwargs
 
-    def _collect(self, kwargs: dict[str, Any], need: int) -> list[InspectorEntry]:
+    def _collect(
+        self, kwargs: dict[str, Any], need: int, wanted: list[str]
+    ) -> list[InspectorEntry]:
         # Limit counts items read before the type filter, so page until `need` pass it.
         kwargs = dict(kwargs, Limit=need if "FilterExpression" not in kwargs else max(need, 100))
         found: list[InspectorEntry] = []
         while len(found) < need:
             page = self._client.query(**kwargs)
-            found.extend(
-                InspectorEntry.model_validate_json(it["entry"]["S"]) for it in page["Items"]
-            )
+            for it in page["Items"]:
+                found.extend(e for e in _entries(it) if not wanted or e.type.value in wanted)
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return found[:need]
 
 
-def _entry(item: dict[str, Any]) -> InspectorEntry:
-    return InspectorEntry.model_validate_json(item["entry"]["S"])
+def _entries(item: dict[str, Any]) -> list[InspectorEntry]:
+    """The entries one item holds (one, or a message's publish and outcomes)."""
+    fields: dict[str, Any] = {
+        "device": item["device"]["S"],
+        "type": item["type"]["S"],
+        "time": int(item["time"]["N"]),
+    }
+    if "traceid" in item:
+        fields["traceid"] = item["traceid"]["S"]
+    more = item.get("more", {}).get("S")
+    return unpack(fields, item["entry"]["S"], more)
