@@ -410,3 +410,51 @@ def needs_touch(record: TokenRecord, client_id: str | None, now_ms: int) -> bool
     if client_id and client_id != record.last_client_id:
         return True
     return record.last_seen is None or now_ms - record.last_seen >= TOUCH_EVERY_MS
+
+
+# ---------------------------------------------------------------------------- configuration
+
+_ARN_PREFIX: Final = re.compile(r"arn:[a-z-]+:iot:[a-z0-9-]+:\d{12}")
+_SHARED_PREFIX: Final = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")  # as the template's
+
+
+class AuthorizerSettingsError(ValueError):
+    """An environment variable of the authorizer is missing or malformed; says which."""
+
+
+@dataclass(frozen=True)
+class AuthorizerSettings:
+    """The authorizer's environment (template.yaml). A dataclass, not a pydantic model: the
+    authorizer imports as little as it can, since a device waits for its cold start."""
+
+    table: str
+    scope: PolicyScope
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AuthorizerSettings:
+        table = env.get("DEVICE_TOKENS_TABLE", "").strip()
+        if not table:
+            msg = "DEVICE_TOKENS_TABLE is not set: template.yaml gives it !Ref DeviceTokensTable"
+            raise AuthorizerSettingsError(msg)
+        arn_prefix = env.get("IOT_ARN_PREFIX", "").strip()
+        if not _ARN_PREFIX.fullmatch(arn_prefix):
+            msg = (
+                f"IOT_ARN_PREFIX={arn_prefix!r} is not arn:<partition>:iot:<region>:<account>; "
+                "template.yaml sets it with !Sub"
+            )
+            raise AuthorizerSettingsError(msg)
+
+        def prefixes(name: str) -> tuple[str, ...]:
+            values = [p.strip() for p in env.get(name, "").split(",") if p.strip()]
+            for value in values:
+                if not _SHARED_PREFIX.fullmatch(value):
+                    msg = f"{name}: {value!r} is not a topic prefix such as home or plant/line1"
+                    raise AuthorizerSettingsError(msg)
+            return tuple(values)
+
+        scope = PolicyScope(
+            arn_prefix,
+            prefixes("DEVICE_PUBLISH_PREFIXES"),
+            prefixes("DEVICE_SUBSCRIBE_PREFIXES"),
+        )
+        return cls(table, scope)

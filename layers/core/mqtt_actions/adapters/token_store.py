@@ -51,6 +51,8 @@ class DynamoTokenStore:
             "subscribe": {"L": [{"S": f} for f in record.subscribe]},
             "createdAt": {"N": str(record.created_at)},
         }
+        if record.revoked_at is not None:
+            item["revokedAt"] = {"N": str(record.revoked_at)}
         try:
             self._client.put_item(
                 TableName=self._table,
