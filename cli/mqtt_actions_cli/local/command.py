@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from mqtt_actions_cli.local import output
+from mqtt_actions_cli.local.auth import AUTH_MODES
 from mqtt_actions_cli.local.rules import RuleError
 from mqtt_actions_cli.local.stack import LocalOptions, LocalStack
 from mqtt_actions_cli.local.template import TemplateError
@@ -82,6 +83,13 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="override a template parameter (e.g. ActionsCacheSeconds=5); repeatable",
     )
     parser.add_argument(
+        "--auth",
+        choices=AUTH_MODES,
+        default="anonymous",
+        help="anonymous (default): any client connects; tokens: username Token + a device "
+        "token, checked by DeviceAuthorizerFunction as on IoT Core (devices create --token)",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="also show the functions' own logs"
     )
     parser.set_defaults(func=run_local)
@@ -109,6 +117,7 @@ def run_local(args: argparse.Namespace) -> int:
         control_port=args.control_port,
         parameters=dict(args.param),
         verbose=args.verbose,
+        auth=args.auth,
     )
     return asyncio.run(_serve(options))
 
