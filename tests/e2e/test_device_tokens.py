@@ -145,10 +145,12 @@ def test_publish_and_subscribe_outside_the_policy_are_refused(token_stack: Local
         wait_until(
             lambda: [
                 e
-                for e in log.query(device="narrow-1")
-                if e.type == "disconnect" and "FORBIDDEN_ACCESS" in json.dumps(e.details)
+                for e in log.query(device="tok-narrow")  # the device, whatever its client id
+                if e.type == "disconnect"
+                and "FORBIDDEN_ACCESS" in json.dumps(e.details)
+                and e.details.get("client_id") == "narrow-1"
             ],
-            "a FORBIDDEN_ACCESS disconnect for narrow-1",
+            "a FORBIDDEN_ACCESS disconnect for tok-narrow (client narrow-1)",
         )
     finally:
         close(device)
