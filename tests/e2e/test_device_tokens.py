@@ -147,10 +147,10 @@ def test_publish_and_subscribe_outside_the_policy_are_refused(token_stack: Local
                 e
                 for e in log.query(device="tok-narrow")  # the device, whatever its client id
                 if e.type == "disconnect"
-                and "FORBIDDEN_ACCESS" in json.dumps(e.details)
+                and "AUTH_ERROR" in json.dumps(e.details)
                 and e.details.get("client_id") == "narrow-1"
             ],
-            "a FORBIDDEN_ACCESS disconnect for tok-narrow (client narrow-1)",
+            "a AUTH_ERROR disconnect for tok-narrow (client narrow-1)",
         )
     finally:
         close(device)

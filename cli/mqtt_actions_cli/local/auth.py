@@ -9,7 +9,8 @@ Two amqtt plugins (amqtt 0.12.1's plugin API: `BaseAuthPlugin.authenticate` deci
   and a `connect_failed` lifecycle event (AUTHORIZATION_FAILED), as on IoT Core.
 - `TokenTopicPlugin` checks each action against those documents (mqtt_actions.tokens.
   policy_allows). A subscribe outside them gets SUBACK 0x80; a publish outside them is dropped
-  and the client disconnected (FORBIDDEN_ACCESS), which is what IoT Core does; a delivery
+  and the client disconnected with AUTH_ERROR ("authorization failed", AWS IoT developer guide,
+  "Lifecycle events"; FORBIDDEN_ACCESS there means a client not allowed to connect); a delivery
   outside them (iot:Receive) is skipped.
 
 Where it differs from IoT Core is said in the README ("Move a TagoIO device").
@@ -143,7 +144,7 @@ class TokenTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
             return True
         log.warning("deny %s: %s on %r is outside its policy", session.client_id, iot_action, topic)
         if action == Action.PUBLISH:
-            session.attributes[REASON_KEY] = "FORBIDDEN_ACCESS"
+            session.attributes[REASON_KEY] = "AUTH_ERROR"
             asyncio.get_running_loop().create_task(_close(self.context, session.client_id))
         return False
 

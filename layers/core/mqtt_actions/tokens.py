@@ -44,7 +44,7 @@ TOKEN_MAX: Final = 512
 # A base64 password longer than this cannot hold a token of TOKEN_MAX bytes: refused unread.
 _PASSWORD_B64_MAX: Final = 4 * ((TOKEN_MAX + 2) // 3)
 DISCONNECT_AFTER_S: Final = 86_400  # the longest IoT Core allows; firmware reconnects daily
-REFRESH_AFTER_S: Final = 3_600  # IoT Core asks again hourly: a revoked token ends by then
+REFRESH_AFTER_S: Final = 3_600  # IoT Core asks the authorizer again hourly for a fresh policy
 POLICY_DOCUMENT_MAX: Final = 2_048  # characters per document, as IoT Core policies
 POLICY_DOCUMENTS_MAX: Final = 10
 # `*` and `?` are policy wildcards and `${...}` a policy variable: in a filter they would widen it.
