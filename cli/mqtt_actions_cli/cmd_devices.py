@@ -1,18 +1,22 @@
-"""`mqtt-actions devices create`: an AWS IoT thing with its own certificate and a tight policy."""
+"""`mqtt-actions devices`: create a device with a certificate (AWS IoT thing + tight policy) or
+with a token (TagoIO style: username `Token`, password = the token), import TagoIO's tokens,
+list devices, revoke a device's tokens."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mqtt_actions_cli import device_tokens
 from mqtt_actions_cli.common import add_command
-from mqtt_actions_cli.errors import EXIT_OK, CliError, UsageError
+from mqtt_actions_cli.errors import EXIT_OK, EXIT_USAGE, CliError, UsageError
 from mqtt_actions_cli.iot_policy import PolicyInputError, check_thing_name, device_policy
-from mqtt_actions_cli.output import emit, note
+from mqtt_actions_cli.output import emit, iso_ms, note, table
 from mqtt_actions_cli.target import Target
 
 ROOT_CA_URL = "https://www.amazontrust.com/repository/AmazonRootCA1.pem"
@@ -22,18 +26,32 @@ MQTT_TLS_PORT = 8883
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     devices = subparsers.add_parser(
         "devices",
-        help="create devices on AWS IoT (thing, certificate, policy)",
-        description="Devices on AWS IoT Core: each one a thing with its own certificate.",
-        epilog="run `mqtt-actions devices create --help` for the options",
+        help="devices: with a certificate or a token (TagoIO style); import, list, revoke",
+        description=(
+            "Devices on AWS IoT Core: a thing with its own certificate, or a token device that\n"
+            "connects as on TagoIO (username Token, password = its token) through the stack's\n"
+            "custom authorizer."
+        ),
+        epilog="run `mqtt-actions devices COMMAND --help` for the options",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = devices.add_subparsers(title="devices commands", metavar="COMMAND", required=True)
     create = add_command(
         sub,
         "create",
-        summary="thing + keys + certificate + policy, files written 0600",
+        summary="thing + keys + certificate + policy (files 0600), or --token",
         description=(
-            "Create an AWS IoT thing NAME, a key pair and an active certificate, and a policy\n"
-            "mqtt-actions-NAME attached to the certificate, which is attached to the thing.\n"
+            "With --token: make a random token (256 bits) for device NAME and print it once;\n"
+            "only its SHA-256 hash is stored. The device connects with MQTT username 'Token'\n"
+            "and the token as password, any client id, to the stack's token endpoint (port\n"
+            "8883, TLS) or, locally, to the broker of `mqtt-actions local --auth tokens`. It may\n"
+            "publish, subscribe and receive under NAME/... plus the --publish / --subscribe\n"
+            "filters plus the stack's DevicePublishPrefixes / DeviceSubscribePrefixes; never\n"
+            "$aws/... . Works locally and with --stack.\n"
+            "\n"
+            "Without --token: create an AWS IoT thing NAME, a key pair and an active\n"
+            "certificate, and a policy mqtt-actions-NAME attached to the certificate, which\n"
+            "is attached to the thing.\n"
             "The policy lets the device connect only with client id NAME (its own thing name,\n"
             "with the certificate attached to that thing), publish to the --publish filters and\n"
             "subscribe to and receive from the --subscribe filters. Defaults: NAME/# for both,\n"
@@ -49,7 +67,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         examples="""
   mqtt-actions devices create sensor-01 --stack mqtt-actions-dev
   mqtt-actions devices create sensor-02 --stack mqtt-actions-dev --out ~/certs \\
-      --publish 'home/+/temperature' --publish 'sensor-02/#' --subscribe 'cmd/sensor-02'""",
+      --publish 'home/+/temperature' --publish 'sensor-02/#' --subscribe 'cmd/sensor-02'
+  mqtt-actions devices create sensor-03 --token                 # the local stack
+  mqtt-actions devices create sensor-04 --token --publish 'home/+/temperature' \\
+      --stack mqtt-actions-dev --json""",
+    )
+    create.add_argument(
+        "--token",
+        action="store_true",
+        help="a token device (username Token, password = the token) instead of a certificate",
     )
     create.add_argument("name", metavar="NAME", help="thing name = MQTT client id")
     create.add_argument(
@@ -62,7 +88,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--publish",
         metavar="FILTER",
         action="append",
-        help="an MQTT filter the device may publish to (repeatable; default NAME/#)",
+        help="an MQTT filter the device may publish to (repeatable; default NAME/#; "
+        "with --token in addition to NAME/#)",
     )
     create.add_argument(
         "--subscribe",
@@ -72,9 +99,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "(repeatable; default NAME/#)",
     )
     create.set_defaults(func=run_create)
+    _register_token_commands(sub)
 
 
 def run_create(args: argparse.Namespace) -> int:
+    if args.token:
+        return run_create_token(args)
     if not args.stack:
         raise UsageError(
             "devices create makes AWS IoT things; it has no meaning for the local stack, "
@@ -252,3 +282,179 @@ def _rollback(undo: list[tuple[str, Callable[[], object]]]) -> None:
             step()
         except Exception as exc:  # keep undoing the rest; say what is left behind
             note(f"mqtt-actions: could not {what} while undoing: {exc}; remove it by hand")
+
+
+# ---------------------------------------------------------------------------- token devices
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _register_token_commands(sub: argparse._SubParsersAction[Any]) -> None:
+    imports = add_command(
+        sub,
+        "import-tokens",
+        summary="import TagoIO device tokens from a device,token CSV (hashes only)",
+        description=(
+            "Store the tokens of a CSV exported from TagoIO (rows device,token; a header line\n"
+            "device,token is skipped) so field devices keep their tokens. Each row is reported:\n"
+            "imported, or refused and why. A file with a refused row stores nothing unless\n"
+            "--skip-invalid. Only the tokens' SHA-256 hashes are stored. Exit 2 when a row was\n"
+            "refused."
+        ),
+        examples="""
+  mqtt-actions devices import-tokens tago-tokens.csv
+  mqtt-actions devices import-tokens tago-tokens.csv --skip-invalid --stack mqtt-actions-dev""",
+    )
+    imports.add_argument("file", metavar="FILE.csv", type=Path, help="rows of device,token")
+    imports.add_argument(
+        "--skip-invalid", action="store_true", help="import the valid rows even if some are not"
+    )
+    imports.set_defaults(func=run_import_tokens)
+
+    listing = add_command(
+        sub,
+        "list",
+        summary="devices: name, kind (token/certificate), created, last seen",
+        description=(
+            "Token devices from the tokens table (created, last seen = last connect, at most 5\n"
+            "minutes old; revoked tokens counted) and, with --stack, the AWS IoT things\n"
+            "(certificate devices)."
+        ),
+        examples="""
+  mqtt-actions devices list
+  mqtt-actions devices list --stack mqtt-actions-dev --json""",
+    )
+    listing.set_defaults(func=run_list)
+
+    revoking = add_command(
+        sub,
+        "revoke",
+        summary="revoke a device's tokens and close its live connection",
+        description=(
+            "Revoke every token of device NAME: the next connect with one is refused, and the\n"
+            "connection known by the token's last client id is closed now (IoT Core\n"
+            "DeleteConnection; locally the broker disconnects it), as TagoIO does when a token\n"
+            "is deleted. Certificate devices: deactivate the certificate in AWS IoT instead."
+        ),
+        examples="""
+  mqtt-actions devices revoke sensor-03
+  mqtt-actions devices revoke sensor-04 --stack mqtt-actions-dev""",
+    )
+    revoking.add_argument("name", metavar="NAME", help="the device whose tokens to revoke")
+    revoking.set_defaults(func=run_revoke)
+
+
+def run_create_token(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        raise UsageError("--out is for certificate files; a token device has none")
+    device_tokens.check_filters(args.name, args.publish or [], args.subscribe or [])
+    target: Target = args.get_target()
+    made = device_tokens.create(
+        target, args.name, args.publish or [], args.subscribe or [], now_ms=_now_ms()
+    )
+
+    def render() -> str:
+        scheme = "TLS, Amazon Root CA 1" if made["tls"] else "no TLS (local)"
+        tls_flags = (
+            f"--cafile AmazonRootCA1.pem -p {made['port']}"
+            if made["tls"]
+            else (f"-p {made['port']}")
+        )
+        return "\n".join(
+            [
+                f"device {made['device']!r}: token created in {target.describe()}",
+                f"  token      {made['token']}",
+                "             (shown once: only its hash is stored)",
+                f"  endpoint   {made['host']}:{made['port']} ({scheme})",
+                f"  username   {made['username']}   client id: any",
+                f"  publish    {', '.join(made['publish'])}",
+                f"  subscribe  {', '.join(made['subscribe'])}",
+                "",
+                "try it:",
+                f"  mosquitto_pub -h {made['host']} {tls_flags} -i any-id -u Token "
+                f"-P '{made['token']}' -q 1 -t {made['device']}/hello -m '{{\"value\": 1}}'",
+            ]
+        )
+
+    emit(args, made, render)
+    return EXIT_OK
+
+
+def run_import_tokens(args: argparse.Namespace) -> int:
+    path: Path = args.file
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # TagoIO's export may carry a BOM
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"cannot read {path}: {exc}", hint="give a UTF-8 CSV of device,token rows"
+        ) from None
+    rows = device_tokens.parse_tokens_csv(text)
+    if not rows:
+        raise UsageError(f"{path} holds no device,token rows")
+    target: Target = args.get_target()
+    report = device_tokens.import_tokens(
+        device_tokens.store_for(target), rows, skip_invalid=args.skip_invalid, now_ms=_now_ms()
+    )
+    imported = sum(r["status"] == "imported" for r in report)
+
+    def render() -> str:
+        body = table(
+            ["line", "device", "status", "reason"],
+            [[r["line"], r["device"], r["status"], r["reason"] or ""] for r in report],
+            width=100,
+        )
+        return f"{body}\n{imported} of {len(report)} rows imported into {target.describe()}"
+
+    emit(args, {"imported": imported, "rows": report}, render)
+    return EXIT_OK if all(r["status"] == "imported" for r in report) else EXIT_USAGE
+
+
+def run_list(args: argparse.Namespace) -> int:
+    target: Target = args.get_target()
+    devices = device_tokens.list_devices(target)
+
+    def render() -> str:
+        if not devices:
+            return f"no devices in {target.describe()}"
+        return table(
+            ["device", "kind", "created", "last seen", "tokens"],
+            [
+                [
+                    d["device"],
+                    d["kind"],
+                    iso_ms(d["created"]) if d["created"] else "-",
+                    iso_ms(d["last_seen"]) if d["last_seen"] else "-",
+                    f"{d['tokens']} ({d['revoked']} revoked)" if d["kind"] == "token" else "-",
+                ]
+                for d in devices
+            ],
+        )
+
+    emit(args, devices, render)
+    return EXIT_OK
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    target: Target = args.get_target()
+    done = device_tokens.revoke(
+        device_tokens.store_for(target),
+        device_tokens.connections_for(target),
+        args.name,
+        now_ms=_now_ms(),
+    )
+
+    def render() -> str:
+        lines = [
+            f"device {done['device']!r}: {done['revoked']} token(s) revoked"
+            + (f" ({done['already_revoked']} were already)" if done["already_revoked"] else "")
+        ]
+        if done["closed"]:
+            lines.append(f"  closed the live connection of client id {', '.join(done['closed'])}")
+        if done["not_connected"]:
+            lines.append(f"  not connected now: {', '.join(done['not_connected'])}")
+        return "\n".join(lines)
+
+    emit(args, done, render)
+    return EXIT_OK

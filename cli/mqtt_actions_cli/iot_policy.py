@@ -4,52 +4,21 @@ wildcards, so `+` and `#` in the filters given become `*` (documented in `device
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
-from mqtt_actions.topics import InvalidFilterError, validate_filter
+from mqtt_actions.tokens import DEVICE_NAME, PolicyInputError, policy_patterns
 
-THING_NAME = re.compile(r"[a-zA-Z0-9:_-]{1,128}", re.ASCII)
-# `*` and `?` are policy wildcards and `${...}` a policy variable: in a filter they would widen it.
-_POLICY_SPECIAL = re.compile(r"[*?]|\$\{")
-
-
-class PolicyInputError(ValueError):
-    """A device name or topic filter that cannot go into a policy; the message says why."""
+__all__ = ["PolicyInputError", "check_thing_name", "device_policy", "policy_patterns"]
 
 
 def check_thing_name(name: str) -> None:
-    if not THING_NAME.fullmatch(name):
+    if not DEVICE_NAME.fullmatch(name):
         msg = (
             f"device name {name!r} is not a valid thing name: use 1-128 letters, digits, "
             "':', '_' or '-' (it is also the MQTT client id)"
         )
         raise PolicyInputError(msg)
-
-
-def policy_patterns(topic_filter: str, *, option: str) -> list[str]:
-    """The policy resource patterns (after `topic/` or `topicfilter/`) that cover an MQTT filter."""
-    try:
-        validate_filter(topic_filter)
-    except InvalidFilterError as exc:
-        raise PolicyInputError(f"{option} {topic_filter!r}: {exc}") from None
-    if topic_filter.startswith("$"):
-        msg = f"{option} {topic_filter!r}: topics starting with '$' are reserved by AWS IoT"
-        raise PolicyInputError(msg)
-    if _POLICY_SPECIAL.search(topic_filter):
-        msg = (
-            f"{option} {topic_filter!r} holds '*', '?' or '${{', which IoT policies read as "
-            "wildcards or variables; use MQTT's + and # instead"
-        )
-        raise PolicyInputError(msg)
-    if topic_filter == "#":
-        return ["*"]
-    widened = "/".join("*" if level == "+" else level for level in topic_filter.split("/"))
-    if widened.endswith("/#"):
-        parent = widened[:-2]
-        return [parent, f"{parent}/*"]  # MQTT's `a/#` matches `a` itself too
-    return [widened]
 
 
 def device_policy(

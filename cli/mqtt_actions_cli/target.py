@@ -211,13 +211,17 @@ class _HttpStatusError(Exception):
         self.detail = detail
 
 
-def local_client_factory(endpoint: str) -> ClientFactory:
+def local_client_factory(endpoint: str, iot_data_endpoint: str | None = None) -> ClientFactory:
+    """Clients on moto's endpoint; iot-data on the control API, which answers it (the broker)."""
+
     def make(service: str) -> Any:
         import boto3  # only commands that talk to AWS pay for importing boto3
 
         return boto3.session.Session().client(  # type: ignore[call-overload]
             service,
-            endpoint_url=endpoint,
+            endpoint_url=iot_data_endpoint
+            if service == "iot-data" and iot_data_endpoint
+            else endpoint,
             region_name=LOCAL_REGION,
             aws_access_key_id=LOCAL_CREDENTIALS,
             aws_secret_access_key=LOCAL_CREDENTIALS,
@@ -236,7 +240,9 @@ def local_target(env: Mapping[str, str] | None = None) -> Target:
         name="local",
         outputs=outputs,
         region=outputs.get("Region") or LOCAL_REGION,
-        client_factory=local_client_factory(outputs.get("AwsEndpoint", "http://127.0.0.1:4566")),
+        client_factory=local_client_factory(
+            outputs.get("AwsEndpoint", "http://127.0.0.1:4566"), outputs.get("ControlEndpoint")
+        ),
         invoke=api.invoke,
         control=api,
     )

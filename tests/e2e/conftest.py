@@ -138,13 +138,18 @@ class LocalStack:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
+    yield from started_stack()
+
+
+def started_stack(*options: str) -> Iterator[LocalStack]:
+    """`mqtt-actions local OPTIONS` on free ports until the generator is closed."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("cli", "layers/core", ".")),
         "PYTHONUNBUFFERED": "1",
     }
     command = [sys.executable, "-m", "mqtt_actions_cli.main", "local"]
-    command += ["--mqtt-port", "0", "--aws-port", "0", "--control-port", "0"]
+    command += ["--mqtt-port", "0", "--aws-port", "0", "--control-port", "0", *options]
     process = subprocess.Popen(  # noqa: S603 - our own command
         command,
         cwd=ROOT,

@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 
 from mqtt_actions.adapters.bucket import DynamoBucket
+from mqtt_actions.adapters.token_store import DynamoTokenStore
 from mqtt_actions.tagoio import Analysis, Device, UnknownTokenError, token_hash
+from mqtt_actions.tokens import TokenRecord
 from tests.integration.conftest import Aws
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "2ec4a1b0-11e6-4a77-991b-8f63b7670001"  # a made-up device token
-TOKENS_TABLE = "test-tagoio-device-tokens"
 
 
 class LambdaContext:
@@ -44,13 +45,14 @@ def env(aws_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Aws:
     monkeypatch.setenv("BUCKET_TABLE", aws_env.tables["BucketTable"])
     monkeypatch.setenv("ANALYSIS_NAME", "tagoio_test")
     monkeypatch.delenv("DEVICE_TOKENS_TABLE", raising=False)
-    aws_env.dynamodb.create_table(
-        TableName=TOKENS_TABLE,
-        AttributeDefinitions=[{"AttributeName": "tokenHash", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "tokenHash", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
     return aws_env
+
+
+def give_token(aws_env: Aws, token: str, device: str) -> DynamoTokenStore:
+    """Store `token` for `device` as `devices create --token` does (only its hash)."""
+    store = DynamoTokenStore(aws_env.tables["DeviceTokensTable"], aws_env.dynamodb)
+    assert store.add(token_hash(token), TokenRecord(device=device, created_at=1))
+    return store
 
 
 def rows(aws_env: Aws, device: str) -> list[Any]:
@@ -61,11 +63,8 @@ def rows(aws_env: Aws, device: str) -> list[Any]:
 def test_send_data_stores_in_the_bucket_of_the_device_owning_the_token(
     env: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env.dynamodb.put_item(
-        TableName=TOKENS_TABLE,
-        Item={"tokenHash": {"S": token_hash(TOKEN)}, "device": {"S": "pump-7"}},
-    )
-    monkeypatch.setenv("DEVICE_TOKENS_TABLE", TOKENS_TABLE)
+    give_token(env, TOKEN, "pump-7")
+    monkeypatch.setenv("DEVICE_TOKENS_TABLE", env.tables["DeviceTokensTable"])
 
     lambda_handler(event(), LambdaContext())
 
@@ -76,16 +75,26 @@ def test_send_data_stores_in_the_bucket_of_the_device_owning_the_token(
 def test_an_unknown_token_is_refused_and_nothing_is_stored(
     env: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env.dynamodb.put_item(
-        TableName=TOKENS_TABLE,
-        Item={"tokenHash": {"S": token_hash("another-token")}, "device": {"S": "pump-8"}},
-    )
-    monkeypatch.setenv("DEVICE_TOKENS_TABLE", TOKENS_TABLE)
+    give_token(env, "another-token", "pump-8")
+    monkeypatch.setenv("DEVICE_TOKENS_TABLE", env.tables["DeviceTokensTable"])
 
     with pytest.raises(UnknownTokenError, match="no device has this token"):
         lambda_handler(event(), LambdaContext())
 
     assert rows(env, "pump-8") == []
+    assert rows(env, "gateway-1") == []
+
+
+def test_a_revoked_token_is_refused_and_nothing_is_stored(
+    env: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    give_token(env, TOKEN, "pump-7").revoke(token_hash(TOKEN), at_ms=2)
+    monkeypatch.setenv("DEVICE_TOKENS_TABLE", env.tables["DeviceTokensTable"])
+
+    with pytest.raises(UnknownTokenError, match="no device has this token"):
+        lambda_handler(event(), LambdaContext())
+
+    assert rows(env, "pump-7") == []
     assert rows(env, "gateway-1") == []
 
 

@@ -253,3 +253,15 @@ def test_a_disconnect_stamped_at_the_same_ms_follows_its_connect() -> None:
 def test_duplicates_are_read_once() -> None:
     e = entry("d", EntryType.PUBLISH, T0, "t")
     assert order_entries([e, e, e]) == [e]
+
+
+@pytest.mark.parametrize("name", ["connected", "disconnected_connection_lost", "subscribed"])
+def test_a_token_devices_lifecycle_is_filed_under_its_device_not_its_client_id(name: str) -> None:
+    got = lifecycle_entry(
+        parse_lifecycle(sample(name, clientId="esp32-7f3a", principalIdentifier="TsensorZ2d01"))
+    )
+    assert got.device == "sensor-01"
+    assert got.details["client_id"] == "esp32-7f3a"
+    certificate = lifecycle_entry(parse_lifecycle(sample(name, clientId="sensor-02")))
+    assert certificate.device == "sensor-02"
+    assert "client_id" not in certificate.details

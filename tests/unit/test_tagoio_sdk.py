@@ -310,7 +310,7 @@ def test_importing_it_needs_no_aws_and_imports_no_boto3() -> None:
         "import sys\n"
         "from mqtt_actions.tagoio import Analysis, Services, Device\n"
         "assert 'boto3' not in sys.modules, 'boto3 imported at import time'\n"
-        "assert 'mqtt_actions.adapters.token_lookup' not in sys.modules\n"
+        "assert 'mqtt_actions.adapters.token_store' not in sys.modules\n"
     )
     done = subprocess.run(  # noqa: S603 - our own interpreter, fixed code
         [sys.executable, "-c", code],

@@ -227,7 +227,11 @@ def test_every_queue_is_encrypted(name: str) -> None:
     assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props
 
 
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+# Invoked only synchronously (the caller waits for the answer): no asynchronous failure to keep.
+SYNCHRONOUS = {"DeviceAuthorizerFunction": "IoT Core's custom authorizer"}
+
+
+@pytest.mark.parametrize("name", sorted(set(FUNCTIONS) - set(SYNCHRONOUS)))
 def test_every_function_dead_letters_its_failures(name: str) -> None:
     invoke = FUNCTIONS[name]["EventInvokeConfig"]
     assert invoke["DestinationConfig"]["OnFailure"] == {
@@ -288,3 +292,15 @@ def test_every_checkov_skip_says_why_here_and_in_security_md(
 ) -> None:
     assert len(skip.get("comment", "")) > 40, f"{resource} {skip['id']}: say why"
     assert f"`{skip['id']}`" in SECURITY_DOC, f"docs/SECURITY.md does not explain {skip['id']}"
+
+
+@pytest.mark.parametrize("name", sorted(SYNCHRONOUS))
+def test_synchronous_functions_have_no_asynchronous_trigger(name: str) -> None:
+    assert "Events" not in FUNCTIONS[name]
+    assert "EventInvokeConfig" not in FUNCTIONS[name]
+    callers = [
+        props["SourceArn"]
+        for props in resources(TEMPLATE, "AWS::Lambda::Permission").values()
+        if props["FunctionName"] == {"Fn::GetAtt": [name, "Arn"]}
+    ]
+    assert callers == [{"Fn::GetAtt": ["DeviceAuthorizer", "Arn"]}]

@@ -24,6 +24,7 @@ from amqtt.plugins.base import BasePlugin
 from amqtt.session import Session
 
 from mqtt_actions.topics import topic_matches
+from mqtt_actions_cli.local import auth
 from mqtt_actions_cli.local.output import log
 from mqtt_actions_cli.local.rules import InboundMessage
 
@@ -84,7 +85,9 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
         if info is None:
             info = {
                 "id": str(uuid.uuid4()),
-                "principal": session.username or "anonymous",
+                "principal": session.attributes.get(auth.PRINCIPAL_KEY)
+                or session.username
+                or "anonymous",
                 "ip": session.remote_address or "127.0.0.1",
             }
             session.attributes[_SESSION_KEY] = info
@@ -111,6 +114,7 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
         client_session.attributes.pop(_SESSION_KEY, None)
         client_session.attributes.pop(_CLEAN_KEY, None)
         client_session.attributes.pop(_REPORTED_KEY, None)
+        client_session.attributes.pop(auth.REASON_KEY, None)
         info = self._session_info(client_session)
         previous = self._current.get(client_id)
         if previous is not None and previous is not client_session:
@@ -137,7 +141,9 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
         self, *, client_id: str, client_session: Session
     ) -> None:
         clean = bool(client_session.attributes.get(_CLEAN_KEY))
-        reason = "CLIENT_INITIATED_DISCONNECT" if clean else "CONNECTION_LOST"
+        reason = client_session.attributes.get(auth.REASON_KEY) or (
+            "CLIENT_INITIATED_DISCONNECT" if clean else "CONNECTION_LOST"
+        )
         if self.closing:
             log.info("disc %s disconnected (SERVER_INITIATED_DISCONNECT)", client_id)
             return
@@ -251,11 +257,11 @@ class _Broker(Broker):  # type: ignore[misc]
             await super()._publish_retained_messages_for_subscription(subscription, session)
 
 
-def broker_config() -> dict[str, Any]:
+def broker_config(auth_mode: str = "anonymous") -> dict[str, Any]:
     return {
         "listeners": {LISTENER: {"type": "external"}},
         "plugins": {
-            "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
+            **auth.plugins(auth_mode),
             f"{IotCorePlugin.__module__}.{IotCorePlugin.__qualname__}": {},
         },
     }
@@ -272,14 +278,18 @@ class LocalBroker:
     _server: asyncio.Server | None = None
     _retained_at: dict[str, int] | None = None
     _plugin: IotCorePlugin | None = None
+    auth_mode: str = "anonymous"  # or "tokens": CONNECTs go to `authorizer` (local/auth.py)
+    authorizer: auth.Authorizer | None = None
 
     async def start(self) -> None:
-        broker = _Broker(broker_config())
+        broker = _Broker(broker_config(self.auth_mode))
         await broker.start()
         plugin = broker.plugins_manager.get_plugin(IotCorePlugin.__name__)
         if not isinstance(plugin, IotCorePlugin):
             raise RuntimeError("the IoT Core plugin did not load into amqtt")
         plugin.bind(self.sink)
+        if self.auth_mode == "tokens" and self.authorizer is not None:
+            auth.bind(broker, self.authorizer, plugin._publish_event)
         self._plugin = plugin
         self._broker = broker
         self._retained_at = {}
@@ -325,6 +335,10 @@ class LocalBroker:
             "qos": int(message.qos or 0),
             "lastModifiedTime": retained_at.get(topic, 0),
         }
+
+    async def disconnect(self, client_id: str) -> bool:
+        """iot-data DeleteConnection: close the client's connection (False: not connected)."""
+        return await auth.disconnect(self._started()[0], client_id, "API_INITIATED_DISCONNECT")
 
     def _started(self) -> tuple[Broker, dict[str, int]]:
         if self._broker is None or self._retained_at is None:

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from mqtt_actions_cli.local import output
+from mqtt_actions_cli.local.auth import AUTH_MODES
 from mqtt_actions_cli.local.rules import RuleError
 from mqtt_actions_cli.local.stack import LocalOptions, LocalStack
 from mqtt_actions_cli.local.template import TemplateError
@@ -90,6 +91,13 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
         "messages with a failed, refused or throttled action",
     )
     parser.add_argument(
+        "--auth",
+        choices=AUTH_MODES,
+        default="anonymous",
+        help="anonymous (default): any client connects; tokens: username Token + a device "
+        "token, checked by DeviceAuthorizerFunction as on IoT Core (devices create --token)",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="also show the functions' own logs"
     )
     parser.set_defaults(func=run_local)
@@ -118,6 +126,7 @@ def run_local(args: argparse.Namespace) -> int:
         parameters=dict(args.param)
         | ({"InspectorLevel": args.inspector_level} if args.inspector_level else {}),
         verbose=args.verbose,
+        auth=args.auth,
     )
     return asyncio.run(_serve(options))
 

@@ -10,6 +10,7 @@ Control (JSON):
 AWS (boto3 reaches them through AWS_ENDPOINT_URL_IOT_DATA_PLANE / AWS_ENDPOINT_URL_LAMBDA):
   POST /topics/{topic}?qos=&retain=            iot-data Publish -> the local broker (+ rules)
   GET  /retainedMessage/{topic}                iot-data GetRetainedMessage
+  DELETE /connections/{clientId}               iot-data DeleteConnection -> the broker closes it
   POST /2015-03-31/functions/{name}/invocations   Lambda Invoke (Event or RequestResponse)
 """
 
@@ -65,6 +66,8 @@ class ControlApp(Protocol):
     ) -> None: ...
 
     def retained(self, topic: str) -> dict[str, Any] | None: ...
+
+    def disconnect(self, client_id: str) -> bool: ...
 
 
 def _user_properties(header: str | None) -> list[tuple[str, str]]:
@@ -151,6 +154,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, found)
         else:
             self._json(404, {"error": f"no route GET {path}"})
+
+    def do_DELETE(self) -> None:
+        # iot-data DeleteConnection (DELETE /connections/{clientId}): `devices revoke` locally.
+        path = urlsplit(self.path).path
+        if not path.startswith("/connections/"):
+            self._json(404, {"error": f"no route DELETE {path}"})
+            return
+        client_id = unquote(path[len("/connections/") :])
+        if self.app.disconnect(client_id):
+            self._json(200, {})
+        else:
+            self._aws_error(404, "ResourceNotFoundException", f"no client {client_id!r} connected")
 
     def do_POST(self) -> None:
         parts = urlsplit(self.path)

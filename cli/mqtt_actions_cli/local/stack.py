@@ -37,7 +37,7 @@ from mqtt_actions_cli.cfn import (
     create_tables,
     load_template,
 )
-from mqtt_actions_cli.local import output
+from mqtt_actions_cli.local import auth, output
 from mqtt_actions_cli.local.broker import LocalBroker, aws_differences
 from mqtt_actions_cli.local.control import ControlServer, PublishRefusedError
 from mqtt_actions_cli.local.outbox import Outbox
@@ -88,6 +88,7 @@ class LocalOptions:
     template_path: Path = TEMPLATE
     root: Path = ROOT
     extra_environment: dict[str, str] = field(default_factory=dict)
+    auth: str = "anonymous"  # or "tokens": CONNECTs checked by DeviceAuthorizerFunction
 
 
 class LocalStack:
@@ -161,6 +162,7 @@ class LocalStack:
         )
         self._control.start()
         self._broker = LocalBroker(opts.host, opts.mqtt_port, sink=self._engine_message)
+        self._broker.auth_mode, self._broker.authorizer = opts.auth, self._authorize
         await self._broker.start()
         self.mqtt_port = self._broker.port
         self._watcher = threading.Thread(target=self._watch_outbox, name="outbox", daemon=True)
@@ -325,13 +327,23 @@ class LocalStack:
     def retained(self, topic: str) -> dict[str, Any] | None:
         return _started(self._broker).retained(topic)
 
+    def disconnect(self, client_id: str) -> bool:
+        loop, broker = _started(self._loop), _started(self._broker)
+        closing = asyncio.run_coroutine_threadsafe(broker.disconnect(client_id), loop)
+        return closing.result(timeout=10)
+
+    def _authorize(self, event: dict[str, Any]) -> Any:
+        # IoT Core waits 5 s for its authorizer; so does the local broker.
+        return _started(self._runtime).invoke_sync(auth.AUTHORIZER_FUNCTION, event, timeout=5.0)
+
     # ------------------------------------------------------------------ presentation
     def banner(self) -> str:
         local, engine = _started(self._local), _started(self._engine)
         rules = ", ".join(f"{r.name} ({', '.join(r.functions)})" for r in engine.rules)
         lines = [
             "mqtt-actions local: IoT Core, Lambda and the AWS services on this machine",
-            f"  MQTT broker   {self.mqtt_url}   (MQTT 3.1.1, QoS 0/1, no TLS, anonymous)",
+            f"  MQTT broker   {self.mqtt_url}   (MQTT 3.1.1, QoS 0/1, no TLS, "
+            f"auth {self.options.auth})",
             f"  AWS (moto)    {self.aws_url}   (AWS_ENDPOINT_URL, region {REGION}, any keys)",
             f"  control API   {self.control_url}   (/outputs /outbox /invoke/<Function> /health)",
             f"  functions     {', '.join(sorted(local.functions)) or 'none'}",

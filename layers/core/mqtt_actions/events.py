@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from mqtt_actions.text import surrogate_problem
+from mqtt_actions.tokens import device_for_principal
 
 HOPS_PROPERTY = "mqtt-actions-hops"
 
@@ -39,7 +40,9 @@ class RouterEvent(BaseModel):
     clientid: str = Field(
         default="", max_length=128, description="MQTT client id: the publishing device"
     )
-    principal: str = ""
+    principal: str = Field(
+        default="", description="principal(): a token device's principal id names its device"
+    )
     timestamp: int = Field(ge=0, description="IoT Core's receive time, ms since the epoch")
     traceid: str = Field(
         min_length=1, max_length=128, description="one per message: the idempotency key"
@@ -68,4 +71,6 @@ class RouterEvent(BaseModel):
 
     @property
     def device(self) -> str:
-        return self.clientid or "unknown-device"
+        """The token's device for a device-token connection (whatever client id its firmware
+        uses), else the client id (a certificate device connects as its thing name)."""
+        return device_for_principal(self.principal) or self.clientid or "unknown-device"

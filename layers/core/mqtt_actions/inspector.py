@@ -37,6 +37,7 @@ from mqtt_actions.lifecycle import (
     last_will_note,
 )
 from mqtt_actions.ports import ActionResult, MessageRecord, Outcome
+from mqtt_actions.tokens import device_for_principal
 
 SHARDS = 8  # partitions per hour in the ByHour index; readers must use the same number
 # Characters of payload kept per publish: 256 keeps a message's item (publish, a few outcomes,
@@ -226,6 +227,10 @@ def outcome_entries(
 
 def lifecycle_entry(event: LifecycleEvent) -> InspectorEntry:
     details: dict[str, Any] = {"principal": event.principal_identifier}
+    # A token device (any client id) is filed under its device name, as its publishes are.
+    device = device_for_principal(event.principal_identifier) or event.client_id
+    if device != event.client_id:
+        details["client_id"] = event.client_id
     if event.thing_name:
         details["thing"] = event.thing_name
     version: int | None = None
@@ -252,7 +257,7 @@ def lifecycle_entry(event: LifecycleEvent) -> InspectorEntry:
         case _:
             assert_never(event)
     return InspectorEntry(
-        device=event.client_id,
+        device=device,
         type=entry_type,
         time=event.timestamp,
         uid=_digest(event.identity),

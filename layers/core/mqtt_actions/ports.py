@@ -10,6 +10,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mqtt_actions.tokens import TokenRecord
+
 
 class Outcome(StrEnum):
     """What happened to one action for one message (shown in the inspector)."""
@@ -187,3 +189,28 @@ class AnalysisPorts(Protocol):
 
     @property
     def inspector(self) -> InspectorLog: ...
+
+
+class TokenStore(Protocol):
+    """Device tokens, keyed by their hash (mqtt_actions.tokens.token_hash); never the token."""
+
+    def get(self, token_hash: str) -> TokenRecord | None: ...
+
+    def add(self, token_hash: str, record: TokenRecord) -> bool:
+        """Store a new token; False when that hash is stored already (nothing changed)."""
+        ...
+
+    def by_device(self, device: str) -> list[tuple[str, TokenRecord]]: ...
+
+    def all(self) -> list[tuple[str, TokenRecord]]: ...
+
+    def revoke(self, token_hash: str, at_ms: int) -> None: ...
+
+    def touch(self, token_hash: str, at_ms: int, client_id: str | None) -> None: ...
+
+
+class ConnectionCloser(Protocol):
+    """Closes a live MQTT connection by client id (IoT Core DeleteConnection; locally the
+    broker). Returns False when no such client is connected."""
+
+    def close(self, client_id: str) -> bool: ...

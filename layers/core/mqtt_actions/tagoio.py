@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from mqtt_actions.analysis import (
     InvalidMessageError,
     Scope,
 )
+from mqtt_actions.tokens import token_hash
 
 __all__ = [
     "Account",
@@ -77,11 +77,6 @@ class UnsupportedCallError(AnalysisError):
 
 class UnknownTokenError(AnalysisError):
     """`Device({"token"})` with a token no device has."""
-
-
-def token_hash(token: str) -> str:
-    """How the device tokens table keys a token: lowercase hex SHA-256 of its UTF-8 bytes."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class DeviceTokenLookup(Protocol):
@@ -188,9 +183,9 @@ class TagoIOAnalysisFunction(AnalysisFunction):
             return None
         if table not in self._built:
             from mqtt_actions.adapters.aws import client
-            from mqtt_actions.adapters.token_lookup import DynamoDeviceTokens
+            from mqtt_actions.adapters.token_store import DynamoTokenStore
 
-            self._built[table] = DynamoDeviceTokens(table, client("dynamodb"))
+            self._built[table] = DynamoTokenStore(table, client("dynamodb"))
         return self._built[table]
 
 
@@ -368,7 +363,7 @@ class Device:
             if device is None:
                 raise UnknownTokenError(
                     f"Device({{'token': {_hint(self._token)}}}).sendData: no device has this "
-                    f"token (looked up by its SHA-256 in {DEVICE_TOKENS_TABLE}); give the device "
+                    f"token, or it was revoked (looked up by its SHA-256 in {DEVICE_TOKENS_TABLE}); give the device "
                     "a token (`mqtt-actions devices create NAME --token`) or import TagoIO's "
                     "(`mqtt-actions devices import-tokens FILE.csv`)"
                 )

@@ -1,0 +1,176 @@
+"""`mqtt-actions local --auth tokens`: the local broker asks the same authorizer IoT Core asks.
+
+Two amqtt plugins (amqtt 0.12.1's plugin API: `BaseAuthPlugin.authenticate` decides the CONNACK,
+`BaseTopicPlugin.topic_filtering` every PUBLISH, SUBSCRIBE and delivery):
+- `TokenAuthPlugin` builds IoT Core's authorizer event from the CONNECT (username, base64
+  password, client id; mqtt_actions.tokens documents the shape), runs DeviceAuthorizerFunction's
+  handler with it (in a worker thread: it reads the tokens table) and keeps the answer's
+  principal id and policy documents on the session. A refusal gets CONNACK 5 "not authorized"
+  and a `connect_failed` lifecycle event (AUTHORIZATION_FAILED), as on IoT Core.
+- `TokenTopicPlugin` checks each action against those documents (mqtt_actions.tokens.
+  policy_allows). A subscribe outside them gets SUBACK 0x80; a publish outside them is dropped
+  and the client disconnected with AUTH_ERROR ("authorization failed", AWS IoT developer guide,
+  "Lifecycle events"; FORBIDDEN_ACCESS there means a client not allowed to connect); a delivery
+  outside them (iot:Receive) is skipped.
+
+Where it differs from IoT Core is said in the README ("Move a TagoIO device").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+from amqtt.broker import Broker, BrokerContext
+from amqtt.contexts import Action
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session
+
+from mqtt_actions.tokens import policy_allows
+from mqtt_actions_cli.local.output import log
+from mqtt_actions_cli.local.template import ACCOUNT_ID, PARTITION, REGION
+
+AUTH_MODES: Final = ("anonymous", "tokens")
+AUTHORIZER_FUNCTION: Final = "DeviceAuthorizerFunction"
+PRINCIPAL_KEY: Final = "mqtt_actions.principal"
+POLICY_KEY: Final = "mqtt_actions.policy"
+REASON_KEY: Final = "mqtt_actions.disconnect_reason"
+ARN_PREFIX: Final = f"arn:{PARTITION}:iot:{REGION}:{ACCOUNT_ID}"
+_ACTIONS: Final = {
+    Action.PUBLISH: ("iot:Publish", "topic"),
+    Action.SUBSCRIBE: ("iot:Subscribe", "topicfilter"),
+    Action.RECEIVE: ("iot:Receive", "topic"),
+}
+
+Authorizer = Callable[[dict[str, Any]], Any]
+PublishEvent = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+def plugins(mode: str) -> dict[str, Any]:
+    """The amqtt `plugins` entries for an auth mode."""
+    if mode == "tokens":
+        return {
+            f"{__name__}.{TokenAuthPlugin.__name__}": {},
+            f"{__name__}.{TokenTopicPlugin.__name__}": {},
+        }
+    return {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
+
+
+def connect_event(session: Session, connection_id: str) -> dict[str, Any]:
+    """IoT Core's custom authorizer event for this CONNECT (fields it would not send omitted)."""
+    mqtt: dict[str, Any] = {}
+    if session.username is not None:
+        mqtt["username"] = session.username
+    if session.password is not None:
+        raw = session.password
+        raw = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogateescape")
+        mqtt["password"] = base64.b64encode(raw).decode("ascii")
+    if session.client_id:
+        mqtt["clientId"] = session.client_id
+    return {
+        "signatureVerified": False,
+        "protocols": ["mqtt"],
+        "protocolData": {"mqtt": mqtt},
+        "connectionMetadata": {"id": connection_id},
+    }
+
+
+def _granted(answer: Any) -> tuple[str, list[str]] | None:
+    """(principal id, policy documents) when the answer lets the device in, else None."""
+    if not isinstance(answer, Mapping) or answer.get("isAuthenticated") is not True:
+        return None
+    principal, documents = answer.get("principalId"), answer.get("policyDocuments")
+    if not isinstance(principal, str) or not isinstance(documents, list):
+        return None
+    return principal, [d for d in documents if isinstance(d, str)]
+
+
+class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
+    """CONNECT -> DeviceAuthorizerFunction -> CONNACK; bound by `bind` once the stack runs."""
+
+    def __init__(self, context: BrokerContext) -> None:
+        super().__init__(context)
+        self._authorize: Authorizer | None = None
+        self._publish_event: PublishEvent | None = None
+
+    def bind(self, authorize: Authorizer, publish_event: PublishEvent) -> None:
+        self._authorize, self._publish_event = authorize, publish_event
+
+    async def authenticate(self, *, session: Session) -> bool:
+        if self._authorize is None:
+            return False  # not bound yet: nobody gets in unchecked
+        connection_id = str(uuid.uuid4())
+        try:
+            answer = await asyncio.to_thread(self._authorize, connect_event(session, connection_id))
+        except Exception as exc:  # the handler failed: IoT Core refuses then too
+            log.warning("auth %s: the authorizer failed (%s)", session.client_id, exc)
+            answer = None
+        granted = _granted(answer)
+        if granted is not None:
+            session.attributes[PRINCIPAL_KEY], session.attributes[POLICY_KEY] = granted
+            return True
+        log.warning("auth %s refused: CONNACK not authorized", session.client_id)
+        if self._publish_event is not None and session.client_id:
+            await self._publish_event(
+                f"$aws/events/presence/connect_failed/{session.client_id}",
+                {
+                    "clientId": session.client_id,
+                    "timestamp": int(time.time() * 1000),
+                    "eventType": "connect_failed",
+                    "connectFailureReason": "AUTHORIZATION_FAILED",
+                    "principalIdentifier": "",
+                    "sessionIdentifier": connection_id,
+                    "ipAddress": session.remote_address or "127.0.0.1",
+                },
+            )
+        return False
+
+
+class TokenTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
+    """Publish / subscribe / receive checked against the session's policy documents."""
+
+    async def topic_filtering(
+        self, *, session: Session | None = None, topic: str | None = None, action: Any = None
+    ) -> bool:
+        documents = session.attributes.get(POLICY_KEY) if session is not None else None
+        if session is None or topic is None or documents is None or action not in _ACTIONS:
+            return True  # the broker's own publishes (iot-data, lifecycle events)
+        iot_action, kind = _ACTIONS[action]
+        if policy_allows(documents, iot_action, f"{ARN_PREFIX}:{kind}/{topic}"):
+            return True
+        log.warning("deny %s: %s on %r is outside its policy", session.client_id, iot_action, topic)
+        if action == Action.PUBLISH:
+            session.attributes[REASON_KEY] = "AUTH_ERROR"
+            asyncio.get_running_loop().create_task(_close(self.context, session.client_id))
+        return False
+
+
+async def _close(context: BrokerContext, client_id: str | None) -> bool:
+    broker: Broker | None = getattr(context, "_broker_instance", None)
+    entry = broker._sessions.get(client_id or "") if broker is not None else None
+    if entry is None or entry[1].writer is None:
+        return False
+    await entry[1].writer.close()
+    return True
+
+
+async def disconnect(broker: Broker, client_id: str, reason: str) -> bool:
+    """Close a client's connection as IoT Core's DeleteConnection does; False if not connected."""
+    entry = broker._sessions.get(client_id)
+    if entry is None or entry[0].transitions.state != "connected" or entry[1].writer is None:
+        return False
+    entry[0].attributes[REASON_KEY] = reason
+    await entry[1].writer.close()
+    return True
+
+
+def bind(broker: Broker, authorize: Authorizer, publish_event: PublishEvent) -> None:
+    """Connect the loaded TokenAuthPlugin to the authorizer handler and the lifecycle events."""
+    plugin = broker.plugins_manager.get_plugin(TokenAuthPlugin.__name__)
+    if not isinstance(plugin, TokenAuthPlugin):
+        raise RuntimeError("the token auth plugin did not load into amqtt (--auth tokens)")
+    plugin.bind(authorize, publish_event)

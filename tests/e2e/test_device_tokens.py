@@ -1,0 +1,176 @@
+"""`mqtt-actions local --auth tokens` with real paho clients: the broker asks
+DeviceAuthorizerFunction on every CONNECT (IoT Core's event and answer), enforces the policy it
+returns, inspects refusals, and `devices revoke` closes the live connection."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.reasoncodes import ReasonCode
+
+from mqtt_actions.adapters.inspector import DynamoInspector
+from tests.e2e.conftest import ROOT, LocalStack, started_stack, wait_until
+
+pytestmark = pytest.mark.e2e
+
+STORE = """
+actions:
+  - {id: tokens-store, topics: ["tok-sensor/#"], type: insert_bucket}
+"""
+
+
+@pytest.fixture(scope="module")
+def token_stack() -> Iterator[LocalStack]:
+    yield from started_stack("--auth", "tokens")
+
+
+def cli(stack: LocalStack, *argv: str) -> Any:
+    """`mqtt-actions ARGV --json` against this stack (its control API port), parsed."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("cli", "layers/core", ".")),
+        "MQTT_ACTIONS_CONTROL_PORT": stack.control_url.rsplit(":", 1)[1],
+    }
+    ran = subprocess.run(  # noqa: S603 - our own command
+        [sys.executable, "-m", "mqtt_actions_cli.main", *argv, "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    return json.loads(ran.stdout)
+
+
+@dataclass
+class Session:
+    paho: mqtt.Client
+    connack: list[ReasonCode] = field(default_factory=list)
+    connected: threading.Event = field(default_factory=threading.Event)
+    disconnected: threading.Event = field(default_factory=threading.Event)
+    subacks: list[list[ReasonCode]] = field(default_factory=list)
+
+
+def session(stack: LocalStack, client_id: str, password: str | None) -> Session:
+    paho = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    if password is not None:
+        paho.username_pw_set("Token", password)
+    out = Session(paho)
+
+    def on_connect(_c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        out.connack.append(reason)
+        out.connected.set()
+
+    paho.on_connect = on_connect
+    paho.on_disconnect = lambda *_: out.disconnected.set()
+    paho.on_subscribe = lambda _c, _u, _m, codes, _p: out.subacks.append(list(codes))
+    paho.connect(stack.host, stack.mqtt_port, keepalive=30)
+    paho.loop_start()
+    assert out.connected.wait(10), f"{client_id}: no CONNACK"
+    return out
+
+
+def close(*sessions: Session) -> None:
+    for s in sessions:
+        s.paho.disconnect()
+        s.paho.loop_stop()
+
+
+def inspector(stack: LocalStack) -> DynamoInspector:
+    return DynamoInspector(stack.outputs["InspectorTableName"], stack.client("dynamodb"), 1)
+
+
+def test_the_banner_says_tokens(token_stack: LocalStack) -> None:
+    assert token_stack.log_has(r"MQTT broker .*auth tokens")
+
+
+def test_right_token_connects_and_its_publish_runs_actions_under_the_device_name(
+    token_stack: LocalStack,
+) -> None:
+    token_stack.apply(STORE)
+    made = cli(token_stack, "devices", "create", "tok-sensor", "--token")
+    device = session(token_stack, "esp32-random-7f3a", made["token"])
+    try:
+        assert device.connack == [ReasonCode(mqtt.CONNACK >> 4, "Connack", 0)]
+        info = device.paho.publish("tok-sensor/temp", json.dumps({"variable": "t", "value": 3}), 1)
+        info.wait_for_publish(timeout=10)
+        rows = wait_until(lambda: token_stack.bucket("tok-sensor"), "a row in tok-sensor's bucket")
+        assert [r["variable"] for r in rows] == ["t"]
+        assert token_stack.bucket("esp32-random-7f3a") == []
+    finally:
+        close(device)
+
+
+def test_wrong_token_gets_not_authorized_and_the_inspector_shows_connect_failed(
+    token_stack: LocalStack,
+) -> None:
+    refused = session(token_stack, "intruder-1", "0f5c9f7e-0000-4000-8000-00000000dead")
+    anonymous = session(token_stack, "intruder-2", None)
+    try:
+        for attempt in (refused, anonymous):
+            assert [int(c.value) for c in attempt.connack] == [135]  # paho maps 3.1.1's 5 to 135
+            assert attempt.connack[0].is_failure
+        log = inspector(token_stack)
+        found = wait_until(
+            lambda: [e for e in log.query(device="intruder-1") if e.type == "connect_failed"],
+            "a connect_failed entry for intruder-1",
+        )
+        assert "AUTHORIZATION_FAILED" in json.dumps(found[0].details)
+    finally:
+        close(refused, anonymous)
+
+
+def test_publish_and_subscribe_outside_the_policy_are_refused(token_stack: LocalStack) -> None:
+    made = cli(token_stack, "devices", "create", "tok-narrow", "--token")
+    device = session(token_stack, "narrow-1", made["token"])
+    try:
+        device.paho.subscribe([("tok-narrow/cmd", 1), ("other-device/#", 1), ("$aws/events/#", 1)])
+        wait_until(lambda: device.subacks, "a SUBACK")
+        assert [c.is_failure for c in device.subacks[0]] == [False, True, True]
+        device.paho.publish("other-device/temp", b"{}", qos=1)
+        assert device.disconnected.wait(10), "IoT Core closes a client publishing outside policy"
+        assert token_stack.log_has(r"deny narrow-1: iot:Publish on 'other-device/temp'")
+        log = inspector(token_stack)
+        wait_until(
+            lambda: [
+                e
+                for e in log.query(device="tok-narrow")  # the device, whatever its client id
+                if e.type == "disconnect"
+                and "AUTH_ERROR" in json.dumps(e.details)
+                and e.details.get("client_id") == "narrow-1"
+            ],
+            "a AUTH_ERROR disconnect for tok-narrow (client narrow-1)",
+        )
+    finally:
+        close(device)
+
+
+def test_revoke_disconnects_the_live_client_and_refuses_its_next_connect(
+    token_stack: LocalStack,
+) -> None:
+    made = cli(token_stack, "devices", "create", "tok-revoked", "--token")
+    device = session(token_stack, "revokee-1", made["token"])
+    try:
+        assert not device.connack[0].is_failure
+        done = cli(token_stack, "devices", "revoke", "tok-revoked")
+        assert done["closed"] == ["revokee-1"]
+        assert device.disconnected.wait(10), "revoke did not close the connection"
+        device.paho.loop_stop()
+        again = session(token_stack, "revokee-1", made["token"])
+        assert again.connack[0].is_failure
+        listed = {d["device"]: d for d in cli(token_stack, "devices", "list")}
+        assert listed["tok-revoked"]["revoked"] == 1
+        close(again)
+    finally:
+        close(device)

@@ -1,0 +1,69 @@
+"""`--auth tokens` pieces that need no broker: the CONNECT -> IoT Core event mapping, reading the
+authorizer's answer, and which plugins each mode loads."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from amqtt.session import Session
+
+from mqtt_actions_cli.local.auth import _granted, connect_event, plugins
+
+
+def session(username: str | None, password: Any, client_id: str = "esp32-1") -> Session:
+    s = Session()
+    s.client_id, s.username, s.password = client_id, username, password
+    return s
+
+
+def test_a_connect_becomes_iot_cores_authorizer_event() -> None:
+    event = connect_event(session("Token", "abc-123"), "conn-1")
+    assert event == {
+        "signatureVerified": False,
+        "protocols": ["mqtt"],
+        "protocolData": {
+            "mqtt": {
+                "username": "Token",
+                "password": base64.b64encode(b"abc-123").decode(),
+                "clientId": "esp32-1",
+            }
+        },
+        "connectionMetadata": {"id": "conn-1"},
+    }
+
+
+def test_fields_the_client_did_not_send_are_left_out_as_iot_core_does() -> None:
+    event = connect_event(session(None, None, client_id=""), "c")
+    assert event["protocolData"]["mqtt"] == {}
+    raw = connect_event(session("Token", b"\xff\x00"), "c")["protocolData"]["mqtt"]["password"]
+    assert base64.b64decode(raw) == b"\xff\x00"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        None,
+        "yes",
+        {"isAuthenticated": "true", "principalId": "T1", "policyDocuments": []},
+        {"isAuthenticated": True, "principalId": 7, "policyDocuments": []},
+        {"isAuthenticated": True, "principalId": "T1", "policyDocuments": "{}"},
+        {"isAuthenticated": False, "principalId": "T1", "policyDocuments": []},
+    ],
+)
+def test_only_a_well_formed_yes_lets_a_client_in(answer: Any) -> None:
+    assert _granted(answer) is None
+
+
+def test_a_yes_gives_the_principal_and_the_documents() -> None:
+    answer = {"isAuthenticated": True, "principalId": "Tdev", "policyDocuments": ["{}", 3]}
+    assert _granted(answer) == ("Tdev", ["{}"])
+
+
+def test_each_mode_loads_its_auth_plugins() -> None:
+    assert list(plugins("anonymous")) == ["amqtt.plugins.authentication.AnonymousAuthPlugin"]
+    assert [p.rsplit(".", 1)[1] for p in plugins("tokens")] == [
+        "TokenAuthPlugin",
+        "TokenTopicPlugin",
+    ]

@@ -1,0 +1,330 @@
+"""Device tokens: hashing, principal ids, the policy a token grants, and the authorizer's logic
+against IoT Core's documented event and answer (developer guide, "Defining your Lambda
+function"), hostile events included."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mqtt_actions.tokens import (
+    DEVICE_NAME,
+    PolicyInputError,
+    PolicyScope,
+    TokenRecord,
+    authorize,
+    device_for_principal,
+    needs_touch,
+    policy_allows,
+    policy_documents,
+    principal_for,
+    token_hash,
+    token_policy,
+)
+
+ARN = "arn:aws:iot:us-east-1:123456789012"
+SCOPE = PolicyScope(ARN, publish_prefixes=("home",), subscribe_prefixes=("cmd",))
+TOKEN = "4b3c9a57-7c54-4a8c-9d8e-2f0a1c3e5b7d"  # a TagoIO device token is a UUID
+PRINCIPAL = re.compile(r"[a-zA-Z0-9]{1,128}")
+
+
+def event(password: Any = None, *, raw: bytes | None = None, **mqtt: Any) -> dict[str, Any]:
+    """IoT Core's authorizer event for an MQTT CONNECT (every documented field)."""
+    if raw is not None:
+        password = base64.b64encode(raw).decode()
+    elif password is None:
+        password = base64.b64encode(TOKEN.encode()).decode()
+    return {
+        "signatureVerified": False,
+        "protocols": ["tls", "mqtt"],
+        "protocolData": {
+            "tls": {"serverName": "abc-ats.iot.us-east-1.amazonaws.com"},
+            "mqtt": {"username": "Token", "password": password, "clientId": "esp32-1", **mqtt},
+        },
+        "connectionMetadata": {"id": "e7a1f3c2-0000-4000-8000-000000000001"},
+    }
+
+
+class Table:
+    def __init__(self, **records: TokenRecord) -> None:
+        self.rows = {token_hash(token): rec for token, rec in records.items()}
+        self.lookups: list[str] = []
+
+    def get(self, key: str) -> TokenRecord | None:
+        self.lookups.append(key)
+        return self.rows.get(key)
+
+
+def table(record: TokenRecord | None = None) -> Table:
+    return Table(**{TOKEN: record or TokenRecord(device="sensor-01", created_at=1)})
+
+
+# ---------------------------------------------------------------- hashes and principals
+
+
+def test_token_hash_is_lowercase_hex_sha256_of_the_utf8_bytes() -> None:
+    assert (
+        token_hash("ключ-1234567890ab") == hashlib.sha256("ключ-1234567890ab".encode()).hexdigest()
+    )
+    assert re.fullmatch(r"[0-9a-f]{64}", token_hash(TOKEN))
+
+
+@pytest.mark.parametrize(
+    ("device", "principal"),
+    [
+        ("sensor-01", "TsensorZ2d01"),
+        ("plain", "Tplain"),
+        ("Zone_1:a", "TZ5aoneZ5f1Z3aa"),
+    ],
+)
+def test_principal_ids_are_alphanumeric_and_reversible(device: str, principal: str) -> None:
+    assert principal_for(device) == principal
+    assert PRINCIPAL.fullmatch(principal)
+    assert device_for_principal(principal) == device
+
+
+@given(st.from_regex(DEVICE_NAME, fullmatch=True))
+def test_every_device_name_that_fits_round_trips(device: str) -> None:
+    try:
+        principal = principal_for(device)
+    except PolicyInputError:
+        return  # too many escapes for 128 characters: refused when the token is made
+    assert PRINCIPAL.fullmatch(principal)
+    assert device_for_principal(principal) == device
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [
+        "0123456789abcdef" * 4,  # a certificate id
+        "AROAEXAMPLE:session",  # an IAM role session
+        "TsensorZ2",  # truncated escape
+        "TsensorZzz01",  # not hex
+        "TsensorZ2D01",  # uppercase hex: not the canonical form
+        "TaZ61",  # 'a' escaped needlessly: not canonical
+        "T",  # empty device
+        "TZ20x",  # a space is no device character
+        "",
+    ],
+)
+def test_other_principals_are_no_token_device(principal: str) -> None:
+    assert device_for_principal(principal) is None
+
+
+@pytest.mark.parametrize("name", ["", "a b", "sensor/1", "x" * 129, "é", "-" * 43])
+def test_bad_device_names_are_refused_with_the_rule(name: str) -> None:
+    with pytest.raises(PolicyInputError, match="device name"):
+        principal_for(name)
+
+
+# ---------------------------------------------------------------- the policy a token grants
+
+
+def documents(
+    device: str = "sensor-01", publish: tuple[str, ...] = (), subscribe: tuple[str, ...] = ()
+) -> list[str]:
+    return policy_documents(token_policy(SCOPE, device, publish, subscribe))
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "allowed"),
+    [
+        ("iot:Connect", "client/any-id-the-firmware-picks", True),
+        ("iot:Publish", "topic/sensor-01", True),
+        ("iot:Publish", "topic/sensor-01/temperature", True),
+        ("iot:RetainPublish", "topic/sensor-01/state", True),
+        ("iot:Publish", "topic/home/kitchen/temp", True),  # DevicePublishPrefixes
+        ("iot:Publish", "topic/sensor-02/temperature", False),  # another device
+        ("iot:Publish", "topic/sensor-01x/t", False),  # a prefix of the name is not the name
+        ("iot:Publish", "topic/cmd/x", False),  # subscribe-only prefix
+        ("iot:Subscribe", "topicfilter/sensor-01/#", True),
+        ("iot:Subscribe", "topicfilter/cmd/sensor-01", True),
+        ("iot:Subscribe", "topicfilter/#", False),
+        ("iot:Receive", "topic/cmd/all", True),
+        ("iot:Receive", "topic/home/kitchen/temp", False),
+        ("iot:Publish", "topic/$aws/things/sensor-01/shadow/update", False),
+        ("iot:Subscribe", "topicfilter/$aws/events/#", False),
+        ("iot:Receive", "topic/$aws/events/presence/connected/x", False),
+        ("iot:UpdateThingShadow", "thing/sensor-01", False),
+    ],
+)
+def test_the_policy_allows_its_own_subtree_and_the_shared_prefixes_only(
+    action: str, resource: str, allowed: bool
+) -> None:
+    assert policy_allows(documents(), action, f"{ARN}:{resource}") is allowed
+
+
+def test_filters_given_with_the_token_are_added_and_dollar_aws_stays_denied() -> None:
+    docs = documents(publish=("plant/+/line",), subscribe=("alerts/#",))
+    assert policy_allows(docs, "iot:Publish", f"{ARN}:topic/plant/7/line")
+    assert policy_allows(docs, "iot:Subscribe", f"{ARN}:topicfilter/alerts")
+    assert policy_allows(docs, "iot:Receive", f"{ARN}:topic/alerts/fire/1")
+    everything = documents(publish=("#",), subscribe=("#",))
+    assert not policy_allows(everything, "iot:Publish", f"{ARN}:topic/$aws/rules/x")
+    assert not policy_allows(everything, "iot:Subscribe", f"{ARN}:topicfilter/$aws/#")
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "problem"),
+    [
+        ("$aws/things/#", "reserved"),
+        ("a/*", "wildcards"),
+        ("a/${iot:ClientId}", "wildcards"),
+        ("a/#/b", "--publish"),
+    ],
+)
+def test_filters_that_would_widen_the_policy_are_refused(topic_filter: str, problem: str) -> None:
+    with pytest.raises(PolicyInputError, match=problem):
+        documents(publish=(topic_filter,))
+
+
+def test_many_filters_split_over_documents_each_within_iot_limits() -> None:
+    filters = tuple(f"site-{i:03d}/line/+/temperature" for i in range(120))
+    docs = documents(publish=filters)
+    assert 1 < len(docs) <= 10
+    assert all(len(d) <= 2048 for d in docs)
+    for document in docs:
+        assert json.loads(document)["Version"] == "2012-10-17"
+    assert policy_allows(docs, "iot:Publish", f"{ARN}:topic/site-119/line/4/temperature")
+    with pytest.raises(PolicyInputError, match="fewer"):
+        documents(publish=tuple(f"site-{i:04d}/line/+/temperature/value" for i in range(800)))
+
+
+# ---------------------------------------------------------------- the authorizer's answer
+
+
+def test_a_known_token_gets_the_documented_answer() -> None:
+    rows = table()
+    decision = authorize(event(), rows.get, SCOPE)
+    answer = decision.response
+    assert decision.reason == "authorized"
+    assert decision.device == "sensor-01"
+    assert set(answer) == {
+        "isAuthenticated",
+        "principalId",
+        "policyDocuments",
+        "disconnectAfterInSeconds",
+        "refreshAfterInSeconds",
+    }
+    assert answer["isAuthenticated"] is True
+    assert answer["principalId"] == "TsensorZ2d01"
+    assert 300 <= answer["disconnectAfterInSeconds"] <= 86_400
+    assert 300 <= answer["refreshAfterInSeconds"] <= 86_400
+    assert all(isinstance(d, str) for d in answer["policyDocuments"])
+    assert policy_allows(answer["policyDocuments"], "iot:Publish", f"{ARN}:topic/sensor-01/t")
+    assert rows.lookups == [token_hash(TOKEN)]  # one read, by hash
+
+
+def test_any_username_is_accepted_and_reported() -> None:
+    decision = authorize(event(username="my-old-firmware"), table().get, SCOPE)
+    assert decision.authenticated
+    assert decision.username == "my-old-firmware"
+    no_username = event()
+    del no_username["protocolData"]["mqtt"]["username"]
+    assert authorize(no_username, table().get, SCOPE).authenticated
+
+
+def test_unknown_fields_and_a_missing_client_id_change_nothing() -> None:
+    hostile = event(extra={"nested": [1, 2]})
+    hostile["somethingNew"] = True
+    hostile["protocolData"]["http"] = {"headers": {"x": "y"}}
+    del hostile["protocolData"]["mqtt"]["clientId"]
+    decision = authorize(hostile, table().get, SCOPE)
+    assert decision.authenticated
+    assert decision.client_id is None
+
+
+@pytest.mark.parametrize(
+    ("hostile", "reason"),
+    [
+        (event("not base64!!"), "not base64"),
+        (event("QUJD="), "not base64"),  # bad padding
+        (event(raw=b"A" * 65_536), "longer than"),  # a 64 KB password
+        (event("A" * 10_000_000), "longer than"),  # refused before decoding
+        (event(raw=b"4b3c9a57-7c54\x00-4a8c-9d8e-2f0a1c3e5b7d"), "not a well-formed token"),
+        (event(raw=b"\xff\xfe" + b"a" * 30), "not UTF-8"),
+        (event(raw=b"\xed\xa0\x80" + b"a" * 30), "not UTF-8"),  # an encoded surrogate
+        (event(raw=b"short"), "not a well-formed token"),
+        (event(raw=b" " + TOKEN.encode()), "not a well-formed token"),
+        (event(""), "no MQTT password"),
+        (event(12345), "no MQTT password"),
+        (event(raw=b"0" * 36), "unknown token"),
+        ({"protocolData": {"tls": {"serverName": "x"}}}, "no protocolData.mqtt"),
+        ({"protocolData": {"mqtt": "Token:abc"}}, "no protocolData.mqtt"),
+        ({}, "no protocolData.mqtt"),
+        (["not", "an", "object"], "not a JSON object"),
+        (None, "not a JSON object"),
+    ],
+)
+def test_hostile_events_are_refused_with_a_reason_that_holds_no_token(
+    hostile: Any, reason: str
+) -> None:
+    rows = table()
+    decision = authorize(hostile, rows.get, SCOPE)
+    assert decision.response == {
+        "isAuthenticated": False,
+        "principalId": "refused",
+        "policyDocuments": [],
+        "disconnectAfterInSeconds": 300,
+        "refreshAfterInSeconds": 300,
+    }
+    assert reason in decision.reason
+    assert TOKEN not in repr(decision)
+    assert token_hash(TOKEN) not in repr(decision)
+    assert PRINCIPAL.fullmatch(decision.response["principalId"])
+
+
+def test_a_revoked_token_is_refused_and_names_its_device() -> None:
+    rows = table(TokenRecord(device="sensor-01", created_at=1, revoked_at=2))
+    decision = authorize(event(), rows.get, SCOPE)
+    assert not decision.authenticated
+    assert (decision.reason, decision.device) == ("revoked token", "sensor-01")
+
+
+def test_a_stored_row_with_a_bad_filter_is_refused_not_widened() -> None:
+    rows = table(TokenRecord(device="sensor-01", publish=("a/*",)))
+    decision = authorize(event(), rows.get, SCOPE)
+    assert not decision.authenticated
+    assert "stored token unusable" in decision.reason
+
+
+def test_last_seen_is_written_at_most_every_five_minutes_unless_the_client_id_changes() -> None:
+    seen = TokenRecord(device="d", last_seen=1_000_000, last_client_id="a")
+    assert not needs_touch(seen, "a", 1_000_000 + 299_999)
+    assert needs_touch(seen, "a", 1_000_000 + 300_000)
+    assert needs_touch(seen, "b", 1_000_001)
+    assert needs_touch(TokenRecord(device="d"), None, 1)
+
+
+@pytest.mark.parametrize(
+    ("principal", "clientid", "device"),
+    [
+        ("TsensorZ2d01", "ESP32-7f3a9c", "sensor-01"),  # a token device: its name, not the id
+        ("0123456789abcdef" * 4, "sensor-02", "sensor-02"),  # a certificate: the client id
+        ("", "sensor-03", "sensor-03"),
+        ("TsensorZ2", "sensor-04", "sensor-04"),  # malformed: the client id, as before
+    ],
+)
+def test_the_router_names_the_device_by_principal_then_client_id(
+    principal: str, clientid: str, device: str
+) -> None:
+    from mqtt_actions.events import RouterEvent
+
+    parsed = RouterEvent.model_validate(
+        {
+            "payload": "",
+            "topic": "t",
+            "clientid": clientid,
+            "principal": principal,
+            "timestamp": 1,
+            "traceid": "x",
+        }
+    )
+    assert parsed.device == device
