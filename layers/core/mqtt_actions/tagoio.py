@@ -363,9 +363,10 @@ class Device:
             if device is None:
                 raise UnknownTokenError(
                     f"Device({{'token': {_hint(self._token)}}}).sendData: no device has this "
-                    f"token, or it was revoked (looked up by its SHA-256 in {DEVICE_TOKENS_TABLE}); "
-                    "give the device a token (`mqtt-actions devices create NAME --token`) or import TagoIO's "
-                    "(`mqtt-actions devices import-tokens FILE.csv`)"
+                    "token, or it was revoked (looked up by its SHA-256 in "
+                    f"{DEVICE_TOKENS_TABLE}); give the device a token (`mqtt-actions devices "
+                    "create NAME --token`) or import TagoIO's (`mqtt-actions devices "
+                    "import-tokens FILE.csv`)"
                 )
             return device
         device = run.context.trigger.device
