@@ -1,0 +1,91 @@
+"""The live inspector: query a time range, or follow it as it grows (what `inspect --follow`
+prints and the console's Live page streams). Both read the stack's inspector table (the local
+stack keeps it in moto's DynamoDB, like AWS; every device at once through the `ByHour` index)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from typing import Protocol
+
+from mqtt_actions.inspector import EntryType, InspectorEntry
+from mqtt_actions_cli.target import Target
+
+FOLLOW_LOOKBACK_MS = 120_000  # a follow re-reads this far back: entries can be stored late
+FOLLOW_LIMIT = 1000
+DEFAULT_RETENTION_DAYS = 7
+
+
+class InspectorQuery(Protocol):
+    def __call__(
+        self,
+        *,
+        device: str | None = None,
+        since_ms: int = 0,
+        until_ms: int | None = None,
+        types: Collection[EntryType | str] | None = None,
+        limit: int = 100,
+    ) -> Sequence[InspectorEntry]: ...
+
+
+def reader(target: Target) -> InspectorQuery:
+    """The target's inspector, read with `DynamoInspector.query`."""
+    from mqtt_actions.adapters.inspector import DynamoInspector
+
+    raw = target.parameters.get("InspectorRetentionDays") or target.outputs.get(
+        "InspectorRetentionDays", ""
+    )
+    retention = int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_RETENTION_DAYS
+    inspector = DynamoInspector(
+        target.output("InspectorTableName"), target.client("dynamodb"), retention
+    )
+    return inspector.query
+
+
+def query(
+    source: Target | InspectorQuery,
+    *,
+    device: str | None = None,
+    types: Collection[str] | None = None,
+    since_ms: int = 0,
+    until_ms: int | None = None,
+    limit: int = 100,
+) -> list[InspectorEntry]:
+    """The newest `limit` entries in the range, oldest first."""
+    read = reader(source) if isinstance(source, Target) else source
+    return list(read(device=device, since_ms=since_ms, until_ms=until_ms, types=types, limit=limit))
+
+
+def follow(
+    source: Target | InspectorQuery,
+    *,
+    device: str | None = None,
+    types: Collection[str] | None = None,
+    since_ms: int,
+    limit: int = 100,
+    poll_seconds: float = 1.0,
+    lookback_ms: int = FOLLOW_LOOKBACK_MS,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    max_polls: int | None = None,
+) -> Iterator[list[InspectorEntry]]:
+    """First the newest `limit` entries since `since_ms`, then, every `poll_seconds`, the entries
+    that were not there before (an empty list when none: a consumer can stop between polls).
+    Each entry is yielded once; what the look-back window has left behind is forgotten, so the
+    memory stays bounded however long it runs. Ends after `max_polls` polls (None: never)."""
+    read = reader(source) if isinstance(source, Target) else source
+    first = list(read(device=device, since_ms=since_ms, until_ms=None, types=types, limit=limit))
+    seen = {e.key: e.time for e in first}
+    yield first
+    polls = 0
+    while max_polls is None or polls < max_polls:
+        sleep(poll_seconds)
+        polls += 1
+        window_ms = max(since_ms, int(clock() * 1000) - lookback_ms)
+        found = read(
+            device=device, since_ms=window_ms, until_ms=None, types=types, limit=FOLLOW_LIMIT
+        )
+        fresh = [e for e in found if e.key not in seen]
+        seen.update((e.key, e.time) for e in fresh)
+        seen = {k: t for k, t in seen.items() if t >= window_ms - lookback_ms}
+        yield fresh
