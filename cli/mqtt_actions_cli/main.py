@@ -23,6 +23,7 @@ from mqtt_actions_cli import (
     cmd_publish,
     plugins,
 )
+from mqtt_actions_cli.console import command as console_command
 from mqtt_actions_cli.errors import EXIT_FAILED, EXIT_USAGE, CliError
 from mqtt_actions_cli.target import Target, resolve_target
 
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_dlq.register(subparsers)
     cmd_devices.register(subparsers)
     cmd_publish.register(subparsers)
+    console_command.register(subparsers)
     return parser
 
 
