@@ -199,7 +199,10 @@ def from_yaml(text: str) -> dict[str, Any]:
     return data
 
 
-_FIELD = re.compile(r"^actions\[\d+\](?: \(id .*?\))?: (?:unknown field ')?([A-Za-z_]+)")
+_FIELD = re.compile(
+    r"^actions\[\d+\](?: \(id .*?\))?: (?:unknown field '|missing required field ')?"
+    r"([A-Za-z_]+)(?:\.([A-Za-z_]+))?"
+)
 
 
 def problems_by_field(problems: Sequence[str]) -> dict[str, list[str]]:
@@ -209,6 +212,7 @@ def problems_by_field(problems: Sequence[str]) -> dict[str, list[str]]:
     for problem in problems:
         match = _FIELD.match(problem)
         name = match.group(1) if match else problem.split(":", 1)[0]
-        name = {"rate_limit": "rate_max", "per_seconds": "rate_per"}.get(name, name)
+        if name == "rate_limit":
+            name = "rate_per" if match and match.group(2) == "per_seconds" else "rate_max"
         out.setdefault(name, []).append(problem)
     return out
