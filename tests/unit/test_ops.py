@@ -163,3 +163,22 @@ def test_follow_yields_every_entry_once_and_empty_polls() -> None:
         inspector.follow(fake, since_ms=0, clock=lambda: now[0], sleep=sleep, max_polls=3)
     )
     assert [[e.time for e in b] for b in batches] == [[1_000], [1_500], [], [2_500]]
+
+
+def test_follow_reaches_further_back_when_entries_arrive_late() -> None:
+    """A writer falling behind stores entries later and later: the window follows it."""
+    fake = FakeInspector()
+    now = [10.0]
+    stored_late = iter([800, 1_500, 2_900])  # how late each poll's new entry is stored, ms
+
+    def sleep(_seconds: float) -> None:
+        now[0] += 1
+        late = next(stored_late)
+        fake.entries.append(entry("s1", EntryType.PUBLISH, int(now[0] * 1000) - late))
+
+    batches = list(
+        inspector.follow(
+            fake, since_ms=0, lookback_ms=1_000, clock=lambda: now[0], sleep=sleep, max_polls=3
+        )
+    )
+    assert [len(b) for b in batches] == [0, 1, 1, 1]

@@ -11,6 +11,7 @@ import socket
 import sys
 from typing import Any
 
+from mqtt_actions_cli.common import with_examples
 from mqtt_actions_cli.local import output
 from mqtt_actions_cli.local.auth import AUTH_MODES
 from mqtt_actions_cli.local.rules import RuleError
@@ -109,6 +110,18 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="also show the functions' own logs"
     )
     parser.set_defaults(func=run_local)
+    return parser
+
+
+EXAMPLES = """
+  mqtt-actions local
+  mqtt-actions local --mqtt-port 1884 --aws-port 4600"""
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """`local` on the main command (it acts on no target: it is one)."""
+    parser = add_local_parser(subparsers)
+    with_examples(parser, EXAMPLES, target=False)
     return parser
 
 

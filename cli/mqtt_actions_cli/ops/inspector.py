@@ -13,6 +13,7 @@ from mqtt_actions_cli.target import Target
 
 FOLLOW_LOOKBACK_MS = 120_000  # a follow re-reads this far back: entries can be stored late
 FOLLOW_LIMIT = 1000
+MAX_LOOKBACK_MS = 15 * 60_000  # however far behind the writer falls, never read further back
 DEFAULT_RETENTION_DAYS = 7
 
 
@@ -72,20 +73,28 @@ def follow(
     """First the newest `limit` entries since `since_ms`, then, every `poll_seconds`, the entries
     that were not there before (an empty list when none: a consumer can stop between polls).
     Each entry is yielded once; what the look-back window has left behind is forgotten, so the
-    memory stays bounded however long it runs. Ends after `max_polls` polls (None: never)."""
+    memory stays bounded however long it runs. Ends after `max_polls` polls (None: never).
+
+    Entries are read by their own time, but a writer that falls behind (a busy stack, Lambda
+    retries) stores them late: the window reaches back `lookback_ms`, or twice the lateness the
+    last poll saw, whichever is longer (at most MAX_LOOKBACK_MS)."""
     read = reader(source) if isinstance(source, Target) else source
     first = list(read(device=device, since_ms=since_ms, until_ms=None, types=types, limit=limit))
     seen = {e.key: e.time for e in first}
     yield first
     polls = 0
+    late_ms = 0
     while max_polls is None or polls < max_polls:
         sleep(poll_seconds)
         polls += 1
-        window_ms = max(since_ms, int(clock() * 1000) - lookback_ms)
+        now_ms = int(clock() * 1000)
+        reach = min(max(lookback_ms, 2 * late_ms), MAX_LOOKBACK_MS)
+        window_ms = max(since_ms, now_ms - reach)
         found = read(
             device=device, since_ms=window_ms, until_ms=None, types=types, limit=FOLLOW_LIMIT
         )
         fresh = [e for e in found if e.key not in seen]
+        late_ms = max((now_ms - e.time for e in fresh), default=0)
         seen.update((e.key, e.time) for e in fresh)
-        seen = {k: t for k, t in seen.items() if t >= window_ms - lookback_ms}
+        seen = {k: t for k, t in seen.items() if t >= window_ms - reach}
         yield fresh
