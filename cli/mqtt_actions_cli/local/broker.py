@@ -24,6 +24,7 @@ from amqtt.plugins.base import BasePlugin
 from amqtt.session import Session
 
 from mqtt_actions.topics import topic_matches
+from mqtt_actions_cli.local.amqtt_fixes import FixedBroker
 from mqtt_actions_cli.local.output import log
 from mqtt_actions_cli.local.rules import InboundMessage
 
@@ -239,18 +240,6 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
             )
 
 
-class _Broker(Broker):  # type: ignore[misc]
-    """amqtt 0.12.1's Broker with one fix: on connect it sends a client the retained messages of
-    *every* client's subscriptions (it loops over all filters); only the client's own count."""
-
-    async def _publish_retained_messages_for_subscription(
-        self, subscription: tuple[str, int], session: Session
-    ) -> None:
-        subscribers = self._subscriptions.get(subscription[0], [])
-        if any(s.client_id == session.client_id for s, _ in subscribers):
-            await super()._publish_retained_messages_for_subscription(subscription, session)
-
-
 def broker_config() -> dict[str, Any]:
     return {
         "listeners": {LISTENER: {"type": "external"}},
@@ -274,7 +263,7 @@ class LocalBroker:
     _plugin: IotCorePlugin | None = None
 
     async def start(self) -> None:
-        broker = _Broker(broker_config())
+        broker = FixedBroker(broker_config())
         await broker.start()
         plugin = broker.plugins_manager.get_plugin(IotCorePlugin.__name__)
         if not isinstance(plugin, IotCorePlugin):
