@@ -27,8 +27,14 @@ UPSTREAM: list[tuple[Callable[..., Any], str, str]] = [
         "d6ad257821ba29ef",
         "wrapped: the client's own subscriptions only",
     ),
+    (Broker._delete_session, "a8333dded50648a7", "wrapped: closes a connection taken over"),
     (Broker._run_broadcast, "e852128b3e38e04a", "reads is_anonymous for offline sessions"),
     (Broker._session_monitor, "5091fa20cdfdc203", "reads is_anonymous to drop sessions"),
+    (
+        BrokerProtocolHandler.handle_disconnect,
+        "63b454d06eab58f8",
+        "resolves then drops _disconnect_waiter (read by _disconnect_received)",
+    ),
     (
         BrokerProtocolHandler.mqtt_deliver_next_message,
         "f961ae9de890440d",
@@ -64,4 +70,5 @@ def test_the_fixed_broker_overrides_exactly_the_listed_methods() -> None:
         "_client_message_loop",
         "_authenticate",
         "_publish_retained_messages_for_subscription",
+        "_delete_session",
     }
