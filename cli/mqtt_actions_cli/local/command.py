@@ -9,16 +9,19 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from mqtt_actions_cli.local import output
 from mqtt_actions_cli.local.rules import RuleError
 from mqtt_actions_cli.local.stack import LocalOptions, LocalStack
+from mqtt_actions_cli.local.state import ENV_STATE_DIR
 from mqtt_actions_cli.local.template import TemplateError
 
 ENV_MQTT_PORT = "MQTT_ACTIONS_MQTT_PORT"
 ENV_AWS_PORT = "MQTT_ACTIONS_AWS_PORT"
 ENV_CONTROL_PORT = "MQTT_ACTIONS_CONTROL_PORT"
+DEFAULT_STATE_DIR = ".local-state"  # relative to where the stack starts (make run: the checkout)
 
 # The broker, the control API and the handlers share one GIL. A handler holds it for a few ms
 # at a time; at Python's default (5 ms) a device waiting for its PUBACK waits for that too.
@@ -82,6 +85,21 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="override a template parameter (e.g. ActionsCacheSeconds=5); repeatable",
     )
     parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(os.environ.get(ENV_STATE_DIR, "").strip() or DEFAULT_STATE_DIR),
+        metavar="DIR",
+        help=(
+            "where the stack keeps actions, bucket rows, inspector entries, dead letters, the "
+            f"outbox and retained messages between runs (default .local-state, env {ENV_STATE_DIR})"
+        ),
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start empty: do not restore the saved state (it is replaced at the first save)",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="also show the functions' own logs"
     )
     parser.set_defaults(func=run_local)
@@ -109,6 +127,8 @@ def run_local(args: argparse.Namespace) -> int:
         control_port=args.control_port,
         parameters=dict(args.param),
         verbose=args.verbose,
+        state_dir=args.state_dir,
+        fresh=args.fresh,
     )
     return asyncio.run(_serve(options))
 
