@@ -129,3 +129,28 @@ def test_an_unreadable_state_file_is_set_aside_and_the_stack_starts_empty(
         assert aside.read_bytes() == content
         assert str(aside) in line
         assert not local.log_has("Traceback")
+
+
+def test_an_apply_or_a_remove_takes_effect_at_the_next_message_with_the_actions_cached(
+    stack: LocalStack,
+) -> None:
+    # The stack caches the actions for the template's 30 s; apply and remove mark the change.
+    assert "ActionsCacheSeconds" not in " ".join(stack.lines[:20])
+    stack.apply("""
+actions:
+  - {id: marker-a, topics: ["marker/+"], type: insert_bucket}
+""")
+    _publish(stack, "marker/one", json.dumps({"variable": "a", "value": 1}).encode())
+    wait_until(lambda: stack.bucket("keep-device", variable="a"), "the row stored by marker-a")
+    store = stack.client("dynamodb")
+    store.delete_item(
+        TableName=stack.outputs["ActionsTableName"],
+        Key={"pk": {"S": "ACTION"}, "sk": {"S": "marker-a"}},
+    )
+    stack.apply("""
+actions:
+  - {id: marker-b, topics: ["marker/+"], type: mqtt_publish, topic: "marker-out/b", payload: "b"}
+""")
+    _publish(stack, "marker/two", json.dumps({"variable": "a", "value": 2}).encode())
+    wait_until(lambda: stack.log_has(r"act  marker/two: marker-b=done"), "marker-b at once")
+    assert not stack.log_has(r"act  marker/two: .*marker-a"), "the removed action still ran"

@@ -83,6 +83,9 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
         self.closing = False  # set when the stack shuts the broker down
         self._versions: dict[str, int] = {}
         self._current: dict[str, Session] = {}
+        # ms after the rules engine stamped each client's last message: its disconnect comes
+        # after that, never at the same ms (where the inspector would sort it first).
+        self._last_message_ms: dict[str, int] = {}
 
     def bind(self, sink: MessageSink) -> None:
         self._sink = sink
@@ -212,18 +215,18 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
         session.attributes[_REPORTED_KEY] = True
         info = self._session_info(session)
         log.info("disc %s disconnected (%s)", client_id, reason)
+        after = self._last_message_ms.pop(client_id, 0) + 1
         if self._has_events(client_id):
-            await self._publish_event(
-                f"$aws/events/presence/disconnected/{client_id}",
-                lifecycle_event(
-                    "disconnected",
-                    client_id,
-                    info,
-                    clientInitiatedDisconnect=reason == "CLIENT_INITIATED_DISCONNECT",
-                    disconnectReason=reason,
-                    versionNumber=self._version(client_id),
-                ),
+            event = lifecycle_event(
+                "disconnected",
+                client_id,
+                info,
+                clientInitiatedDisconnect=reason == "CLIENT_INITIATED_DISCONNECT",
+                disconnectReason=reason,
+                versionNumber=self._version(client_id),
             )
+            event["timestamp"] = max(event["timestamp"], after)
+            await self._publish_event(f"$aws/events/presence/disconnected/{client_id}", event)
 
     async def on_broker_client_subscribed(self, *, client_id: str, topic: str, qos: int) -> None:
         log.info("sub  %s + %s (qos %d)", client_id, topic, qos)
@@ -286,6 +289,7 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
                     principal=principal,
                 )
             )
+            self._last_message_ms[client_id] = int(time.time() * 1000)
 
 
 def broker_config() -> dict[str, Any]:

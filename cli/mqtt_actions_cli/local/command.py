@@ -106,7 +106,7 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _check_free(host: str, port: int, what: str, flag: str) -> None:
+def _check_free(host: str, port: int, what: str, flag: str, env: str) -> None:
     if port == 0:
         return
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -114,7 +114,11 @@ def _check_free(host: str, port: int, what: str, flag: str) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            msg = f"{what} port {port} on {host} is taken ({exc.strerror}); choose another: {flag}"
+            msg = (
+                f"{what} port {port} on {host} is taken ({exc.strerror}); is another local stack "
+                f"running? Choose another port: {flag} N, or {env}=N (make run: "
+                f"`{env}={port + 10} make run`; 0 picks a free one)"
+            )
             raise OSError(msg) from None
 
 
@@ -138,9 +142,9 @@ async def _serve(options: LocalOptions) -> int:
     if control is None and options.aws_port:
         control = options.aws_port + 1
     try:
-        _check_free(options.host, options.mqtt_port, "MQTT", "--mqtt-port")
-        _check_free(options.host, options.aws_port, "AWS", "--aws-port")
-        _check_free(options.host, control or 0, "control", "--control-port")
+        _check_free(options.host, options.mqtt_port, "MQTT", "--mqtt-port", ENV_MQTT_PORT)
+        _check_free(options.host, options.aws_port, "AWS", "--aws-port", ENV_AWS_PORT)
+        _check_free(options.host, control or 0, "control", "--control-port", ENV_CONTROL_PORT)
     except OSError as exc:
         print(f"mqtt-actions local: {exc}", file=sys.stderr)
         return 1

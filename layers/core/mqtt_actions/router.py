@@ -190,6 +190,7 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
         points=len(points),
         hops=event.hops,
         matched=len(matched),
+        qos=event.local_qos,
     )
     deps.inspector.record_message(message)
     ctx = ExecContext(
