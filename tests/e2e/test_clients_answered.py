@@ -104,3 +104,32 @@ def test_a_last_will_after_a_lost_connection_is_delivered_and_logged(
     assert (will.topic, will.payload) == ("will/gone", b"bye")
     wait_until(lambda: stack.log_has(r"will will-device -> will/gone \(3 B, qos 0\)"), "log line")
     time.sleep(0.2)
+
+
+def test_the_inspector_records_qos_and_a_devices_entries_in_the_order_they_happened(
+    stack: LocalStack,
+) -> None:
+    # A QoS 0 publish and a QoS 1 publish, then an immediate DISCONNECT: the disconnect used to
+    # be stamped at the same ms as the last publish (and sorted before it), QoS was "—".
+    for attempt in range(5):
+        device = f"order-device-{attempt}"
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=device)
+        client.connect(stack.host, stack.mqtt_port, keepalive=30)
+        client.loop_start()
+        client.publish("order/zero", b"0", qos=0)
+        client.publish("order/one", b"1", qos=1).wait_for_publish(timeout=10)
+        client.disconnect()
+        client.loop_stop()
+
+        def entries(device: str = device) -> list[Any] | None:
+            inspector = DynamoInspector(
+                stack.outputs["InspectorTableName"], stack.client("dynamodb"), 1
+            )
+            found = inspector.query(device=device)
+            kinds = [str(e.type) for e in found]
+            return found if kinds.count("publish") == 2 and "disconnect" in kinds else None
+
+        found = wait_until(entries, f"{device}'s publishes and disconnect")
+        kinds = [str(e.type) for e in found]
+        assert kinds == ["connect", "publish", "publish", "disconnect"], kinds
+        assert sorted(e.qos for e in found if str(e.type) == "publish") == [0, 1]
