@@ -4,9 +4,10 @@ client speaking a protocol amqtt does not (MQTT 5, MQTT 3.1) gets an answer at o
 amqtt 0.12.1 speaks MQTT 3.1.1 only. It parses an MQTT 5 CONNECT as 3.1.1 and waits for bytes
 that never come (the client hangs without a CONNACK), and closes an MQTT 3.1 (`MQIsdp`) connection
 without one. Here both get CONNACK return code 1, "unacceptable protocol version" (MQTT 3.1.1
-§3.1.2.2). MQTT 5 clients read that 2-byte CONNACK as reason 0x84, "unsupported protocol version"
-(paho and mosquitto both do: it is how a 3.1.1-only broker answers them). Everything else goes to
-amqtt unchanged: the bytes read here are handed back in front of the stream.
+§3.1.2.2): it is how a 3.1.1-only broker answers, and MQTT 5 clients know it (mosquitto_pub
+2.0.11 -V mqttv5 says "Unsupported Protocol Version. Try connecting to an MQTT v5 broker, or use
+MQTT v3.x mode."). Everything else goes to amqtt unchanged: the bytes read here are handed back
+in front of the stream.
 """
 
 from __future__ import annotations
