@@ -23,6 +23,16 @@ Floor: what the store alone allows. The two DynamoDB writes the router makes for
 adapters and boto3 into moto in-process (as the stack's handlers do), nothing else: no broker, no
 rules, no handler. The stack cannot go faster than this; its share of the ceiling is the most the
 stack could reach while moto is the store.
+
+Two stack rows: `make run` as it is (actions cached for ActionsCacheSeconds, reloaded when the
+change marker says they changed) and as it was (ActionsCacheSeconds=0: reloaded per message).
+Both keep their state in a temporary directory, saved every few seconds as `make run` does.
+
+Waking devices: WAKE_CLIENTS clients each connect, publish 1-5 QoS 1 messages and disconnect as
+soon as they are PUBACKed, again, until N messages; lost = PUBACKed but never delivered to a
+QoS 1 subscriber (the broker alone: amqtt 0.12.1 as released, the named peer, and amqtt with the
+stack's fixes) or never stored as a bucket row (the stack). The script fails if the fixed broker
+or the stack loses any.
 """
 
 from __future__ import annotations
