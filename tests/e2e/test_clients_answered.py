@@ -5,8 +5,10 @@ has its own log line. Real third-party clients: mosquitto_pub and paho-mqtt."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -133,3 +135,31 @@ def test_the_inspector_records_qos_and_a_devices_entries_in_the_order_they_happe
         kinds = [str(e.type) for e in found]
         assert kinds == ["connect", "publish", "publish", "disconnect"], kinds
         assert sorted(e.qos for e in found if str(e.type) == "publish") == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"",  # connects and closes
+        b"\x10\x20\x00\x04MQ",  # closes mid-CONNECT
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # not MQTT at all
+        b"\x10\xff\xff\xff\xff\x7f",  # a malformed remaining length
+        b"\x30\x05\x00\x01ab",  # a PUBLISH before any CONNECT
+    ],
+    ids=["nothing", "half-connect", "http", "bad-length", "publish-first"],
+)
+def test_a_misbehaving_client_leaves_no_traceback(stack: LocalStack, sent: bytes) -> None:
+    before = len(stack.lines)
+    with socket.create_connection((stack.host, stack.mqtt_port), timeout=10) as sock:
+        sock.sendall(sent)
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(5)
+        with contextlib.suppress(OSError):
+            while sock.recv(1024):
+                pass
+    # The broker is still there for everyone else, and said nothing alarming about this one.
+    probe = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"after-{len(sent)}")
+    probe.connect(stack.host, stack.mqtt_port, keepalive=30)
+    probe.disconnect()
+    time.sleep(0.5)
+    assert not [line for line in stack.lines[before:] if "Traceback" in line]
