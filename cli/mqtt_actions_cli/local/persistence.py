@@ -3,12 +3,14 @@
 Collected from moto's backends directly (this process runs them): a scan through the API would
 cost the handlers seconds of CPU at every save of a big bucket. Restored through the API, so
 what comes back is validated like any write. Saved by a thread every SAVE_SECONDS when
-something changed, and once more at shutdown.
+something changed (less often when a save takes long: at most SAVE_SHARE of the time), and once
+more at shutdown.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -30,6 +32,7 @@ LABELS: Final[Mapping[str, str]] = {
 }
 ACTION_PK: Final = "ACTION"  # the actions table also holds rate-limit windows (pk RATE#...)
 BATCH: Final = 25  # DynamoDB BatchWriteItem's limit
+SAVE_SHARE: Final = 0.1  # at most this share of the time goes to saving
 COLLECT_ATTEMPTS: Final = 5  # moto's dicts change under a running stack: try again
 
 
@@ -139,9 +142,14 @@ class Persistence:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(SAVE_SECONDS):
+        pause = SAVE_SECONDS
+        while not self._stop.wait(pause):
             if self._dirty.is_set():
+                started = time.monotonic()
                 self.save_now()
+                # A big state takes a while to collect (~40 µs an item), with the GIL the
+                # handlers need: never more than SAVE_SHARE of the time.
+                pause = max(SAVE_SECONDS, (time.monotonic() - started) / SAVE_SHARE)
 
     def stop(self) -> None:
         """Stop the saver and save once more (Ctrl-C loses nothing)."""

@@ -23,7 +23,7 @@ from mqtt_actions_cli.local.output import log
 
 STATE_FILE: Final = "state.json"
 FORMAT: Final = 1
-SAVE_SECONDS: Final = 3.0  # at most this much is lost to a kill -9
+SAVE_SECONDS: Final = 3.0  # at most this much is lost to a kill -9 (more for a large state)
 ENV_STATE_DIR: Final = "MQTT_ACTIONS_STATE_DIR"
 
 
