@@ -154,3 +154,15 @@ actions:
     _publish(stack, "marker/two", json.dumps({"variable": "a", "value": 2}).encode())
     wait_until(lambda: stack.log_has(r"act  marker/two: marker-b=done"), "marker-b at once")
     assert not stack.log_has(r"act  marker/two: .*marker-a"), "the removed action still ran"
+
+
+def test_a_state_moto_refuses_is_set_aside_and_the_stack_still_starts(tmp_path: Path) -> None:
+    # Readable, but not restorable: a bucket row without its key (say the template changed).
+    bad = {"format": 1, "tables": {"BucketTable": [{"not_the_key": {"S": "x"}}]}}
+    (tmp_path / STATE_FILE).write_text(json.dumps(bad))
+    with running_stack(tmp_path) as local:
+        line = _banner_state(local)
+        assert "part of the saved state only: restoring it failed" in line, line
+        (aside,) = tmp_path.glob(f"{STATE_FILE}.unreadable-*")
+        assert json.loads(aside.read_text()) == bad
+        assert not local.log_has("Traceback")

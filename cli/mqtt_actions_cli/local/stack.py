@@ -311,7 +311,16 @@ class LocalStack:
         if snapshot is None:
             self._restored = "nothing (no saved state yet)"
             return None
-        self._persistence.restore(snapshot)
+        try:
+            self._persistence.restore(snapshot)
+        except Exception as exc:  # a state moto refuses (a table's keys changed): never a crash
+            state.set_aside_now(f"{type(exc).__name__}: {exc}")
+            self._restored = (
+                f"part of the saved state only: restoring it failed ({state.problem}); "
+                f"the file is kept as {state.set_aside}"
+            )
+            log.error("state %s", self._restored)
+            return None
         self._restored = Persistence.summary(snapshot)
         return snapshot
 

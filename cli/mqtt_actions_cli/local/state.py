@@ -126,6 +126,10 @@ class StateDir:
             self._aside(str(exc))
             return None
 
+    def set_aside_now(self, problem: str) -> None:
+        """Move the state file aside (it could be read but not restored)."""
+        self._aside(problem)
+
     def _aside(self, problem: str) -> None:
         self.problem = problem
         aside = self.path.with_name(f"{STATE_FILE}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
