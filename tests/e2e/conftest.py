@@ -11,6 +11,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +40,17 @@ WAIT_TIMEOUT = 30.0
 _READY = re.compile(
     r"^ready: mqtt://(?P<host>[\d.]+):(?P<mqtt>\d+) aws=(?P<aws>\S+) control=(?P<ctl>\S+)"
 )
+
+
+def mosquitto_pub() -> str:
+    """Debian's mosquitto_pub, the third-party client these tests drive: a failure, not a skip,
+    when it is missing (`make test` installs it; by hand: apt-get install mosquitto-clients)."""
+    path = shutil.which("mosquitto_pub")
+    if path is None:
+        pytest.fail(
+            "mosquitto_pub not found: run `make sysdeps` (apt-get install mosquitto-clients)"
+        )
+    return path
 
 
 def wait_until[T](probe: Callable[[], T | None], what: str, timeout: float = WAIT_TIMEOUT) -> T:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import socket
 import subprocess
 import time
@@ -18,11 +17,10 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from mqtt_actions.adapters.inspector import DynamoInspector
-from tests.e2e.conftest import Client, LocalStack, wait_until
+from tests.e2e.conftest import Client, LocalStack, mosquitto_pub, wait_until
 
 pytestmark = pytest.mark.e2e
 
-MOSQUITTO_PUB = shutil.which("mosquitto_pub")
 ANSWER_TIMEOUT = 10.0  # amqtt alone left an MQTT 5 client waiting 12-15 s, then closed
 
 
@@ -31,7 +29,6 @@ def _inspector_entries(stack: LocalStack, device: str, kind: str) -> list[Any]:
     return [e for e in inspector.query(device=device) if str(e.type) == kind]
 
 
-@pytest.mark.skipif(MOSQUITTO_PUB is None, reason="needs mosquitto-clients")
 @pytest.mark.parametrize(
     ("version", "spoken"), [("mqttv5", "MQTT 5"), ("mqttv31", "MQTT 3.1")], ids=["5", "3.1"]
 )
@@ -44,7 +41,7 @@ def test_an_unsupported_protocol_version_is_refused_at_once_with_a_clear_answer(
 
     done = subprocess.run(  # noqa: S603 - our own arguments
         [
-            *(MOSQUITTO_PUB or "mosquitto_pub", "-h", stack.host, "-p", str(stack.mqtt_port)),
+            *(mosquitto_pub(), "-h", stack.host, "-p", str(stack.mqtt_port)),
             *("-V", version, "-i", device, "-t", "proto/x", "-m", "1"),
         ],
         capture_output=True,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,13 +20,12 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 import pytest
 
-from tests.e2e.conftest import Client, LocalStack, wait_until
+from tests.e2e.conftest import Client, LocalStack, mosquitto_pub, wait_until
 
 pytestmark = pytest.mark.e2e
 
 BURST = 1_000
 DRAIN_TIMEOUT = 240.0  # 1,000 messages through the handlers on a shared two-core machine
-MOSQUITTO_PUB = shutil.which("mosquitto_pub")
 STALL_SECONDS = 20.0  # no new row for this long: the rest is lost
 
 STORE = """
@@ -93,7 +91,6 @@ def _received_values(watcher: Client, topic: str, count: int) -> list[int]:
     return sorted(values)
 
 
-@pytest.mark.skipif(MOSQUITTO_PUB is None, reason="needs mosquitto-clients")
 @pytest.mark.timeout(DRAIN_TIMEOUT * 2 + 120)
 def test_a_burst_followed_by_an_immediate_disconnect_loses_nothing(
     stack: LocalStack, connect: Callable[[str], Client]
@@ -107,7 +104,7 @@ def test_a_burst_followed_by_an_immediate_disconnect_loses_nothing(
     # When mosquitto_pub sends 1,000 QoS 1 messages and disconnects as soon as they are PUBACKed
     done = subprocess.run(  # noqa: S603 - our own arguments
         [
-            *(MOSQUITTO_PUB or "mosquitto_pub", "-h", stack.host, "-p", str(stack.mqtt_port)),
+            *(mosquitto_pub(), "-h", stack.host, "-p", str(stack.mqtt_port)),
             *("-i", device, "-q", "1", "-t", f"burst/{device}/reading", "-l"),
         ],
         input=_burst_lines(BURST),
