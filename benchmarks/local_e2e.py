@@ -23,6 +23,16 @@ Floor: what the store alone allows. The two DynamoDB writes the router makes for
 adapters and boto3 into moto in-process (as the stack's handlers do), nothing else: no broker, no
 rules, no handler. The stack cannot go faster than this; its share of the ceiling is the most the
 stack could reach while moto is the store.
+
+Two stack rows: `make run` as it is (actions cached for ActionsCacheSeconds, reloaded when the
+change marker says they changed) and as it was (ActionsCacheSeconds=0: reloaded per message).
+Both keep their state in a temporary directory, saved every few seconds as `make run` does.
+
+Waking devices: WAKE_CLIENTS clients each connect, publish 1-5 QoS 1 messages and disconnect as
+soon as they are PUBACKed, again, until N messages; lost = PUBACKed but never delivered to a
+QoS 1 subscriber (the broker alone: amqtt 0.12.1 as released, the named peer, and amqtt with the
+stack's fixes) or never stored as a bucket row (the stack). The script fails if the fixed broker
+or the stack loses any.
 """
 
 from __future__ import annotations
@@ -31,10 +41,12 @@ import asyncio
 import json
 import os
 import queue
+import random
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -177,17 +189,20 @@ def _measure(
 # ---------------------------------------------------------------------------- raw ceiling
 
 
-def serve_raw_broker() -> None:
-    """Child mode: the local stack's broker (amqtt, the same listener on a socket of ours) with no
-    IoT Core plugin and no rules, on 127.0.0.1; prints its port; runs until SIGINT/SIGTERM."""
+def serve_raw_broker(unpatched: bool) -> None:
+    """Child mode: the local stack's broker (amqtt with the stack's fixes, the same listener on a
+    socket of ours; `unpatched`: amqtt's own Broker) with no IoT Core plugin and no rules, on
+    127.0.0.1; prints its port; runs until SIGINT/SIGTERM."""
     from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter
+    from amqtt.broker import Broker
 
-    from mqtt_actions_cli.local.broker import LISTENER, IotCorePlugin, _Broker, broker_config
+    from mqtt_actions_cli.local.amqtt_fixes import FixedBroker
+    from mqtt_actions_cli.local.broker import LISTENER, IotCorePlugin, broker_config
 
-    async def main() -> None:
+    async def serve() -> None:
         config = broker_config()
         config["plugins"].pop(f"{IotCorePlugin.__module__}.{IotCorePlugin.__qualname__}")
-        broker = _Broker(config)
+        broker = Broker(config) if unpatched else FixedBroker(config)
         await broker.start()
 
         async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -205,16 +220,19 @@ def serve_raw_broker() -> None:
         server.close()
         await broker.shutdown()
 
-    asyncio.run(main())
+    asyncio.run(serve())
+
+
+def _raw_broker(unpatched: bool = False) -> tuple[subprocess.Popen[str], int]:
+    command = [sys.executable, __file__, "--raw-broker"] + (["--unpatched"] if unpatched else [])
+    process, match = _start(command, re.compile(r"^raw broker port (\d+)"))
+    return process, int(match[1])
 
 
 def bench_raw(count: int, latency_count: int) -> Result:
-    process, match = _start(
-        [sys.executable, __file__, "--raw-broker"], re.compile(r"^raw broker port (\d+)")
-    )
+    process, port = _raw_broker()
     seen: Seen = {"flood": {}, "paced": {}}
     try:
-        port = int(match[1])
         subscriber = _client("bench-sub", port)
 
         def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
@@ -240,20 +258,50 @@ def bench_raw(count: int, latency_count: int) -> Result:
 # ---------------------------------------------------------------------------- the stack
 
 
-def _count(dynamodb: Any, variable: str) -> int:
-    count: int = dynamodb.query(
-        TableName="BucketTable",
-        KeyConditionExpression="device = :d AND begins_with(sk, :v)",
-        ExpressionAttributeValues={":d": {"S": DEVICE}, ":v": {"S": f"{variable}#"}},
-        Select="COUNT",
-    )["Count"]
-    return count
+def _count(dynamodb: Any, variable: str, device: str = DEVICE) -> int:
+    count, kwargs = (
+        0,
+        {
+            "TableName": "BucketTable",
+            "KeyConditionExpression": "device = :d AND begins_with(sk, :v)",
+            "ExpressionAttributeValues": {":d": {"S": device}, ":v": {"S": f"{variable}#"}},
+            "Select": "COUNT",
+        },
+    )
+    while True:
+        page = dynamodb.query(**kwargs)
+        count += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            return count
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def bench_stack(count: int, latency_count: int, cache_seconds: int) -> Result:
+def _stack_command(state_dir: str, *params: str) -> list[str]:
+    """`make run`'s command on free ports, its state in `state_dir` (saved as `make run` does)."""
     command = [sys.executable, "-m", "mqtt_actions_cli.main", "local"]
     command += ["--mqtt-port", "0", "--aws-port", "0", "--control-port", "0"]
-    command += ["--param", f"ActionsCacheSeconds={cache_seconds}"]
+    command += ["--state-dir", state_dir, "--fresh"]
+    for param in params:
+        command += ["--param", param]
+    return command
+
+
+def _dynamodb(aws: str) -> Any:
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=aws,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto accepts any
+    )
+
+
+def bench_stack(count: int, latency_count: int, *params: str) -> Result:
+    with tempfile.TemporaryDirectory(prefix="bench-state-") as state_dir:
+        return _bench_stack(_stack_command(state_dir, *params), count, latency_count)
+
+
+def _bench_stack(command: list[str], count: int, latency_count: int) -> Result:
     seen: Seen = {"warm": {}, "flood": {}, "paced": {}}
     order = [("warm", 0)]
     order += [("flood", i) for i in range(count)]
@@ -268,13 +316,7 @@ def bench_stack(count: int, latency_count: int, cache_seconds: int) -> Result:
     process, match = _start(command, READY, on_line)
     try:
         port, aws = int(match[1]), match[2]
-        dynamodb = boto3.client(
-            "dynamodb",
-            endpoint_url=aws,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto accepts any
-        )
+        dynamodb = _dynamodb(aws)
         DynamoActionsStore("ActionsTable", dynamodb).put_all(load_actions_file(ACTIONS))
         publisher = _client(DEVICE, port)
         # Warm up (the first invocation imports and connects), outside the measurement.
@@ -289,6 +331,115 @@ def bench_stack(count: int, latency_count: int, cache_seconds: int) -> Result:
     if "extra" in seen:
         raise SystemExit("the stack logged more outcome lines than messages were published")
     return Result(rate, latencies, lost)
+
+
+# ---------------------------------------------------------------------------- waking devices
+
+WAKE_CLIENTS = 20
+WAKE_STALL_SECONDS = 15.0  # nothing new stored for this long: the rest is lost
+
+
+@dataclass
+class WakeResult:
+    rate: float  # msg/s from the first connect to the last message stored/delivered
+    lost: int  # acknowledged (PUBACKed) but never stored/delivered
+    cycles: int  # connect -> publish 1-5 -> disconnect rounds
+
+
+def _wake(port: int, count: int) -> tuple[float, int]:
+    """WAKE_CLIENTS devices (wake-NN) each connect, publish 1-5 QoS 1 points on bench/wake-NN,
+    disconnect as soon as they are PUBACKed, again, until `count` in all; (start, cycles)."""
+    cycles: list[int] = []
+    failures: list[str] = []
+
+    def device(number: int, share: int) -> None:
+        name, sent, draw = f"wake-{number:02d}", 0, random.Random(number)
+        try:
+            while sent < share:
+                burst = min(draw.randint(1, 5), share - sent)
+                client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name)
+                client.connect("127.0.0.1", port, keepalive=60)
+                client.loop_start()
+                infos = [
+                    client.publish(f"bench/{name}", json.dumps({"variable": "w", "value": v}), 1)
+                    for v in range(sent, sent + burst)
+                ]
+                for info in infos:
+                    info.wait_for_publish(timeout=60)
+                client.disconnect()
+                client.loop_stop()
+                sent += burst
+                cycles.append(1)
+        except Exception as exc:  # reported below: a benchmark that cannot publish stops
+            failures.append(f"{name}: {exc!r}")
+
+    shares = [count // WAKE_CLIENTS + (n < count % WAKE_CLIENTS) for n in range(WAKE_CLIENTS)]
+    start = time.time()
+    threads = [threading.Thread(target=device, args=(n, shares[n])) for n in range(WAKE_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"waking devices could not publish: {failures[:3]}")
+    return start, len(cycles)
+
+
+def _settle(progress: Callable[[], int], count: int) -> None:
+    """Wait until `count` arrived, or nothing new for WAKE_STALL_SECONDS."""
+    seen, since = -1, time.monotonic()
+    while (now_seen := progress()) < count and time.monotonic() - since < WAKE_STALL_SECONDS:
+        if now_seen != seen:
+            seen, since = now_seen, time.monotonic()
+        time.sleep(0.2)
+
+
+def bench_wake_raw(count: int, unpatched: bool) -> WakeResult:
+    """The waking devices against the broker alone; delivered = reached a QoS 1 subscriber."""
+    process, port = _raw_broker(unpatched)
+    received: dict[tuple[str, int], float] = {}
+    try:
+        subscriber = _client("bench-sub", port)
+
+        def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
+            received[(message.topic, json.loads(message.payload)["value"])] = time.time()
+
+        subscribed = threading.Event()
+        subscriber.on_message = on_message
+        subscriber.on_subscribe = lambda *_: subscribed.set()
+        subscriber.subscribe("bench/#", 1)
+        subscribed.wait(10)
+        start, cycles = _wake(port, count)
+        _settle(lambda: len(received), count)
+        subscriber.disconnect()
+        subscriber.loop_stop()
+    finally:
+        _stop(process)
+    last = max(received.values(), default=time.time())
+    return WakeResult(len(received) / (last - start), count - len(received), cycles)
+
+
+def bench_wake_stack(count: int) -> WakeResult:
+    """The waking devices against `make run`'s stack; stored = a bucket row (counted at the end),
+    timed by the outcome lines."""
+    stored: list[float] = []
+
+    def on_line(line: str) -> None:
+        if "act  bench/wake-" in line and "bench-store=done" in line:
+            stored.append(time.time())
+
+    with tempfile.TemporaryDirectory(prefix="bench-state-") as state_dir:
+        process, match = _start(_stack_command(state_dir), READY, on_line)
+        try:
+            port, dynamodb = int(match[1]), _dynamodb(match[2])
+            DynamoActionsStore("ActionsTable", dynamodb).put_all(load_actions_file(ACTIONS))
+            start, cycles = _wake(port, count)
+            _settle(lambda: len(stored), count)
+            rows = sum(_count(dynamodb, "w", f"wake-{n:02d}") for n in range(WAKE_CLIENTS))
+        finally:
+            _stop(process)
+    last = max(stored, default=time.time())
+    return WakeResult(len(stored) / (last - start), count - rows, cycles)
 
 
 # ---------------------------------------------------------------------------- the store's floor
@@ -335,7 +486,7 @@ def bench_floor(count: int) -> float:
 
 def main() -> None:
     if "--raw-broker" in sys.argv:
-        serve_raw_broker()
+        serve_raw_broker(unpatched="--unpatched" in sys.argv)
         return
     quick = "--quick" in sys.argv
     count = 200 if quick else 1_000
@@ -346,15 +497,20 @@ def main() -> None:
     rows = [
         ("amqtt publish → subscribe (the ceiling)", raw),
         (
-            "local stack publish → stored, actions cache 30 s",
-            bench_stack(count, latency_count, 30),
+            "local stack, `make run` (actions cached, change marker)",
+            bench_stack(count, latency_count),
         ),
         (
-            "local stack publish → stored, actions cache 0 s (`make run`)",
-            bench_stack(count, latency_count, 0),
+            "local stack, actions reloaded on every message (`make run` before)",
+            bench_stack(count, latency_count, "ActionsCacheSeconds=0"),
         ),
     ]
     floor = bench_floor(count)
+    wake = [
+        ("amqtt 0.12.1 as released, publish → subscribe", bench_wake_raw(count, unpatched=True)),
+        ("amqtt with the stack's fixes, publish → subscribe", bench_wake_raw(count, False)),
+        ("local stack (`make run`), publish → stored", bench_wake_stack(count)),
+    ]
     print(
         f"QoS 1, one publisher: msg/s from {count:,} messages as fast as acknowledged; "
         f"p50/p99 from {latency_count} more at half that rate; "
@@ -365,22 +521,40 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for name, result in rows:
         share = result.rate / raw.rate * 100
-        rate = f"{result.rate:,.0f}" if result.rate >= 100 else f"{result.rate:.1f}"
         print(
-            f"| {name} | {rate} | {result.pct(0.5):,.0f} | {result.pct(0.99):,.0f} "
-            f"| {result.lost} | {share:.0f} % |"
-            if share >= 10
-            else f"| {name} | {rate} | {result.pct(0.5):,.0f} | {result.pct(0.99):,.0f} "
-            f"| {result.lost} | {share:.1f} % |"
+            f"| {name} | {_rate(result.rate)} | {result.pct(0.5):,.0f} | {result.pct(0.99):,.0f} "
+            f"| {result.lost} | {_share(share)} |"
         )
     print(
         f"| floor: the router's 2 DynamoDB writes / message into moto in-process, nothing else "
         f"| {floor:,.0f} | - | - | - | {floor / raw.rate * 100:.0f} % |"
     )
     print()
+    print(
+        f"Waking devices: {WAKE_CLIENTS} clients each connect, publish 1-5 QoS 1 messages and "
+        f"disconnect at once, until {count:,} messages; lost = PUBACKed but never delivered "
+        "(broker) or stored (stack); msg/s from the first connect to the last delivery"
+    )
+    print()
+    print("| path | cycles | msg/s | lost | share lost |")
+    print("|---|---:|---:|---:|---:|")
+    for name, result in wake:
+        print(
+            f"| {name} | {result.cycles:,} | {_rate(result.rate)} | {result.lost:,} "
+            f"| {result.lost / count * 100:.1f} % |"
+        )
+    print()
     print(f"Machine: {machine()}")
-    if any(r.lost for _, r in rows):
+    if any(r.lost for _, r in rows) or any(r.lost for _, r in wake[1:]):
         raise SystemExit("messages were lost")
+
+
+def _rate(rate: float) -> str:
+    return f"{rate:,.0f}" if rate >= 100 else f"{rate:.1f}"
+
+
+def _share(percent: float) -> str:
+    return f"{percent:.0f} %" if percent >= 10 else f"{percent:.1f} %"
 
 
 if __name__ == "__main__":

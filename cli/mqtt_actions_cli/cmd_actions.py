@@ -47,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
             "any problem is refused whole, every problem listed with the action id and field,\n"
             "and nothing is stored. Actions stored earlier but absent from FILE are kept,\n"
             "unless --prune removes them (FILE then is the complete set). Warm routers pick\n"
-            "the changes up within ACTIONS_CACHE_SECONDS (30 s by default)."
+            "the changes up within ACTIONS_CACHE_SECONDS (30 s by default); the local stack's\n"
+            "router at the next message (a change marker)."
         ),
         examples="""
   mqtt-actions actions apply examples/actions.yaml

@@ -65,6 +65,9 @@ def _row(item: dict[str, Any]) -> tuple[str, str, str, str, str]:
     if kind == "webhook":
         status = item.get("status")
         action = item.get("action_id")
+        if status is None:  # no HTTP answer at all: refused, unreachable, timed out
+            error = item.get("error") or "no answer"
+            return when, kind, str(item.get("url", "")), "no response", f"action {action}: {error}"
         return when, kind, str(item.get("url", "")), f"HTTP {status}", f"action {action}"
     return when, kind, "", "", str(item)
 

@@ -194,7 +194,7 @@ def run_inspect(
     printer.start()
     printer.rows(entries)
     if not entries and not as_json and not args.follow:
-        print("no inspector entries in that range (try a longer --since)", file=err)
+        print(_nothing_found(inspector_query, device, types), file=err)
     if not args.follow:
         return 0
     try:
@@ -203,6 +203,23 @@ def run_inspect(
     except KeyboardInterrupt:
         out.write("\n")
     return 0
+
+
+def _nothing_found(query: InspectorQuery, device: str | None, types: list[str] | None) -> str:
+    """Why the table is empty: the range, or a device with no entries at all."""
+    if device is None:
+        return "no inspector entries in that range (try a longer --since)"
+    latest = query(device=device, since_ms=0, until_ms=None, types=types, limit=1)
+    if latest:
+        when = datetime.fromtimestamp(latest[-1].time / 1000, tz=UTC).isoformat(timespec="seconds")
+        return (
+            f"no inspector entries for {device!r} in that range; its latest is from {when}: "
+            "try a longer --since"
+        )
+    return (
+        f"no inspector entries for {device!r} at all: it never connected or published here, or "
+        "its entries have expired; `mqtt-actions inspect` (no --device) lists the devices seen"
+    )
 
 
 def wants_colour(out: TextIO, env: Mapping[str, str]) -> bool:

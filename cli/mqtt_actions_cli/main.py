@@ -9,16 +9,21 @@ nothing."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import os
 import sys
 import textwrap
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from mqtt_actions_cli import plugins
 from mqtt_actions_cli.errors import EXIT_FAILED, EXIT_USAGE, CliError
 from mqtt_actions_cli.target import Target, resolve_target
 
 TargetFactory = Callable[[argparse.Namespace], Target]
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what `yes | head` leaves in $PIPESTATUS
 
 PROG = "mqtt-actions"
 DESCRIPTION = """\
@@ -45,13 +50,35 @@ exit codes: 0 ok, 1 operational error, 2 usage or validation error.
 run `mqtt-actions COMMAND --help` for each command's options and examples."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus "did you mean" for a mistyped command or choice (subparsers inherit it)."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        choices = action.choices
+        if choices is not None and isinstance(value, str) and value not in choices:
+            close = difflib.get_close_matches(value, [str(c) for c in choices], n=1, cutoff=0.6)
+            if close:
+                known = ", ".join(map(str, choices))
+                message = f"invalid choice: {value!r}; did you mean {close[0]!r}? ({known})"
+                raise argparse.ArgumentError(action, message)
+        super()._check_value(action, value)
+
+
+def _version() -> str:
+    try:
+        return version("mqtt-actions")
+    except PackageNotFoundError:  # run from a checkout without `pip install -e .`
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     plugins.register_all(subparsers)
     return parser
@@ -60,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, *, target_factory: TargetFactory | None = None) -> int:
     """Run the command; returns the exit code. `target_factory` replaces target resolution
     (tests hand in a Target on moto)."""
+    try:
+        code = _run(argv, target_factory)
+        sys.stdout.flush()  # here, not at exit: a reader gone is then ours to handle
+    except BrokenPipeError:
+        return _reader_gone()
+    return code
+
+
+def _run(argv: list[str] | None, target_factory: TargetFactory | None) -> int:
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
@@ -93,6 +129,15 @@ def main(argv: list[str] | None = None, *, target_factory: TargetFactory | None 
             raise
         return _report(args, mapped[0], [], mapped[1], EXIT_FAILED)
     return code
+
+
+def _reader_gone() -> int:
+    """The output's reader went away (`... | head`): stop quietly, as Unix tools do. stdout goes
+    to /dev/null so that flushing it at exit raises nothing either (Python docs, "SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def _report(

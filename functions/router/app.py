@@ -21,6 +21,7 @@ from mqtt_actions.adapters.notify import SnsSesNotifier
 from mqtt_actions.adapters.publish import IotDataPublisher
 from mqtt_actions.adapters.ratelimit import DynamoRateLimiter
 from mqtt_actions.adapters.webhook import HttpWebhookClient
+from mqtt_actions.change_marker import ChangeMarker
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.observability import traced
 from mqtt_actions.ports import InspectorLog
@@ -43,7 +44,14 @@ def deps() -> RouterDeps:
     dynamodb = client("dynamodb")
     store = DynamoActionsStore(cfg.actions_table, dynamodb)
     return RouterDeps(
-        actions=ActionsSource(store.load, cfg.actions_cache_seconds, clock=time.time),
+        actions=ActionsSource(
+            store.load,
+            cfg.actions_cache_seconds,
+            clock=time.time,
+            changed=ChangeMarker(cfg.actions_change_file).changed
+            if cfg.actions_change_file
+            else None,
+        ),
         bucket=DynamoBucket(cfg.bucket_table, dynamodb),
         rate_limiter=DynamoRateLimiter(cfg.actions_table, dynamodb),
         notifier=SnsSesNotifier(client("sns"), client("sesv2"), cfg.email_sender),

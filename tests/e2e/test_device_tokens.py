@@ -18,7 +18,7 @@ import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
 from mqtt_actions.adapters.inspector import DynamoInspector
-from tests.e2e.conftest import ROOT, LocalStack, started_stack, wait_until
+from tests.e2e.conftest import ROOT, LocalStack, running_stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +29,9 @@ actions:
 
 
 @pytest.fixture(scope="module")
-def token_stack() -> Iterator[LocalStack]:
-    yield from started_stack("--auth", "tokens")
+def token_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with running_stack(tmp_path_factory.mktemp("state"), "--fresh", "--auth", "tokens") as local:
+        yield local
 
 
 def cli(stack: LocalStack, *argv: str) -> Any:

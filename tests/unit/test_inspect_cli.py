@@ -213,7 +213,9 @@ def test_options_reach_the_query() -> None:
     query = FakeQuery(story())
     run("-d", "sensor-01", "-t", "publish", "--since", "10m", "--limit", "7", query=query)
     assert query.calls == [
-        {"device": "sensor-01", "since_ms": NOW_MS - 600_000, "types": ["publish"], "limit": 7}
+        {"device": "sensor-01", "since_ms": NOW_MS - 600_000, "types": ["publish"], "limit": 7},
+        # nothing in range: is there anything at all for that device (to say which it is)?
+        {"device": "sensor-01", "since_ms": 0, "types": ["publish"], "limit": 1},
     ]
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter
+from amqtt.adapters import StreamWriterAdapter
 from amqtt.broker import Broker, BrokerContext
 from amqtt.mqtt.disconnect import DisconnectPacket
 from amqtt.plugins.base import BasePlugin
@@ -25,6 +25,13 @@ from amqtt.session import Session
 
 from mqtt_actions.topics import topic_matches
 from mqtt_actions_cli.local import auth
+from mqtt_actions_cli.local.amqtt_fixes import TAKEN_OVER, FixedBroker
+from mqtt_actions_cli.local.connect_gate import (
+    CONNACK_UNACCEPTABLE_PROTOCOL,
+    FirstPacket,
+    ReplayingReader,
+    read_first_packet,
+)
 from mqtt_actions_cli.local.output import log
 from mqtt_actions_cli.local.rules import InboundMessage
 
@@ -34,6 +41,8 @@ LISTENER: Final = "default"
 _SESSION_KEY: Final = "mqtt_actions.session"
 _CLEAN_KEY: Final = "mqtt_actions.clean_disconnect"
 _REPORTED_KEY: Final = "mqtt_actions.disconnect_reported"
+# Local only: IoT Core speaks MQTT 3.1.1 and 5 and documents AUTHORIZATION_FAILED as the reason.
+UNSUPPORTED_PROTOCOL: Final = "UNSUPPORTED_PROTOCOL_VERSION"
 
 
 class MessageSink(Protocol):
@@ -75,6 +84,9 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
         self.closing = False  # set when the stack shuts the broker down
         self._versions: dict[str, int] = {}
         self._current: dict[str, Session] = {}
+        # ms after the rules engine stamped each client's last message: its disconnect comes
+        # after that, never at the same ms (where the inspector would sort it first).
+        self._last_message_ms: dict[str, int] = {}
 
     def bind(self, sink: MessageSink) -> None:
         self._sink = sink
@@ -133,6 +145,29 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
                 ),
             )
 
+    async def connect_refused(self, first: FirstPacket, ip: str) -> None:
+        """A CONNECT for a protocol the local broker does not speak, answered with CONNACK 1."""
+        client_id = first.client_id or "-"
+        log.warning(
+            "conn %s refused: %s from %s; the local broker speaks MQTT 3.1.1 only (IoT Core also "
+            "speaks MQTT 5): connect with MQTT 3.1.1 (mosquitto -V mqttv311, paho MQTTv311)",
+            client_id,
+            first.protocol,
+            ip,
+        )
+        if first.client_id and self._has_events(first.client_id):
+            info = {"id": str(uuid.uuid4()), "principal": "anonymous", "ip": ip}
+            await self._publish_event(
+                f"$aws/events/presence/connect_failed/{first.client_id}",
+                lifecycle_event(
+                    "connect_failed",
+                    first.client_id,
+                    info,
+                    connectFailureReason=UNSUPPORTED_PROTOCOL,
+                    ipAddress=ip,
+                ),
+            )
+
     async def on_mqtt_packet_received(self, *, packet: Any, session: Session | None = None) -> None:
         if session is not None and isinstance(packet, DisconnectPacket):
             session.attributes[_CLEAN_KEY] = True
@@ -144,22 +179,39 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
         reason = client_session.attributes.get(auth.REASON_KEY) or (
             "CLIENT_INITIATED_DISCONNECT" if clean else "CONNECTION_LOST"
         )
+        if client_session.attributes.get(TAKEN_OVER):
+            reason = "DUPLICATE_CLIENTID"
         if self.closing:
             log.info("disc %s disconnected (SERVER_INITIATED_DISCONNECT)", client_id)
             return
         await self._disconnected(client_id, client_session, reason)
         if self._current.get(client_id) is client_session:
             del self._current[client_id]
-        if not clean and client_session.will_flag and client_session.will_topic and self._sink:
-            # amqtt sends the Last Will to subscribers but not through its message events.
+        if not clean and client_session.will_flag and client_session.will_topic:
+            self._last_will(client_id, client_session)
+
+    def _last_will(self, client_id: str, session: Session) -> None:
+        """amqtt sends the Last Will to subscribers, but not through its message events: log it
+        and hand it to the rules engine here."""
+        topic, payload = str(session.will_topic), bytes(session.will_message or b"")
+        qos, retain = int(session.will_qos or 0), bool(session.will_retain)
+        log.info(
+            "will %s -> %s (%d B, qos %d%s)",
+            client_id,
+            topic,
+            len(payload),
+            qos,
+            ", retain" if retain else "",
+        )
+        if self._sink is not None:
             self._sink(
                 InboundMessage(
-                    topic=client_session.will_topic,
-                    payload=bytes(client_session.will_message or b""),
-                    qos=client_session.will_qos or 0,
-                    retain=bool(client_session.will_retain),
+                    topic=topic,
+                    payload=payload,
+                    qos=qos,
+                    retain=retain,
                     clientid=client_id,
-                    principal=self._session_info(client_session)["principal"],
+                    principal=self._session_info(session)["principal"],
                 )
             )
 
@@ -169,18 +221,18 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
         session.attributes[_REPORTED_KEY] = True
         info = self._session_info(session)
         log.info("disc %s disconnected (%s)", client_id, reason)
+        after = self._last_message_ms.pop(client_id, 0) + 1
         if self._has_events(client_id):
-            await self._publish_event(
-                f"$aws/events/presence/disconnected/{client_id}",
-                lifecycle_event(
-                    "disconnected",
-                    client_id,
-                    info,
-                    clientInitiatedDisconnect=reason == "CLIENT_INITIATED_DISCONNECT",
-                    disconnectReason=reason,
-                    versionNumber=self._version(client_id),
-                ),
+            event = lifecycle_event(
+                "disconnected",
+                client_id,
+                info,
+                clientInitiatedDisconnect=reason == "CLIENT_INITIATED_DISCONNECT",
+                disconnectReason=reason,
+                versionNumber=self._version(client_id),
             )
+            event["timestamp"] = max(event["timestamp"], after)
+            await self._publish_event(f"$aws/events/presence/disconnected/{client_id}", event)
 
     async def on_broker_client_subscribed(self, *, client_id: str, topic: str, qos: int) -> None:
         log.info("sub  %s + %s (qos %d)", client_id, topic, qos)
@@ -243,18 +295,7 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
                     principal=principal,
                 )
             )
-
-
-class _Broker(Broker):  # type: ignore[misc]
-    """amqtt 0.12.1's Broker with one fix: on connect it sends a client the retained messages of
-    *every* client's subscriptions (it loops over all filters); only the client's own count."""
-
-    async def _publish_retained_messages_for_subscription(
-        self, subscription: tuple[str, int], session: Session
-    ) -> None:
-        subscribers = self._subscriptions.get(subscription[0], [])
-        if any(s.client_id == session.client_id for s, _ in subscribers):
-            await super()._publish_retained_messages_for_subscription(subscription, session)
+            self._last_message_ms[client_id] = int(time.time() * 1000)
 
 
 def broker_config(auth_mode: str = "anonymous") -> dict[str, Any]:
@@ -280,9 +321,10 @@ class LocalBroker:
     _plugin: IotCorePlugin | None = None
     auth_mode: str = "anonymous"  # or "tokens": CONNECTs go to `authorizer` (local/auth.py)
     authorizer: auth.Authorizer | None = None
+    _final_retained: dict[str, tuple[bytes, int, int]] | None = None
 
     async def start(self) -> None:
-        broker = _Broker(broker_config(self.auth_mode))
+        broker = FixedBroker(broker_config(self.auth_mode))
         await broker.start()
         plugin = broker.plugins_manager.get_plugin(IotCorePlugin.__name__)
         if not isinstance(plugin, IotCorePlugin):
@@ -295,9 +337,23 @@ class LocalBroker:
         self._retained_at = {}
 
         async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await broker.external_connected(
-                StreamReaderAdapter(reader), StreamWriterAdapter(writer), LISTENER
-            )
+            peer = writer.get_extra_info("peername")
+            ip = str(peer[0]) if isinstance(peer, tuple) else "127.0.0.1"
+            try:
+                first = await read_first_packet(reader)
+                if first.unsupported:
+                    writer.write(CONNACK_UNACCEPTABLE_PROTOCOL)
+                    await writer.drain()
+                    writer.close()
+                    await plugin.connect_refused(first, ip)
+                    return
+                await broker.external_connected(
+                    ReplayingReader(reader, first.raw), StreamWriterAdapter(writer), LISTENER
+                )
+            except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+                # A client that goes away mid-packet: one line, never a traceback.
+                log.info("conn %s closed the connection early (%s)", ip, type(exc).__name__)
+                writer.close()
 
         self._server = await asyncio.start_server(connected, self.host, self.port)
         self.port = int(self._server.sockets[0].getsockname()[1])
@@ -340,6 +396,25 @@ class LocalBroker:
         """iot-data DeleteConnection: close the client's connection (False: not connected)."""
         return await auth.disconnect(self._started()[0], client_id, "API_INITIATED_DISCONNECT")
 
+    def retained_snapshot(self) -> dict[str, tuple[bytes, int, int]]:
+        """Every retained message: topic -> (payload, qos, ms it was retained); after `stop()`,
+        those it had (amqtt forgets them when it shuts down)."""
+        if self._final_retained is not None:
+            return self._final_retained
+        broker, retained_at = self._started()
+        return {
+            topic: (bytes(message.data), int(message.qos or 0), retained_at.get(topic, 0))
+            for topic, message in list(broker.retained_messages.items())
+            if message.data
+        }
+
+    async def restore_retained(self, messages: dict[str, tuple[bytes, int, int]]) -> None:
+        """Retained messages saved by an earlier run (delivered to later subscribers)."""
+        broker, retained_at = self._started()
+        for topic, (payload, qos, at) in messages.items():
+            await broker.retain_message(None, topic, payload, qos)
+            retained_at[topic] = at
+
     def _started(self) -> tuple[Broker, dict[str, int]]:
         if self._broker is None or self._retained_at is None:
             raise RuntimeError("the broker is not started")
@@ -348,6 +423,8 @@ class LocalBroker:
     async def stop(self) -> None:
         if self._plugin is not None:
             self._plugin.closing = True
+        if self._broker is not None:
+            self._final_retained = self.retained_snapshot()
         if self._server is not None:
             self._server.close()
         if self._broker is not None:

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from mqtt_actions_cli.common import with_examples
@@ -16,12 +17,14 @@ from mqtt_actions_cli.local import output
 from mqtt_actions_cli.local.auth import AUTH_MODES
 from mqtt_actions_cli.local.rules import RuleError
 from mqtt_actions_cli.local.stack import LocalOptions, LocalStack
+from mqtt_actions_cli.local.state import ENV_STATE_DIR
 from mqtt_actions_cli.local.template import TemplateError
 
 ENV_MQTT_PORT = "MQTT_ACTIONS_MQTT_PORT"
 ENV_AWS_PORT = "MQTT_ACTIONS_AWS_PORT"
 ENV_CONTROL_PORT = "MQTT_ACTIONS_CONTROL_PORT"
 ENV_CONSOLE_PORT = "MQTT_ACTIONS_CONSOLE_PORT"
+DEFAULT_STATE_DIR = ".local-state"  # relative to where the stack starts (make run: the checkout)
 
 # The broker, the control API and the handlers share one GIL. A handler holds it for a few ms
 # at a time; at Python's default (5 ms) a device waiting for its PUBACK waits for that too.
@@ -107,6 +110,21 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
         "token, checked by DeviceAuthorizerFunction as on IoT Core (devices create --token)",
     )
     parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(os.environ.get(ENV_STATE_DIR, "").strip() or DEFAULT_STATE_DIR),
+        metavar="DIR",
+        help=(
+            "where the stack keeps actions, bucket rows, inspector entries, dead letters, the "
+            f"outbox and retained messages between runs (default .local-state, env {ENV_STATE_DIR})"
+        ),
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start empty: do not restore the saved state (it is replaced at the first save)",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="also show the functions' own logs"
     )
     parser.set_defaults(func=run_local)
@@ -125,7 +143,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _check_free(host: str, port: int, what: str, flag: str) -> None:
+def _check_free(host: str, port: int, what: str, flag: str, env: str) -> None:
     if port == 0:
         return
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -133,7 +151,11 @@ def _check_free(host: str, port: int, what: str, flag: str) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            msg = f"{what} port {port} on {host} is taken ({exc.strerror}); choose another: {flag}"
+            msg = (
+                f"{what} port {port} on {host} is taken ({exc.strerror}); is another local stack "
+                f"running? Choose another port: {flag} N, or {env}=N (make run: "
+                f"`{env}={port + 10} make run`; 0 picks a free one)"
+            )
             raise OSError(msg) from None
 
 
@@ -148,6 +170,8 @@ def run_local(args: argparse.Namespace) -> int:
         | ({"InspectorLevel": args.inspector_level} if args.inspector_level else {}),
         verbose=args.verbose,
         auth=args.auth,
+        state_dir=args.state_dir,
+        fresh=args.fresh,
     )
     console_port = None
     if not args.no_console:
@@ -173,11 +197,11 @@ async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
     if control is None and options.aws_port:
         control = options.aws_port + 1
     try:
-        _check_free(options.host, options.mqtt_port, "MQTT", "--mqtt-port")
-        _check_free(options.host, options.aws_port, "AWS", "--aws-port")
-        _check_free(options.host, control or 0, "control", "--control-port")
+        _check_free(options.host, options.mqtt_port, "MQTT", "--mqtt-port", ENV_MQTT_PORT)
+        _check_free(options.host, options.aws_port, "AWS", "--aws-port", ENV_AWS_PORT)
+        _check_free(options.host, control or 0, "control", "--control-port", ENV_CONTROL_PORT)
         if console_port is not None:
-            _check_free(options.host, console_port, "console", "--console-port (or --no-console)")
+            _check_free(options.host, console_port, "console", "--console-port", ENV_CONSOLE_PORT)
     except OSError as exc:
         print(f"mqtt-actions local: {exc}", file=sys.stderr)
         return 1

@@ -129,7 +129,7 @@ class Outbox:
         }
 
     def _render(self, item: dict[str, Any]) -> dict[str, Any]:
-        if item["kind"] != "email":
+        if item["kind"] != "email" or "_id" not in item:  # a restored e-mail is rendered already
             return dict(item)
         shown = {k: v for k, v in item.items() if not k.startswith("_")}
         text, html = self._bodies.get(item["_id"], (item["_body"], None))
@@ -139,6 +139,11 @@ class Outbox:
         self.sync()
         with self._lock:
             return [self._render(i) for i in self._items]
+
+    def restore(self, items: list[dict[str, Any]]) -> None:
+        """Items saved by an earlier run (as `items()` rendered them), before the new ones."""
+        with self._lock:
+            self._items[:0] = [dict(i) for i in items if isinstance(i, dict) and "kind" in i]
 
 
 def _short(text: str, limit: int = 80) -> str:

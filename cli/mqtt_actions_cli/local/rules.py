@@ -18,6 +18,9 @@ from mqtt_actions_cli.local.template import RuleSpec
 
 Dispatch = Callable[[str, dict[str, Any], str], None]  # function, event, rule name
 SendToQueue = Callable[[str, Mapping[str, Any]], None]
+# Added locally to the events that carry a message's traceid: its QoS, which no IoT rule SQL
+# function exposes (on AWS the field is absent and the inspector shows "—").
+LOCAL_QOS = "localQos"
 
 
 class RuleError(ValueError):
@@ -92,6 +95,8 @@ class RulesEngine:
             if event is None:
                 continue
             fired += 1
+            if "traceid" in event:  # a message's event (the router's): the broker knows its QoS
+                event.setdefault(LOCAL_QOS, message.qos)
             for function in rule.spec.functions:
                 self._dispatch(function, event, rule.spec.name)
         return fired

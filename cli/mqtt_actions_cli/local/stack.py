@@ -17,7 +17,9 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 import threading
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +29,6 @@ import boto3
 from moto import mock_aws
 from moto.core.config import DefaultConfig
 from moto.core.models import MockAWS
-from moto.server import ThreadedMotoServer
 
 from mqtt_actions_cli.cfn import (
     ROOT,
@@ -40,10 +41,13 @@ from mqtt_actions_cli.cfn import (
 from mqtt_actions_cli.local import auth, output
 from mqtt_actions_cli.local.broker import LocalBroker, aws_differences
 from mqtt_actions_cli.local.control import ControlServer, PublishRefusedError
+from mqtt_actions_cli.local.moto_watch import WatchedMotoServer
 from mqtt_actions_cli.local.outbox import Outbox
 from mqtt_actions_cli.local.output import log
+from mqtt_actions_cli.local.persistence import Persistence, retained_from_json, retained_json
 from mqtt_actions_cli.local.rules import InboundMessage, RulesEngine
 from mqtt_actions_cli.local.runtime import DEFAULT_RETRY_DELAYS, FunctionRuntime
+from mqtt_actions_cli.local.state import Snapshot, StateDir
 from mqtt_actions_cli.local.template import (
     REGION,
     LocalTemplate,
@@ -52,11 +56,13 @@ from mqtt_actions_cli.local.template import (
 
 EMAIL_SENDER: Final = "mqtt-actions@localhost.test"
 # Parameters the local stack sets unless told otherwise: a verified sender so e-mail actions
-# work, and no actions cache so `actions apply` takes effect on the next message.
+# work. The actions cache keeps the template's TTL: a write to the actions table through moto's
+# server (`actions apply`, `actions rm`, the console) rewrites the router's change marker, so a
+# change still takes effect at the next message.
 LOCAL_PARAMETERS: Final[Mapping[str, str]] = {
     "EmailSender": EMAIL_SENDER,
-    "ActionsCacheSeconds": "0",
 }
+ACTIONS_MARKER: Final = "actions.changed"
 FAKE_CREDENTIALS: Final[Mapping[str, str]] = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -87,6 +93,8 @@ class LocalOptions:
     verbose: bool = False
     template_path: Path = TEMPLATE
     root: Path = ROOT
+    state_dir: Path | None = None  # None: remember nothing (a temporary directory)
+    fresh: bool = False  # start empty: do not restore the saved state (it is replaced)
     extra_environment: dict[str, str] = field(default_factory=dict)
     auth: str = "anonymous"  # or "tokens": CONNECTs checked by DeviceAuthorizerFunction
 
@@ -98,7 +106,7 @@ class LocalStack:
         self.options = options
         self._ready = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: WatchedMotoServer | None = None
         self._in_process: MockAWS | None = None
         self._control: ControlServer | None = None
         self._runtime: FunctionRuntime | None = None
@@ -112,6 +120,11 @@ class LocalStack:
         self._saved_stdout: IO[str] | None = None
         self._saved_environ: dict[str, str] | None = None
         self._parameters: dict[str, str] = {}
+        self._persistence: Persistence | None = None
+        self._restored = "nothing"  # what the banner says was restored
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self._marker: Path | None = None
+        self._actions_table = ""
         self.aws_port = options.aws_port
         self.mqtt_port = options.mqtt_port
         self.control_port = 0
@@ -120,7 +133,7 @@ class LocalStack:
     async def start(self) -> None:
         opts = self.options
         self._loop = asyncio.get_running_loop()
-        self._moto = ThreadedMotoServer(ip_address=opts.host, port=opts.aws_port, verbose=False)
+        self._moto = WatchedMotoServer(opts.host, opts.aws_port, on_write=self._moto_write)
         self._moto.start()
         self._in_process = mock_aws(config=IN_PROCESS_MOTO)
         self._in_process.start(reset=False)  # the server's backends, shared: keep them
@@ -133,6 +146,8 @@ class LocalStack:
             **create_tables(template, clients["dynamodb"], names),
             **create_queues(template, self._sqs, names),
         }
+        self._actions_table = physical.get("ActionsTable", "")
+        snapshot = self._open_state(physical, clients)
         parameters = {**LOCAL_PARAMETERS, **opts.parameters}
         self._parameters = parameters
         control_port = opts.control_port
@@ -165,6 +180,11 @@ class LocalStack:
         self._broker.auth_mode, self._broker.authorizer = opts.auth, self._authorize
         await self._broker.start()
         self.mqtt_port = self._broker.port
+        if snapshot is not None:
+            self._outbox.restore(snapshot.outbox)
+            await self._broker.restore_retained(retained_from_json(snapshot.retained))
+        if self._persistence is not None:
+            self._persistence.start()
         self._watcher = threading.Thread(target=self._watch_outbox, name="outbox", daemon=True)
         self._watcher.start()
         self._ready = True
@@ -175,6 +195,8 @@ class LocalStack:
             await self._broker.stop()
         if self._runtime is not None:
             await asyncio.to_thread(self._runtime.stop, 5.0)
+        if self._persistence is not None and self._broker is not None:
+            await asyncio.to_thread(self._persistence.stop)
         self._stop_watching.set()
         if self._watcher is not None:
             self._watcher.join(timeout=2)
@@ -190,6 +212,8 @@ class LocalStack:
         if self._saved_environ is not None:
             os.environ.clear()
             os.environ.update(self._saved_environ)
+        if self._workdir is not None:
+            self._workdir.cleanup()
 
     def _clients(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -212,6 +236,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL_LAMBDA": control,
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
             "WEBHOOK_ALLOW_PRIVATE": "true",  # local webhooks are local addresses
+            "ACTIONS_CHANGE_FILE": str(_started(self._marker)),
         }
         self._saved_environ = dict(os.environ)
         # Never the caller's profile, and no endpoint of theirs: AWS calls stay in moto.
@@ -240,9 +265,70 @@ class LocalStack:
         _started(self._runtime).invoke_async(function, event, source=f"rule {rule}")
 
     def _engine_message(self, message: InboundMessage) -> None:
+        if self._persistence is not None:
+            self._persistence.mark_changed()
         _started(self._engine).on_message(message)
 
+    def _moto_write(self, tables: frozenset[str]) -> None:
+        """A request to moto's server that may change something (from moto's server thread)."""
+        if self._persistence is not None:
+            self._persistence.mark_changed()
+        if self._actions_table in tables and self._marker is not None:
+            # A new content each time: the router compares contents, not times.
+            self._marker.write_text(uuid.uuid4().hex, encoding="ascii")
+
+    def _open_state(
+        self, physical: Mapping[str, str], clients: Mapping[str, Any]
+    ) -> Snapshot | None:
+        """The state directory: restore what it holds (unless --fresh); the change marker."""
+        opts = self.options
+        if opts.state_dir is None:
+            self._workdir = tempfile.TemporaryDirectory(prefix="mqtt-actions-")
+            self._marker = Path(self._workdir.name) / ACTIONS_MARKER
+            return None
+        opts.state_dir.mkdir(parents=True, exist_ok=True)
+        self._marker = opts.state_dir / ACTIONS_MARKER
+        state = StateDir(opts.state_dir)
+        tables = {k: v for k, v in physical.items() if not v.startswith("http")}
+        queues = {k: v for k, v in physical.items() if v.startswith("http")}
+        self._persistence = Persistence(
+            state,
+            tables,
+            queues,
+            clients,
+            retained=lambda: retained_json(_started(self._broker).retained_snapshot()),
+            outbox=self._outbox.items,
+        )
+        if opts.fresh:
+            self._restored = "nothing (--fresh: the saved state is replaced at the first save)"
+            return None
+        snapshot = state.load()
+        if state.set_aside is not None:
+            self._restored = (
+                f"nothing: the saved state was unreadable ({state.problem}); "
+                f"kept as {state.set_aside}"
+            )
+            log.error("state %s: %s", self._restored, state.path)
+            return None
+        if snapshot is None:
+            self._restored = "nothing (no saved state yet)"
+            return None
+        try:
+            self._persistence.restore(snapshot)
+        except Exception as exc:  # a state moto refuses (a table's keys changed): never a crash
+            state.set_aside_now(f"{type(exc).__name__}: {exc}")
+            self._restored = (
+                f"part of the saved state only: restoring it failed ({state.problem}); "
+                f"the file is kept as {state.set_aside}"
+            )
+            log.error("state %s", self._restored)
+            return None
+        self._restored = Persistence.summary(snapshot)
+        return snapshot
+
     def _on_result(self, function: str, event: Any, result: Any, elapsed: float) -> None:
+        if self._persistence is not None:
+            self._persistence.mark_changed()
         if isinstance(result, dict) and isinstance(result.get("outcomes"), dict):
             topic = event.get("topic", "") if isinstance(event, dict) else ""
             outcomes = result["outcomes"]
@@ -349,6 +435,7 @@ class LocalStack:
             f"  functions     {', '.join(sorted(local.functions)) or 'none'}",
             f"  rules         {rules or 'none'}",
             f"  e-mail from   {self._parameters.get('EmailSender') or '- (EmailSender is empty)'}",
+            self._state_line(),
         ]
         if local.not_run:
             lines.append(
@@ -356,6 +443,12 @@ class LocalStack:
                 "/invoke/<Function> runs one"
             )
         return "\n".join(lines)
+
+    def _state_line(self) -> str:
+        state = self.options.state_dir
+        if state is None:
+            return "  state         not kept (no state directory): a restart starts empty"
+        return f"  state         {state}/ (saved every few seconds); restored {self._restored}"
 
     def ready_line(self) -> str:
         return f"ready: {self.mqtt_url} aws={self.aws_url} control={self.control_url}"

@@ -51,6 +51,13 @@ class RouterEvent(BaseModel):
     only_actions: tuple[str, ...] | None = Field(
         default=None, description="set by `dlq replay`: run just these actions again"
     )
+    local_qos: int | None = Field(
+        default=None,
+        ge=0,
+        le=2,
+        alias="localQos",
+        description="the local stack only: the message's QoS (no IoT rule SQL function gives it)",
+    )
 
     @field_validator("*", mode="after")
     @classmethod

@@ -191,6 +191,7 @@ def message_entry(message: MessageRecord) -> InspectorEntry:
         time=message.timestamp,
         uid=message.traceid,
         traceid=message.traceid,
+        qos=message.qos,
         details={
             "topic": message.topic,
             "size": message.size,

@@ -53,6 +53,7 @@ class MessageRecord(BaseModel):
     points: int
     hops: int = 0
     matched: int = 0
+    qos: int | None = None  # known on the local stack only
 
 
 class ActionError(Exception):

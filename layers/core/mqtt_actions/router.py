@@ -71,7 +71,8 @@ GUARDED_TYPES = frozenset({"sms", "email", "webhook", "run_analysis", "mqtt_publ
 
 
 class ActionsSource:
-    """Loads actions through `load` and keeps one TopicIndex (of action ids) for `ttl` seconds.
+    """Loads actions through `load` and keeps one TopicIndex (of action ids) for `ttl` seconds,
+    or until `changed()` says the actions changed (the local stack's change marker).
 
     A reload that fails (the table throttled) keeps the actions loaded before and is tried again
     after RELOAD_RETRY_SECONDS at most; only a first load that fails raises (the message is
@@ -80,9 +81,14 @@ class ActionsSource:
     RELOAD_RETRY_SECONDS = 5.0
 
     def __init__(
-        self, load: Callable[[], Sequence[Action]], ttl: float, clock: Callable[[], float]
+        self,
+        load: Callable[[], Sequence[Action]],
+        ttl: float,
+        clock: Callable[[], float],
+        changed: Callable[[], bool] | None = None,
     ) -> None:
         self._load = load
+        self._changed = changed  # True: the actions changed since the last call (reload now)
         self._ttl = ttl
         self._clock = clock
         self._index: TopicIndex[str] = TopicIndex()
@@ -93,7 +99,8 @@ class ActionsSource:
     def match(self, topic: str) -> list[Action]:
         """Enabled actions with a filter matching `topic`, each once, in a stable order."""
         now = self._clock()
-        if now >= self._next_load:
+        changed = self._changed is not None and self._changed()
+        if changed or now >= self._next_load:
             self._refresh(now)
         by_id = self._by_id
         return [by_id[action_id] for action_id in self._index.match(topic)]
@@ -183,6 +190,7 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
         points=len(points),
         hops=event.hops,
         matched=len(matched),
+        qos=event.local_qos,
     )
     deps.inspector.record_message(message)
     ctx = ExecContext(

@@ -30,6 +30,8 @@ class RouterSettings(BaseModel):
     email_sender: str = Field(default="", alias="EMAIL_SENDER")
     analysis_functions: dict[str, str] = Field(default_factory=dict, alias="ANALYSIS_FUNCTIONS")
     actions_cache_seconds: float = Field(default=30.0, ge=0, alias="ACTIONS_CACHE_SECONDS")
+    # Local stack only: a file rewritten on every change of the actions (change_marker.py).
+    actions_change_file: str = Field(default="", alias="ACTIONS_CHANGE_FILE")
     max_hops: int = Field(default=4, ge=1, le=32, alias="MAX_HOPS")
     idempotency_seconds: int = Field(default=3600, ge=60, alias="IDEMPOTENCY_SECONDS")
     webhook_allow_private: bool = Field(default=False, alias="WEBHOOK_ALLOW_PRIVATE")

@@ -1,0 +1,90 @@
+"""moto's server, watched: every request that may change something is reported, with the
+DynamoDB tables it writes, so the local stack knows when to save its state and when the actions
+changed (the router's change marker). Requests from the CLI, the console and your own tools
+come this way; the handlers' own calls go to moto in-process and are seen by the stack itself."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+DYNAMODB_WRITES: Final = frozenset(
+    {"PutItem", "DeleteItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems"}
+)
+# Calls that change nothing saved (DynamoDB reads; SQS and others are all counted as writes).
+DYNAMODB_READS: Final = frozenset(
+    {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "ExecuteStatement"}
+)
+
+OnWrite = Callable[[frozenset[str]], None]  # the DynamoDB tables written (empty: other writes)
+
+
+def written_tables(operation: str, body: bytes) -> frozenset[str]:
+    """The tables a DynamoDB write request names (an ARN counts by its table name)."""
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return frozenset()
+    if not isinstance(request, dict):
+        return frozenset()
+    names: list[Any] = []
+    if operation == "BatchWriteItem":
+        names = list(request.get("RequestItems") or {})
+    elif operation == "TransactWriteItems":
+        for item in request.get("TransactItems") or []:
+            for part in item.values() if isinstance(item, dict) else ():
+                if isinstance(part, dict):
+                    names.append(part.get("TableName"))
+    else:
+        names = [request.get("TableName")]
+    return frozenset(str(n).rpartition("/")[2] for n in names if n)
+
+
+class _Watch:
+    """WSGI middleware: reports writes, then hands the request on unchanged."""
+
+    def __init__(self, app: Any, on_write: OnWrite) -> None:
+        self._app = app
+        self._on_write = on_write
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        service, _, operation = target.rpartition(".")
+        if service.startswith("DynamoDB"):
+            if operation in DYNAMODB_WRITES:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = environ["wsgi.input"].read(length) if length else b""
+                environ["wsgi.input"] = io.BytesIO(body)
+                self._on_write(written_tables(operation, body))
+            elif operation not in DYNAMODB_READS:
+                self._on_write(frozenset())
+        elif environ.get("REQUEST_METHOD") not in ("GET", "HEAD", "OPTIONS"):
+            self._on_write(frozenset())
+        result: Iterable[bytes] = self._app(environ, start_response)
+        return result
+
+
+class WatchedMotoServer(ThreadedMotoServer):
+    """moto's ThreadedMotoServer (5.x) with `_Watch` around its WSGI application."""
+
+    def __init__(self, ip_address: str, port: int, on_write: OnWrite) -> None:
+        super().__init__(ip_address=ip_address, port=port, verbose=False)
+        self._on_write = on_write
+
+    def _server_entry(self) -> None:  # upstream's, with the application wrapped
+        app = _Watch(DomainDispatcherApplication(create_backend_app), self._on_write)
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
