@@ -28,6 +28,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -117,6 +118,7 @@ def apply_actions(control_port: int) -> None:
 def start_stack() -> Stack:
     command = [sys.executable, "-m", "mqtt_actions_cli.main", "local"]
     command += ["--mqtt-port", "0", "--aws-port", "0", "--control-port", "0"]
+    command += ["--state-dir", tempfile.mkdtemp(prefix="console-bench-"), "--fresh"]
     process = subprocess.Popen(  # noqa: S603 - our own command
         command, cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

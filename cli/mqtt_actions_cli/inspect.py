@@ -209,9 +209,9 @@ def _nothing_found(query: InspectorQuery, device: str | None, types: list[str] |
     """Why the table is empty: the range, or a device with no entries at all."""
     if device is None:
         return "no inspector entries in that range (try a longer --since)"
-    latest = query(device=device, since_ms=0, until_ms=None, types=types, limit=1)
-    if latest:
-        when = datetime.fromtimestamp(latest[-1].time / 1000, tz=UTC).isoformat(timespec="seconds")
+    latest = inspector.latest(query, device=device, types=types)
+    if latest is not None:
+        when = datetime.fromtimestamp(latest.time / 1000, tz=UTC).isoformat(timespec="seconds")
         return (
             f"no inspector entries for {device!r} in that range; its latest is from {when}: "
             "try a longer --since"

@@ -18,7 +18,7 @@ from mqtt_actions_cli.target import Target
 LOCAL_HOST = "127.0.0.1"
 START_TIMEOUT = 10.0
 LOCAL_POLL_SECONDS = 0.2  # moto in this machine answers in ms: poll often
-LOCAL_LOOKBACK_MS = 15_000
+LOCAL_LOOKBACK_MS = 6_000  # > the local retries (1 + 2 s) plus a margin; grows with lateness
 STACK_POLL_SECONDS = 1.0
 STACK_LOOKBACK_MS = 120_000  # on AWS entries can be stored late (async invokes, retries)
 

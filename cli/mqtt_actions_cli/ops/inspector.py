@@ -57,6 +57,14 @@ def query(
     return list(read(device=device, since_ms=since_ms, until_ms=until_ms, types=types, limit=limit))
 
 
+def latest(
+    source: Target | InspectorQuery, *, device: str, types: Collection[str] | None = None
+) -> InspectorEntry | None:
+    """The device's newest entry of any time (None: it has none)."""
+    found = query(source, device=device, types=types, since_ms=0, limit=1)
+    return found[-1] if found else None
+
+
 def follow(
     source: Target | InspectorQuery,
     *,
