@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mqtt_actions.actions import Action, effective_rate_limit, load_actions_file
+from mqtt_actions.actions import Action, load_actions_file
 from mqtt_actions_cli.common import add_command
 from mqtt_actions_cli.errors import EXIT_OK, UsageError
 from mqtt_actions_cli.ops import actions as ops_actions
@@ -262,8 +262,8 @@ def run_list(args: argparse.Namespace) -> int:
                 a.type,
                 ", ".join(a.topics),
                 a.enabled,
-                _when(a),
-                _rate(a),
+                ops_actions.when_text(a),
+                ops_actions.rate_text(a),
             )
             for a in actions
         ]
@@ -273,22 +273,6 @@ def run_list(args: argparse.Namespace) -> int:
 
     emit(args, {"actions": [ops_actions.config(a) for a in actions]}, render)
     return EXIT_OK
-
-
-def _when(action: Action) -> str:
-    parts = []
-    for c in action.when:
-        value = "" if c.op == "exists" else " " + json.dumps(c.value, ensure_ascii=False)
-        parts.append(f"{c.variable} {c.op}{value}")
-    return " and ".join(parts) or "always"
-
-
-def _rate(action: Action) -> str:
-    limit = effective_rate_limit(action)
-    if limit is None:
-        return "none"
-    text = f"{limit.max} per {limit.per_seconds} s"
-    return text if action.rate_limit is not None else f"{text} (default)"
 
 
 # ---------------------------------------------------------------------------- rm

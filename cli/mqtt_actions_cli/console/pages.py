@@ -325,16 +325,14 @@ def _actions(console: Console) -> list[BaseRoute]:
 
 
 def _row(action: Action) -> dict[str, Any]:
-    from mqtt_actions_cli.cmd_actions import _rate, _when
-
     return {
         "id": action.id,
         "name": action.name or "",
         "type": action.type,
         "topics": ", ".join(action.topics),
         "enabled": action.enabled,
-        "when": _when(action),
-        "rate": _rate(action),
+        "when": ops_actions.when_text(action),
+        "rate": ops_actions.rate_text(action),
     }
 
 

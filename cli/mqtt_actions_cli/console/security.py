@@ -93,8 +93,7 @@ class Guard:
             if origin is not None and origin.lower() not in self.origins:
                 await _plain(send, 403, "refused: a cross-site request")
                 return
-            if not await self._csrf_ok(scope, headers, receive, send):
-                return
+            await self._checked(scope, headers, receive, send)
             return
         scope.setdefault("state", {})["csrf"] = self.csrf
         await self.app(scope, receive, _with_headers(send))
@@ -118,9 +117,9 @@ class Guard:
         )
         await send({"type": "http.response.body", "body": b""})
 
-    async def _csrf_ok(
+    async def _checked(
         self, scope: Scope, headers: dict[str, str], receive: Receive, send: Send
-    ) -> bool:
+    ) -> None:
         """Check the CSRF token (header, or form field); then run the app with the body read."""
         body = b""
         more = True
@@ -130,7 +129,7 @@ class Guard:
             more = message.get("more_body", False)
             if len(body) > MAX_FORM_BYTES:
                 await _plain(send, 413, "the request is too large")
-                return False
+                return
         sent = headers.get(CSRF_HEADER)
         if sent is None and headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
@@ -138,7 +137,7 @@ class Guard:
             sent = dict(parse_qsl(body.decode("utf-8", "replace"))).get(CSRF_FIELD)
         if sent is None or not hmac.compare_digest(sent.encode(), self.csrf.encode()):
             await _plain(send, 403, "refused: the request lacks this console's CSRF token")
-            return False
+            return
         delivered = False
 
         async def replay() -> Message:
@@ -150,7 +149,6 @@ class Guard:
 
         scope.setdefault("state", {})["csrf"] = self.csrf
         await self.app(scope, replay, _with_headers(send))
-        return True
 
 
 def _cookie(header: str) -> str | None:

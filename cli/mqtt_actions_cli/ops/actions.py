@@ -4,6 +4,7 @@ console's single-action edits (save, enable/disable, export). Over a Target; no 
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
@@ -15,6 +16,7 @@ from mqtt_actions.actions import (
     Action,
     ActionsFileError,
     WebhookAction,
+    effective_rate_limit,
     load_actions_file,
     parse_actions,
 )
@@ -137,6 +139,24 @@ def apply(target: Target, actions: Sequence[Action], *, prune: bool, source: str
         removed=removed,
         not_in_file=kept,
     )
+
+
+def when_text(action: Action) -> str:
+    """`temperature > 30 and door == "open"`, or `always`."""
+    parts = []
+    for c in action.when:
+        value = "" if c.op == "exists" else " " + json.dumps(c.value, ensure_ascii=False)
+        parts.append(f"{c.variable} {c.op}{value}")
+    return " and ".join(parts) or "always"
+
+
+def rate_text(action: Action) -> str:
+    """`5 per 60 s`, `10 per 60 s (default)` for sms and email, or `none`."""
+    limit = effective_rate_limit(action)
+    if limit is None:
+        return "none"
+    text = f"{limit.max} per {limit.per_seconds} s"
+    return text if action.rate_limit is not None else f"{text} (default)"
 
 
 # ---------------------------------------------------------------------------- list, get, remove
