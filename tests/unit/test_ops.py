@@ -182,3 +182,38 @@ def test_follow_reaches_further_back_when_entries_arrive_late() -> None:
         )
     )
     assert [len(b) for b in batches] == [0, 1, 1, 1]
+
+
+def test_a_fast_follower_reads_the_recent_window_and_sweeps_the_whole_one() -> None:
+    """Most polls read the last second; every 3rd the whole look-back, so an entry stored very
+    late (a retry) still comes, once."""
+    fake = FakeInspector()
+    asked: list[int] = []
+
+    def read(**kw: Any) -> list[InspectorEntry]:
+        asked.append(kw["since_ms"])
+        return fake(**kw)
+
+    now = [100.0]
+
+    def sleep(_seconds: float) -> None:
+        now[0] += 1
+        if now[0] == 101:  # stored 4 s late: outside the recent second
+            fake.entries.append(entry("s1", EntryType.ACTION, 97_000))
+
+    batches = list(
+        inspector.follow(
+            read,
+            since_ms=0,
+            lookback_ms=6_000,
+            recent_ms=1_000,
+            sweep_polls=3,
+            clock=lambda: now[0],
+            sleep=sleep,
+            max_polls=4,
+        )
+    )
+    assert [len(b) for b in batches] == [0, 0, 0, 1, 0]
+    # polls 1-2 read the last second, poll 3 sweeps 6 s and finds the entry 6 s late: poll 4
+    # then reaches back twice that.
+    assert asked[1:] == [100_000, 101_000, 97_000, 92_000]

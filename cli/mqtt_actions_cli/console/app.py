@@ -7,7 +7,7 @@ once, in `_error_page`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,9 @@ PAGES = (
 class Console:
     """What the routes share: the target, the templates, and how often Live polls."""
 
-    def __init__(self, target: Target, *, poll_seconds: float, lookback_ms: int) -> None:
+    def __init__(self, target: Target, *, pace: Mapping[str, Any]) -> None:
         self.target = target
-        self.poll_seconds = poll_seconds
-        self.lookback_ms = lookback_ms
+        self.pace = dict(pace)  # ops.inspector.follow's poll_seconds, lookback_ms, ...
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,  # every page: device data is text, never markup
@@ -92,13 +91,13 @@ def create_app(
     *,
     token: str,
     hosts: set[str],
-    poll_seconds: float = 1.0,
-    lookback_ms: int = 120_000,
+    pace: Mapping[str, Any] | None = None,
 ) -> Guard:
-    """The console for `target`, behind its Guard (token, Host, cross-site checks, CSP)."""
+    """The console for `target`, behind its Guard (token, Host, cross-site checks, CSP).
+    `pace`: how the Live stream follows the inspector (ops.inspector.follow's keywords)."""
     from mqtt_actions_cli.console import pages
 
-    console = Console(target, poll_seconds=poll_seconds, lookback_ms=lookback_ms)
+    console = Console(target, pace=pace or {})
 
     async def on_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, CliError):

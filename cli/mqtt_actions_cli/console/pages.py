@@ -70,8 +70,7 @@ def _live(console: Console) -> list[BaseRoute]:
             console.target,
             since_ms=since_ms,
             limit=LIVE_FIRST,
-            poll_seconds=console.poll_seconds,
-            lookback_ms=console.lookback_ms,
+            **console.pace,
         )
         return StreamingResponse(
             _events(request, follow),

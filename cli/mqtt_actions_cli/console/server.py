@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
@@ -19,6 +20,8 @@ LOCAL_HOST = "127.0.0.1"
 START_TIMEOUT = 10.0
 LOCAL_POLL_SECONDS = 0.2  # moto in this machine answers in ms: poll often
 LOCAL_LOOKBACK_MS = 6_000  # > the local retries (1 + 2 s) plus a margin; grows with lateness
+LOCAL_RECENT_MS = 1_000  # most polls read only the last second (or twice the lateness)...
+LOCAL_SWEEP_POLLS = 10  # ...and every 10th (2 s) the whole look-back
 STACK_POLL_SECONDS = 1.0
 STACK_LOOKBACK_MS = 120_000  # on AWS entries can be stored late (async invokes, retries)
 
@@ -68,17 +71,18 @@ class ConsoleServer:
         self._sock = bind(host, port)
         bound_port = self._sock.getsockname()[1]
         self.address = Address(host, bound_port, new_token())
-        poll, lookback = (
-            (LOCAL_POLL_SECONDS, LOCAL_LOOKBACK_MS)
+        pace: dict[str, Any] = (
+            {
+                "poll_seconds": LOCAL_POLL_SECONDS,
+                "lookback_ms": LOCAL_LOOKBACK_MS,
+                "recent_ms": LOCAL_RECENT_MS,
+                "sweep_polls": LOCAL_SWEEP_POLLS,
+            }
             if target.is_local
-            else (STACK_POLL_SECONDS, STACK_LOOKBACK_MS)
+            else {"poll_seconds": STACK_POLL_SECONDS, "lookback_ms": STACK_LOOKBACK_MS}
         )
         app = create_app(
-            target,
-            token=self.address.token,
-            hosts=accepted_hosts(host, bound_port),
-            poll_seconds=poll,
-            lookback_ms=lookback,
+            target, token=self.address.token, hosts=accepted_hosts(host, bound_port), pace=pace
         )
         config = uvicorn.Config(
             app,

@@ -74,6 +74,8 @@ def follow(
     limit: int = 100,
     poll_seconds: float = 1.0,
     lookback_ms: int = FOLLOW_LOOKBACK_MS,
+    recent_ms: int | None = None,
+    sweep_polls: int = 1,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     max_polls: int | None = None,
@@ -85,7 +87,10 @@ def follow(
 
     Entries are read by their own time, but a writer that falls behind (a busy stack, Lambda
     retries) stores them late: the window reaches back `lookback_ms`, or twice the lateness the
-    last poll saw, whichever is longer (at most MAX_LOOKBACK_MS)."""
+    last poll saw, whichever is longer (at most MAX_LOOKBACK_MS). A fast follower (the console,
+    5 polls a second) reads only the last `recent_ms` (or twice the lateness) on most polls and
+    the whole `lookback_ms` every `sweep_polls`-th poll: entries stored very late still come,
+    a little later, and each poll reads a few entries instead of the whole window."""
     read = reader(source) if isinstance(source, Target) else source
     first = list(read(device=device, since_ms=since_ms, until_ms=None, types=types, limit=limit))
     seen = {e.key: e.time for e in first}
@@ -96,7 +101,9 @@ def follow(
         sleep(poll_seconds)
         polls += 1
         now_ms = int(clock() * 1000)
-        reach = min(max(lookback_ms, 2 * late_ms), MAX_LOOKBACK_MS)
+        sweep = recent_ms is None or polls % max(sweep_polls, 1) == 0
+        base = lookback_ms if sweep or recent_ms is None else recent_ms
+        reach = min(max(base, 2 * late_ms), MAX_LOOKBACK_MS)
         window_ms = max(since_ms, now_ms - reach)
         found = read(
             device=device, since_ms=window_ms, until_ms=None, types=types, limit=FOLLOW_LIMIT
@@ -104,5 +111,6 @@ def follow(
         fresh = [e for e in found if e.key not in seen]
         late_ms = max((now_ms - e.time for e in fresh), default=0)
         seen.update((e.key, e.time) for e in fresh)
-        seen = {k: t for k, t in seen.items() if t >= window_ms - reach}
+        if sweep:  # forget only what the whole window has left behind
+            seen = {k: t for k, t in seen.items() if t >= window_ms - reach}
         yield fresh
