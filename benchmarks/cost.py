@@ -286,6 +286,7 @@ class Run:
     floor_wru: int = 0
     floor_item_bytes: list[int] = field(default_factory=list)
     stored_only_round_trips: list[int] = field(default_factory=list)
+    bucket_queries: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @contextmanager
@@ -460,6 +461,7 @@ def run_level(level: str, n: int, seed: int) -> Run:
             event = gone | {"clientId": f"sensor-{d:02d}", "timestamp": at + 10_000_000 + d}
             invoke("InspectorFunction", inspector_app.lambda_handler, event)
         result.floor_wru = sum(bill.write_units(size) for size in result.floor_item_bytes)
+        result.bucket_queries = measure_bucket_queries(meter, tables["BucketTable"])
         for module in (router_app, inspector_app):
             module.settings.cache_clear()
             module.deps.cache_clear()
@@ -468,6 +470,40 @@ def run_level(level: str, n: int, seed: int) -> Run:
             os.environ.pop(key, None)
         meter.unregister(aws._session().events)
         return result
+
+
+QUERY_DEVICE = "sensor-00"
+QUERY_LIMIT = 50
+
+
+def measure_bucket_queries(meter: Meter, table: str) -> dict[str, dict[str, Any]]:
+    """What `mqtt-actions bucket query` costs on the run's data, by a meter of its own (the
+    reads are not part of the per-message bill): requests and read units per query."""
+    import boto3
+
+    from mqtt_actions.adapters.bucket import DynamoBucket
+
+    answers: dict[str, dict[str, Any]] = {}
+    for label, variable in (
+        ("without --variable", None),
+        ("--variable temperature", "temperature"),
+    ):
+        # A client of boto3's default session: the run's meter (on the handlers' session) does
+        # not see these reads.
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        own = Meter(table_of=meter.table_of, indexes=meter.indexes)
+        own.register(dynamodb.meta.events)
+        rows = DynamoBucket(table, dynamodb).query(
+            QUERY_DEVICE, variable=variable, limit=QUERY_LIMIT
+        )
+        own.unregister(dynamodb.meta.events)
+        answers[label] = {
+            "points": len(rows),
+            "variables": len({r["variable"] for r in rows}),
+            "requests": own.requests["dynamodb:Query"],
+            "rru": own.units["dynamodb_rru:BucketTable"],
+        }
+    return answers
 
 
 def stored_only(outcomes: Mapping[str, str]) -> bool:
@@ -654,6 +690,15 @@ def summary(run: Run, template: Mapping[str, Any]) -> dict[str, Any]:
             2,
         ),
         "device_messages": run.messages,
+        "bucket_queries": {
+            label: q
+            | {
+                "usd_per_million_queries": round(
+                    q["rru"] * bill.PRICES["dynamodb_rru"].usd * 1e6, 4
+                )
+            }
+            for label, q in run.bucket_queries.items()
+        },
     }
 
 
@@ -725,6 +770,17 @@ def render(results: list[dict[str, Any]]) -> str:
             f"| avg item bytes: {t} | "
             + " | ".join(f"{r['item_bytes_avg'].get(t, '-')}" for r in results)
             + " |"
+        )
+    out += [
+        "",
+        f"`bucket query {QUERY_DEVICE} --limit {QUERY_LIMIT}` on this data"
+        f" (level {results[0]['level']}):",
+    ]
+    for label, q in results[0]["bucket_queries"].items():
+        out.append(
+            f"  {label}: {q['points']} points of {q['variables']} variables, "
+            f"{q['requests']} Query requests, {q['rru']} RRU "
+            f"(${q['usd_per_million_queries']} per million queries)"
         )
     out += ["", "Requests counted by the hook (whole run, level " + results[0]["level"] + "):"]
     out += [f"  {k}: {v}" for k, v in results[0]["requests"].items()]
