@@ -76,6 +76,7 @@ VCPU_MB = 1769  # Lambda: a function with 1,769 MB has the equivalent of one vCP
 BATCH_SIZE = 100
 RATES = (10, 100, 1000)  # messages/s at which the stream's fixed cost is priced
 MESSAGES_PER_SHARD = 500  # planned per shard (a shard takes 1,000 records/s): half its limit
+MAX_PARALLELIZATION = 10  # Lambda's ParallelizationFactor: concurrent batches per shard
 # Assumed wait per round trip from a warm Lambda in us-east-1 (ms). Not measurable here: moto
 # answers in-process. A webhook's wait is the receiver's; 100 ms is a typical HTTPS POST.
 WAIT_MS = {
@@ -685,18 +686,49 @@ def total(lines: list[Line]) -> float:
 # ---------------------------------------------------------------- output
 
 
+def plan(rate: int, record_s: float, records: float) -> tuple[int, int, int, float]:
+    """The cheapest (shards, parallelization, records an invocation, $/M of requests + shard
+    hours) that keeps up with `rate`: a shard takes MESSAGES_PER_SHARD; Lambda runs up to
+    `parallelization` (1-10) batches of a shard at once, each holding the share of the shard's
+    records its partition keys give it, gathered for up to 1 s; each batch runs its records one
+    after another, so a shard needs parallelization >= 1.5 x its rate x `record_s`."""
+    best: tuple[int, int, int, float] | None = None
+    for shards in range(max(1, math.ceil(rate / MESSAGES_PER_SHARD)), rate + 1):
+        per_shard = rate / shards
+        factor = max(1, math.ceil(1.5 * per_shard * record_s))
+        if factor > MAX_PARALLELIZATION:
+            continue
+        fills = max(1, min(BATCH_SIZE, math.floor(per_shard / factor)))
+        usd = (
+            records / fills * 1e6 * bill.PRICES["lambda_request"].usd
+            + shards * bill.PRICES["kinesis_shard_hour"].usd / (rate * 3600) * 1e6
+        )
+        if best is None or usd < best[3]:
+            best = (shards, factor, fills, usd)
+        if fills == BATCH_SIZE or factor == 1:
+            break  # more shards only add hours
+    if best is None:
+        raise ValueError(f"no plan keeps up with {rate} msg/s")
+    return best
+
+
 def at_rates(batched: Run, template: Mapping[str, Any], floor: float) -> dict[str, Any]:
     """RouterBatching=Kinesis priced at RATES: the measured run (BATCH_SIZE records an
-    invocation) with the router's requests scaled to the batch a rate fills in 1 s per shard,
+    invocation) with the router's requests scaled to the batch each rate fills under `plan`,
     plus the shards' hours spread over the messages of an hour."""
     lines = price(batched, template)
     measured = total(lines)
     requests = next(ln for ln in lines if ln.item == "Lambda requests: RouterFunction")
+    records = batched.rule_actions / batched.messages  # device messages and republishes
+    size = function_size(template, "RouterFunction")
+    billed_s = (
+        batched.invocations.cpu["RouterFunction"] * max(1.0, VCPU_MB / size.memory_mb)
+        + batched.invocations.waits_ms["RouterFunction"] / 1000
+    )
+    record_s = billed_s / batched.rule_actions
     rates = []
     for rate in RATES:
-        shards = max(1, math.ceil(rate / MESSAGES_PER_SHARD))
-        fills = max(1, min(BATCH_SIZE, rate // shards))  # records a shard gathers in 1 s
-        records = batched.rule_actions / batched.messages  # device messages and republishes
+        shards, factor, fills, _ = plan(rate, record_s, records)
         scaled = records / fills * 1e6 * bill.PRICES["lambda_request"].usd
         fixed = shards * bill.PRICES["kinesis_shard_hour"].usd / (rate * 3600) * 1e6
         usd = measured - requests.usd_per_million + scaled + fixed
@@ -704,6 +736,7 @@ def at_rates(batched: Run, template: Mapping[str, Any], floor: float) -> dict[st
             {
                 "messages_per_second": rate,
                 "shards": shards,
+                "parallelization": factor,
                 "records_per_invocation": fills,
                 "router_requests_usd_per_million": round(scaled, 4),
                 "shard_hours_usd_per_million": round(fixed, 4),
@@ -713,6 +746,7 @@ def at_rates(batched: Run, template: Mapping[str, Any], floor: float) -> dict[st
         )
     return {
         "records_per_invocation_measured": BATCH_SIZE,
+        "router_billed_ms_per_record": round(record_s * 1000, 2),
         "usd_per_million_measured": round(measured, 4),
         "lines": [
             {"item": ln.item, "usd_per_million": round(ln.usd_per_million, 4)} for ln in lines
@@ -862,9 +896,9 @@ def render(results: list[dict[str, Any]]) -> str:
         out += [
             "",
             "RouterBatching=Kinesis: measured with "
-            f"{BATCH_SIZE} records an invocation; the router's requests scaled to the batch a "
-            f"rate fills in 1 s per shard; one shard per {MESSAGES_PER_SHARD} msg/s, its hours "
-            "spread over the messages",
+            f"{BATCH_SIZE} records an invocation; at each rate the cheapest shards and "
+            "parallelization that keep up (see `plan`), the router's requests scaled to the "
+            "batch that fills in 1 s, the shards' hours spread over the messages",
             "",
             "| $ per million (ratio to the floor) | Disabled | "
             + " | ".join(f"Kinesis at {rate:,} msg/s" for rate in RATES)
@@ -878,8 +912,11 @@ def render(results: list[dict[str, Any]]) -> str:
             out.append(f"| level {r['level']} | " + " | ".join(cells) + " |")
         first = results[0]["kinesis"]["rates"]
         out.append(
-            "| shards, records an invocation | - | "
-            + " | ".join(f"{k['shards']}, {k['records_per_invocation']}" for k in first)
+            f"| shards, parallelization, records an invocation (level {results[0]['level']}) | - | "
+            + " | ".join(
+                f"{k['shards']}, {k['parallelization']}, {k['records_per_invocation']}"
+                for k in first
+            )
             + " |"
         )
 

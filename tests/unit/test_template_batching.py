@@ -51,6 +51,7 @@ def test_kinesis_mapping_reports_partial_failures_and_dead_letters_the_rest() ->
     assert mapping["StartingPosition"] == "TRIM_HORIZON"
     assert mapping["DestinationConfig"]["OnFailure"]["Destination"].endswith(":DeadLetterQueue")
     assert mapping["BatchSize"] == 100
+    assert mapping["ParallelizationFactor"] == "4"  # RouterStreamParallelization's default
 
 
 def test_the_stream_is_encrypted_and_kept_a_day() -> None:
