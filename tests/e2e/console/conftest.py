@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 
 from tests.e2e.conftest import ROOT, LocalStack
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# The README's screenshots: `MQTT_ACTIONS_SCREENSHOTS=docs/screenshots pytest tests/e2e/console`
+# refreshes them; otherwise they go to a temporary directory (a test run changes no tracked file).
+SCREENSHOTS_ENV = "MQTT_ACTIONS_SCREENSHOTS"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--headless",
@@ -125,7 +128,9 @@ def watched(context: BrowserContext, console: Console) -> Watched:
 
 
 def screenshot(page: Page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+    chosen = os.environ.get(SCREENSHOTS_ENV, "").strip()
+    where = ROOT / chosen if chosen else Path(tempfile.gettempdir()) / "mqtt-actions-screenshots"
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / f"{name}.png"
     page.screenshot(path=str(path), full_page=False)
     return path
