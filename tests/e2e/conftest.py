@@ -28,9 +28,9 @@ import boto3
 import paho.mqtt.client as mqtt
 import pytest
 
-from mqtt_actions.actions import load_actions_file
 from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.adapters.bucket import DynamoBucket
+from mqtt_actions_cli.actions_file import load_actions_file
 from tests.http_servers import serving
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,10 +17,10 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from mqtt_actions.actions import load_actions_file
 from mqtt_actions.adapters import aws
 from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.adapters.bucket import DynamoBucket
+from mqtt_actions_cli.actions_file import load_actions_file
 from mqtt_actions_cli.cfn import LocalNames, create_queues, create_tables, load_template
 from tests.http_servers import serving
 

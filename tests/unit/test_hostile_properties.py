@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from mqtt_actions.actions import ACTION_TYPES, ActionsFileError, load_actions_file, parse_actions
+from mqtt_actions.actions import ACTION_TYPES, ActionsFileError, parse_actions
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.inspector import lifecycle_entry, message_entry, outcome_entries
 from mqtt_actions.lifecycle import describe, parse_lifecycle
@@ -52,6 +52,7 @@ from mqtt_actions.topics import (
     validate_filter,
     validate_topic,
 )
+from mqtt_actions_cli.actions_file import load_actions_file
 
 BOUNDED = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])

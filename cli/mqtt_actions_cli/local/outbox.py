@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mqtt_actions.adapters.notify import SnsSesNotifier
-from mqtt_actions.adapters.webhook import UrllibWebhookClient
+from mqtt_actions.adapters.webhook import HttpWebhookClient
 from mqtt_actions.ports import ActionError
 from mqtt_actions_cli.local.output import log
 from mqtt_actions_cli.local.template import ACCOUNT_ID, REGION
@@ -34,11 +34,11 @@ class Outbox:
     def install(self) -> None:
         """Wrap the router's webhook client and e-mail sender (class-wide, in this process)."""
         outbox = self
-        post = UrllibWebhookClient.post
+        post = HttpWebhookClient.post
         send_email = SnsSesNotifier.send_email
 
         def recording_post(
-            client: UrllibWebhookClient, url: str, body: bytes, headers: Any, *a: Any, **kw: Any
+            client: HttpWebhookClient, url: str, body: bytes, headers: Any, *a: Any, **kw: Any
         ) -> int:
             action_id = str(dict(headers).get(ACTION_HEADER, ""))
             try:
@@ -57,11 +57,11 @@ class Outbox:
                 outbox._bodies[message_id] = (text, html)
             return message_id
 
-        UrllibWebhookClient.post = recording_post  # type: ignore[method-assign, assignment]
+        HttpWebhookClient.post = recording_post  # type: ignore[method-assign, assignment]
         SnsSesNotifier.send_email = recording_send_email  # type: ignore[method-assign, assignment]
 
         def restore() -> None:
-            UrllibWebhookClient.post = post  # type: ignore[method-assign]
+            HttpWebhookClient.post = post  # type: ignore[method-assign]
             SnsSesNotifier.send_email = send_email  # type: ignore[method-assign]
 
         self._restore.append(restore)

@@ -30,6 +30,7 @@ from moto import mock_aws
 from moto.core.config import DefaultConfig
 from moto.core.models import MockAWS
 
+from mqtt_actions.limits import MAX_MQTT_PAYLOAD
 from mqtt_actions_cli.cfn import (
     ROOT,
     TEMPLATE,
@@ -382,7 +383,7 @@ class LocalStack:
         loop, broker = _started(self._loop), _started(self._broker)
         for problem in aws_differences(topic, len(payload), qos, what="iot-data publish"):
             log.warning("warn %s", problem)
-        if len(payload) > 128 * 1024:
+        if len(payload) > MAX_MQTT_PAYLOAD:
             msg = "The payload exceeds the maximum size allowed"
             raise PublishRefusedError("RequestEntityTooLargeException", msg, 413)
         hops = ",".join(v for k, v in user_properties if k == "mqtt-actions-hops")

@@ -33,6 +33,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from mqtt_actions import topics
+from mqtt_actions.limits import (
+    MAX_ASYNC_EVENT_BYTES,
+    MAX_DEVICE_CHARS,
+    MAX_EMAIL_RECIPIENTS,
+    MAX_SMS_CHARS,
+    MAX_SUBJECT_CHARS,
+)
 from mqtt_actions.payload import check_points
 from mqtt_actions.ports import (
     ActionResult,
@@ -81,12 +88,7 @@ __all__ = [
     "run_analysis",
 ]
 
-MAX_SMS_CHARS: Final = 1600  # as the sms action: SNS sends at most 1,600 characters
-MAX_EMAIL_RECIPIENTS: Final = 50  # as the email action: SES takes at most 50 per message
-MAX_SUBJECT_CHARS: Final = 998  # RFC 5322 line length
-MAX_DEVICE_CHARS: Final = 128  # as insert_bucket; IoT Core client ids are at most 128 bytes
 MAX_QUERY_LIMIT: Final = 1000
-MAX_ASYNC_EVENT_BYTES: Final = 1024 * 1024  # Lambda's limit for an asynchronous invocation
 ANALYSIS_ACTION_TYPE: Final = "analysis"
 
 Scope = list[dict[str, Any]]

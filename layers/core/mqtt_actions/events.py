@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from mqtt_actions.text import surrogate_problem
+from mqtt_actions.text import surrogate_in
 from mqtt_actions.tokens import device_for_principal
 
 HOPS_PROPERTY = "mqtt-actions-hops"
@@ -63,9 +63,8 @@ class RouterEvent(BaseModel):
     @classmethod
     def _unicode(cls, value: Any) -> Any:
         # pydantic lets a lone surrogate through some str fields; no table or queue can hold it.
-        for text in value if isinstance(value, tuple) else (value,):
-            if isinstance(text, str) and (problem := surrogate_problem(text)) is not None:
-                raise ValueError(problem)
+        if (problem := surrogate_in(value)) is not None:
+            raise ValueError(problem)
         return value
 
     def payload_bytes(self) -> bytes:

@@ -22,6 +22,7 @@ from mqtt_actions.actions import (
     WebhookAction,
 )
 from mqtt_actions.events import RouterEvent
+from mqtt_actions.limits import MAX_DEVICE_CHARS, MAX_SMS_CHARS, MAX_SUBJECT_CHARS
 from mqtt_actions.payload import check_rows
 from mqtt_actions.ports import (
     ActionError,
@@ -42,9 +43,6 @@ from mqtt_actions.templating import (
     render_topic,
 )
 
-MAX_SMS_CHARS = 1600
-MAX_SUBJECT_CHARS = 998  # RFC 5322's line limit; a subject holding a 6 kB value is cut there
-MAX_DEVICE_CHARS = 128
 MAX_URL_CHARS = 8192  # what common HTTP servers accept in a request line
 # Refused points listed in an outcome: its detail is stored in DynamoDB (idempotency record,
 # inspector), 400 KB an item, and 10,000 refused points would not fit.
