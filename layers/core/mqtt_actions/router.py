@@ -340,5 +340,9 @@ def _dead_letter(event: RouterEvent, result: ActionResult) -> dict[str, Any]:
         "action_id": result.action_id,
         "action_type": result.action_type,
         "reason": result.reason,
-        "event": event.model_dump(mode="json", exclude={"only_actions"}),
+        # The original as parsed: the local stack's QoS only when the local stack gave one.
+        "event": event.model_dump(
+            mode="json",
+            exclude={"only_actions"} | (set() if event.local_qos is not None else {"local_qos"}),
+        ),
     }
