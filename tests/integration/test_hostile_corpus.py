@@ -13,7 +13,8 @@ import pytest
 from mqtt_actions.adapters.inspector import DynamoInspector
 from mqtt_actions.adapters.webhook import HttpWebhookClient
 from tests.corpus.hostile import CASES, HOOK, Case, Observed
-from tests.integration.conftest import Aws, Hook, Router, bucket, message
+from tests.integration.conftest import Aws, Router, bucket, message
+from tests.support.webhook import Hook
 
 pytestmark = pytest.mark.integration
 
