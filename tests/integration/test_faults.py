@@ -28,7 +28,7 @@ from mqtt_actions.router import RetryLaterError, RouterDeps
 from tests.integration.conftest import SENDER, Aws, Router, bucket, message
 from tests.support.webhook import Hook
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a matrix: `make test` runs it
 
 ACTIONS = """
 actions:

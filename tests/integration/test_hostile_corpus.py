@@ -16,7 +16,7 @@ from tests.corpus.hostile import CASES, HOOK, Case, Observed
 from tests.integration.conftest import Aws, Router, bucket, message
 from tests.support.webhook import Hook
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a matrix: `make test` runs it
 
 
 def test_the_corpus_is_big_enough_and_ids_are_unique() -> None:
