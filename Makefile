@@ -86,10 +86,12 @@ typecheck: $(VENV)/.installed ## mypy --strict over layers/, functions/, cli/
 pytest: $(VENV)/.installed sysdeps ## every test suite: unit, integration, e2e
 	$(BIN)/pytest
 
+# tests/inspector is one suite by behaviour: its tests on moto are marked `integration`.
 unit: $(VENV)/.installed
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest tests/unit tests/inspector -m "not integration"
 integration: $(VENV)/.installed
 	$(BIN)/pytest tests/integration
+	$(BIN)/pytest tests/inspector -m integration
 e2e: $(VENV)/.installed sysdeps
 	$(BIN)/pytest tests/e2e
 
