@@ -24,12 +24,21 @@ from mqtt_actions.adapters.webhook import HttpWebhookClient
 from mqtt_actions.change_marker import ChangeMarker
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.observability import traced
-from mqtt_actions.ports import InspectorLog
-from mqtt_actions.router import ActionsSource, RetryLaterError, RouterDeps, RouteSummary, route
+from mqtt_actions.ports import AdapterWrappers, InspectorLog, NeedsInvocation
+from mqtt_actions.router import (
+    ActionsSource,
+    RetryLaterError,
+    RouterDeps,
+    RouteSummary,
+    route,
+    wrap_adapters,
+)
 from mqtt_actions.settings import RouterSettings
 
 logger = Logger()
 metrics = Metrics()
+# Set by a host that runs this module (the local stack records what was sent); none on AWS.
+wrappers = AdapterWrappers()
 
 
 @cache
@@ -43,7 +52,7 @@ def deps() -> RouterDeps:
     cfg = settings()
     dynamodb = client("dynamodb")
     store = DynamoActionsStore(cfg.actions_table, dynamodb)
-    return RouterDeps(
+    built = RouterDeps(
         actions=ActionsSource(
             store.load,
             cfg.actions_cache_seconds,
@@ -62,6 +71,7 @@ def deps() -> RouterDeps:
         dead_letters=SqsDeadLetters(cfg.dead_letter_queue_url, client("sqs")),
         once=PowertoolsOnce(cfg.idempotency_table, dynamodb, cfg.idempotency_seconds),
     )
+    return wrap_adapters(built, wrappers)
 
 
 def _inspector(cfg: RouterSettings, dynamodb: Any) -> InspectorLog:
@@ -94,7 +104,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.append_keys(topic=parsed.topic, device=parsed.device)
     if isinstance(wired.once, PowertoolsOnce):
         wired.once.register(context)
-    if isinstance(wired.webhooks, HttpWebhookClient):
+    if isinstance(wired.webhooks, NeedsInvocation):
         wired.webhooks.register(context)
     summary = route(parsed, wired, settings())
     _measure(summary)

@@ -21,6 +21,7 @@ never duplicates them.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -39,6 +40,7 @@ from mqtt_actions.payload import wrap_payload
 from mqtt_actions.ports import (
     ActionError,
     ActionResult,
+    AdapterWrappers,
     BucketWriter,
     DeadLetters,
     InProgressError,
@@ -146,6 +148,17 @@ class RouterDeps:
     clock: Callable[[], float] = field(default=time.time)
     # The action types run through `once`; the dry run sends every type through it.
     guarded_types: frozenset[str] = GUARDED_TYPES
+
+
+def wrap_adapters(deps: RouterDeps, wrappers: AdapterWrappers) -> RouterDeps:
+    """`deps` with the notifier and webhook client its host wraps (the same object when none)."""
+    if wrappers.notifier is None and wrappers.webhooks is None:
+        return deps
+    return dataclasses.replace(
+        deps,
+        notifier=deps.notifier if wrappers.notifier is None else wrappers.notifier(deps.notifier),
+        webhooks=deps.webhooks if wrappers.webhooks is None else wrappers.webhooks(deps.webhooks),
+    )
 
 
 @dataclass(frozen=True)

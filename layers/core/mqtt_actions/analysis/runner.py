@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from mqtt_actions.analysis.errors import InvalidEventError
 from mqtt_actions.analysis.event import AnalysisEvent, Scope, Trigger
 from mqtt_actions.analysis.services import Run, Services
-from mqtt_actions.ports import ActionResult, AnalysisPorts, MessageRecord, Outcome
+from mqtt_actions.ports import ActionResult, AdapterWrappers, AnalysisPorts, MessageRecord, Outcome
 from mqtt_actions.settings import AnalysisSettings
 
 if TYPE_CHECKING:
@@ -176,6 +176,8 @@ class AnalysisFunction:
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
         self.clock: Callable[[], float] = time.time
+        # Set by a host that runs this handler (the local stack records what was sent).
+        self.wrappers = AdapterWrappers()
         self._logger: Logger | None = None
         functools.update_wrapper(self, handler)
 
@@ -203,7 +205,7 @@ class AnalysisFunction:
         if ports is None:
             from mqtt_actions.adapters.analysis_ports import AwsAnalysisPorts
 
-            ports = AwsAnalysisPorts(cfg)
+            ports = AwsAnalysisPorts(cfg, self.wrappers)
         return run_analysis(
             self.handler,
             event,
