@@ -170,6 +170,11 @@ def iot_message_units(payload_bytes: int, topic: str) -> int:
     return max(1, math.ceil((payload_bytes + len(topic.encode("utf-8"))) / (5 * KB)))
 
 
+def kinesis_put_units(record_bytes: int) -> int:
+    """A Kinesis PUT is billed per started 25 KB of its record."""
+    return max(1, math.ceil(record_bytes / (25 * KB)))
+
+
 def sqs_requests(body_bytes: int) -> int:
     """An SQS request is billed per started 64 KB chunk of its payload."""
     return max(1, math.ceil(body_bytes / (64 * KB)))

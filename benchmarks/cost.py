@@ -39,6 +39,7 @@ import contextlib
 import http.server
 import io
 import json
+import math
 import os
 import random
 import sys
@@ -70,6 +71,12 @@ SENDER = "alerts@example.com"
 DEVICES = 50
 LEVELS = ("all", "outcomes", "errors")
 VCPU_MB = 1769  # Lambda: a function with 1,769 MB has the equivalent of one vCPU
+# RouterBatching=Kinesis, as template.yaml's RouteStreamMapping sets it: up to BATCH_SIZE records
+# an invocation, gathered for up to 1 s (MaximumBatchingWindowInSeconds) per shard.
+BATCH_SIZE = 100
+RATES = (10, 100, 1000)  # messages/s at which the stream's fixed cost is priced
+MESSAGES_PER_SHARD = 500  # planned per shard (a shard takes 1,000 records/s): half its limit
+MAX_PARALLELIZATION = 10  # Lambda's ParallelizationFactor: concurrent batches per shard
 # Assumed wait per round trip from a warm Lambda in us-east-1 (ms). Not measurable here: moto
 # answers in-process. A webhook's wait is the receiver's; 100 ms is a typical HTTPS POST.
 WAIT_MS = {
@@ -286,6 +293,9 @@ class Run:
     floor_wru: int = 0
     floor_item_bytes: list[int] = field(default_factory=list)
     stored_only_round_trips: list[int] = field(default_factory=list)
+    batch: int = 0  # RouterBatching=Kinesis: records per router invocation; 0 = one a message
+    kinesis_put_units: int = 0
+    bucket_queries: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @contextmanager
@@ -350,7 +360,7 @@ def device_messages(n: int, rng: random.Random) -> Iterator[tuple[str, str, byte
         yield device, topic, json.dumps(point, ensure_ascii=False).encode()
 
 
-def run_level(level: str, n: int, seed: int) -> Run:
+def run_level(level: str, n: int, seed: int, batch: int = 0) -> Run:
     import boto3
     from moto import mock_aws
     from moto.iotdata.models import iotdata_backends
@@ -405,7 +415,7 @@ def run_level(level: str, n: int, seed: int) -> Run:
         wired = router_app.deps()
         wired.webhooks = TimedWebhooks(wired.webhooks, meter)
         inspector_app.deps()
-        result = Run(level, n, meter, Invocations())
+        result = Run(level, n, meter, Invocations(), batch=batch)
         published = iotdata_backends["123456789012"][REGION].published_payloads
 
         def invoke(
@@ -419,11 +429,37 @@ def run_level(level: str, n: int, seed: int) -> Run:
             result.invocations.count[name] += 1
             result.invocations.cpu[name] += max(own, 0.0)
             result.invocations.waits_ms[name] += meter.waits_ms - waits_before
-            result.rules += 1
-            result.rule_actions += 1
+            if name == "InspectorFunction" or not batch:  # a batch's rules count per message
+                result.rules += 1
+                result.rule_actions += 1
             if name == "RouterFunction" and stored_only(answer.get("outcomes", {})):
                 result.stored_only_round_trips.append(meter.round_trips - trips_before)
             return answer
+
+        pending: list[dict[str, Any]] = []  # RouterBatching=Kinesis: records on the stream
+        now = [0]  # the last device message's time, for republishes routed from a batch
+
+        def flush(final: bool = False) -> None:
+            """Lambda's event source mapping: full batches (and at the end what is left), one
+            invocation each; a republish joins a later batch, as on the stream."""
+            while batch and (len(pending) >= batch or (final and pending)):
+                records = [
+                    {
+                        "kinesis": {
+                            "sequenceNumber": str(10**20 + result.kinesis_put_units + i),
+                            "data": base64.b64encode(json.dumps(event).encode()).decode(),
+                        }
+                    }
+                    for i, event in enumerate(pending[:batch])
+                ]
+                del pending[:batch]
+                seen = len(published)
+                answer = invoke("RouterFunction", router_app.lambda_handler, {"Records": records})
+                if answer["batchItemFailures"]:
+                    raise RuntimeError(f"the benchmark's batch failed: {answer}")
+                for republished_topic, body in list(published[seen:]):
+                    # The republish goes through the rule and the stream again: a later batch.
+                    route(republished_topic.split("/")[-1], republished_topic, body, now[0], 1)
 
         def route(client: str, topic: str, payload: bytes, at: int, hops: int = 0) -> None:
             event = {
@@ -435,6 +471,14 @@ def run_level(level: str, n: int, seed: int) -> Run:
                 "traceid": str(uuid.UUID(int=random.getrandbits(128))),
                 "hops": [str(hops)] if hops else None,
             }
+            if batch:
+                result.rules += 1
+                result.rule_actions += 1
+                result.kinesis_put_units += bill.kinesis_put_units(len(json.dumps(event)))
+                pending.append(event)
+                if len(pending) >= batch:
+                    flush()
+                return
             invoke("RouterFunction", router_app.lambda_handler, event)
 
         rng = random.Random(seed)
@@ -449,17 +493,20 @@ def run_level(level: str, n: int, seed: int) -> Run:
             invoke("InspectorFunction", inspector_app.lambda_handler, event)
         for i, (device, topic, payload) in enumerate(device_messages(n, rng)):
             stamp = at + 1000 + i * 50
+            now[0] = stamp
             result.iot_messages += bill.iot_message_units(len(payload), topic)
             seen = len(published)
             route(device, topic, payload, stamp)
             result.floor_item_bytes.append(floor_item_size(device, stamp, payload))
-            for republished_topic, body in list(published[seen:]):
+            for republished_topic, body in list(published[seen:]) if not batch else []:
                 # The service's publish is metered by the hook; the route rule sees it too.
                 route(republished_topic.split("/")[-1], republished_topic, body, stamp, hops=1)
+        flush(final=True)
         for d in range(DEVICES):
             event = gone | {"clientId": f"sensor-{d:02d}", "timestamp": at + 10_000_000 + d}
             invoke("InspectorFunction", inspector_app.lambda_handler, event)
         result.floor_wru = sum(bill.write_units(size) for size in result.floor_item_bytes)
+        result.bucket_queries = measure_bucket_queries(meter, tables["BucketTable"])
         for module in (router_app, inspector_app):
             module.settings.cache_clear()
             module.deps.cache_clear()
@@ -468,6 +515,40 @@ def run_level(level: str, n: int, seed: int) -> Run:
             os.environ.pop(key, None)
         meter.unregister(aws._session().events)
         return result
+
+
+QUERY_DEVICE = "sensor-00"
+QUERY_LIMIT = 50
+
+
+def measure_bucket_queries(meter: Meter, table: str) -> dict[str, dict[str, Any]]:
+    """What `mqtt-actions bucket query` costs on the run's data, by a meter of its own (the
+    reads are not part of the per-message bill): requests and read units per query."""
+    import boto3
+
+    from mqtt_actions.adapters.bucket import DynamoBucket
+
+    answers: dict[str, dict[str, Any]] = {}
+    for label, variable in (
+        ("without --variable", None),
+        ("--variable temperature", "temperature"),
+    ):
+        # A client of boto3's default session: the run's meter (on the handlers' session) does
+        # not see these reads.
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        own = Meter(table_of=meter.table_of, indexes=meter.indexes)
+        own.register(dynamodb.meta.events)
+        rows = DynamoBucket(table, dynamodb).query(
+            QUERY_DEVICE, variable=variable, limit=QUERY_LIMIT
+        )
+        own.unregister(dynamodb.meta.events)
+        answers[label] = {
+            "points": len(rows),
+            "variables": len({r["variable"] for r in rows}),
+            "requests": own.requests["dynamodb:Query"],
+            "rru": own.units["dynamodb_rru:BucketTable"],
+        }
+    return answers
 
 
 def stored_only(outcomes: Mapping[str, str]) -> bool:
@@ -509,7 +590,8 @@ def price(run: Run, template: Mapping[str, Any]) -> list[Line]:
     service_publishes = run.meter.units.get("iot_message:service publishes", 0)
     lines.append(Line("IoT Core messages (republished by actions)", service_publishes * per, 0.0))
     lines.append(Line("IoT rules triggered", run.rules * per, 0.0))
-    lines.append(Line("IoT rule actions (Lambda)", run.rule_actions * per, 0.0))
+    target = "Kinesis" if run.batch else "Lambda"
+    lines.append(Line(f"IoT rule actions ({target})", run.rule_actions * per, 0.0))
     lines = [
         Line(line.item, line.quantity, line.quantity * 1e6 * rate)
         for line, rate in zip(
@@ -518,6 +600,11 @@ def price(run: Run, template: Mapping[str, Any]) -> list[Line]:
             strict=True,
         )
     ]
+    if run.batch:
+        units = run.kinesis_put_units * per
+        lines.append(
+            Line("Kinesis PUT payload units", units, units * 1e6 * p["kinesis_put_unit"].usd)
+        )
     for name in sorted(run.invocations.count):
         count = run.invocations.count[name]
         size = function_size(template, name)
@@ -599,7 +686,76 @@ def total(lines: list[Line]) -> float:
 # ---------------------------------------------------------------- output
 
 
-def summary(run: Run, template: Mapping[str, Any]) -> dict[str, Any]:
+def plan(rate: int, record_s: float, records: float) -> tuple[int, int, int, float]:
+    """The cheapest (shards, parallelization, records an invocation, $/M of requests + shard
+    hours) that keeps up with `rate`: a shard takes MESSAGES_PER_SHARD; Lambda runs up to
+    `parallelization` (1-10) batches of a shard at once, each holding the share of the shard's
+    records its partition keys give it, gathered for up to 1 s; each batch runs its records one
+    after another, so a shard needs parallelization >= 1.5 x its rate x `record_s`."""
+    best: tuple[int, int, int, float] | None = None
+    for shards in range(max(1, math.ceil(rate / MESSAGES_PER_SHARD)), rate + 1):
+        per_shard = rate / shards
+        factor = max(1, math.ceil(1.5 * per_shard * record_s))
+        if factor > MAX_PARALLELIZATION:
+            continue
+        fills = max(1, min(BATCH_SIZE, math.floor(per_shard / factor)))
+        usd = (
+            records / fills * 1e6 * bill.PRICES["lambda_request"].usd
+            + shards * bill.PRICES["kinesis_shard_hour"].usd / (rate * 3600) * 1e6
+        )
+        if best is None or usd < best[3]:
+            best = (shards, factor, fills, usd)
+        if fills == BATCH_SIZE or factor == 1:
+            break  # more shards only add hours
+    if best is None:
+        raise ValueError(f"no plan keeps up with {rate} msg/s")
+    return best
+
+
+def at_rates(batched: Run, template: Mapping[str, Any], floor: float) -> dict[str, Any]:
+    """RouterBatching=Kinesis priced at RATES: the measured run (BATCH_SIZE records an
+    invocation) with the router's requests scaled to the batch each rate fills under `plan`,
+    plus the shards' hours spread over the messages of an hour."""
+    lines = price(batched, template)
+    measured = total(lines)
+    requests = next(ln for ln in lines if ln.item == "Lambda requests: RouterFunction")
+    records = batched.rule_actions / batched.messages  # device messages and republishes
+    size = function_size(template, "RouterFunction")
+    billed_s = (
+        batched.invocations.cpu["RouterFunction"] * max(1.0, VCPU_MB / size.memory_mb)
+        + batched.invocations.waits_ms["RouterFunction"] / 1000
+    )
+    record_s = billed_s / batched.rule_actions
+    rates = []
+    for rate in RATES:
+        shards, factor, fills, _ = plan(rate, record_s, records)
+        scaled = records / fills * 1e6 * bill.PRICES["lambda_request"].usd
+        fixed = shards * bill.PRICES["kinesis_shard_hour"].usd / (rate * 3600) * 1e6
+        usd = measured - requests.usd_per_million + scaled + fixed
+        rates.append(
+            {
+                "messages_per_second": rate,
+                "shards": shards,
+                "parallelization": factor,
+                "records_per_invocation": fills,
+                "router_requests_usd_per_million": round(scaled, 4),
+                "shard_hours_usd_per_million": round(fixed, 4),
+                "usd_per_million": round(usd, 4),
+                "ratio": round(usd / floor, 3),
+            }
+        )
+    return {
+        "records_per_invocation_measured": BATCH_SIZE,
+        "router_billed_ms_per_record": round(record_s * 1000, 2),
+        "usd_per_million_measured": round(measured, 4),
+        "lines": [
+            {"item": ln.item, "usd_per_million": round(ln.usd_per_million, 4)} for ln in lines
+        ],
+        "rates": rates,
+    }
+
+
+def summary(run: Run, template: Mapping[str, Any], batched: Run | None = None) -> dict[str, Any]:
     lines = price(run, template)
     floor = floor_lines(run)
     ours, base = total(lines), total(floor)
@@ -654,6 +810,16 @@ def summary(run: Run, template: Mapping[str, Any]) -> dict[str, Any]:
             2,
         ),
         "device_messages": run.messages,
+        "kinesis": at_rates(batched, template, base) if batched else None,
+        "bucket_queries": {
+            label: q
+            | {
+                "usd_per_million_queries": round(
+                    q["rru"] * bill.PRICES["dynamodb_rru"].usd * 1e6, 4
+                )
+            }
+            for label, q in run.bucket_queries.items()
+        },
     }
 
 
@@ -726,6 +892,69 @@ def render(results: list[dict[str, Any]]) -> str:
             + " | ".join(f"{r['item_bytes_avg'].get(t, '-')}" for r in results)
             + " |"
         )
+    if all(r["kinesis"] for r in results):
+        out += [
+            "",
+            "RouterBatching=Kinesis: measured with "
+            f"{BATCH_SIZE} records an invocation; at each rate the cheapest shards and "
+            "parallelization that keep up (see `plan`), the router's requests scaled to the "
+            "batch that fills in 1 s, the shards' hours spread over the messages",
+            "",
+            "| $ per million (ratio to the floor) | Disabled | "
+            + " | ".join(f"Kinesis at {rate:,} msg/s" for rate in RATES)
+            + " |",
+            "|---|" + "---:|" * (1 + len(RATES)),
+        ]
+        for r in results:
+            cells = [f"{r['usd_per_million']:.4f} ({r['ratio']:.2f}x)"] + [
+                f"{k['usd_per_million']:.4f} ({k['ratio']:.2f}x)" for k in r["kinesis"]["rates"]
+            ]
+            out.append(f"| level {r['level']} | " + " | ".join(cells) + " |")
+        first = results[0]["kinesis"]["rates"]
+        out.append(
+            f"| shards, parallelization, records an invocation (level {results[0]['level']}) | - | "
+            + " | ".join(
+                f"{k['shards']}, {k['parallelization']}, {k['records_per_invocation']}"
+                for k in first
+            )
+            + " |"
+        )
+
+        def line(r: dict[str, Any], item: str) -> float:
+            found = [ln["usd_per_million"] for ln in r["lines"] if ln["item"] == item]
+            return float(found[0]) if found else 0.0
+
+        requests, duration = "Lambda requests: RouterFunction", "Lambda duration: RouterFunction"
+        duration = next(ln["item"] for ln in results[0]["lines"] if ln["item"].startswith(duration))
+        out.append(
+            f"| router requests $/M (level {results[0]['level']}) | "
+            f"{line(results[0], requests):.4f} | "
+            + " | ".join(f"{k['router_requests_usd_per_million']:.4f}" for k in first)
+            + " |"
+        )
+        batched_duration = line(results[0]["kinesis"], duration)
+        out.append(
+            f"| router duration $/M (level {results[0]['level']}) | "
+            f"{line(results[0], duration):.4f} | "
+            + " | ".join(f"{batched_duration:.4f}" for _ in first)
+            + " |"
+        )
+        out.append(
+            "| shard-hours $/M | - | "
+            + " | ".join(f"{k['shard_hours_usd_per_million']:.4f}" for k in first)
+            + " |"
+        )
+    out += [
+        "",
+        f"`bucket query {QUERY_DEVICE} --limit {QUERY_LIMIT}` on this data"
+        f" (level {results[0]['level']}):",
+    ]
+    for label, q in results[0]["bucket_queries"].items():
+        out.append(
+            f"  {label}: {q['points']} points of {q['variables']} variables, "
+            f"{q['requests']} Query requests, {q['rru']} RRU "
+            f"(${q['usd_per_million_queries']} per million queries)"
+        )
     out += ["", "Requests counted by the hook (whole run, level " + results[0]["level"] + "):"]
     out += [f"  {k}: {v}" for k, v in results[0]["requests"].items()]
     out += [
@@ -744,6 +973,12 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per level")
     parser.add_argument("--levels", default=",".join(LEVELS), help="InspectorLevel values to run")
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument(
+        "--no-kinesis",
+        dest="kinesis",
+        action="store_false",
+        help="skip the RouterBatching=Kinesis runs (half the time)",
+    )
     args = parser.parse_args()
     if args.n < 1:
         parser.error("-n must be at least 1")
@@ -759,7 +994,12 @@ def main() -> None:
     logging.disable(logging.CRITICAL)  # the handlers' logs are not the benchmark's output
     with contextlib.redirect_stdout(io.StringIO()):  # Powertools prints its EMF metrics
         runs = [run_level(level, args.n, args.seed) for level in levels]
-    results = [summary(run, template) for run in runs]
+        batched = (
+            [run_level(level, args.n, args.seed, BATCH_SIZE) for level in levels]
+            if args.kinesis
+            else [None] * len(runs)
+        )
+    results = [summary(run, template, b) for run, b in zip(runs, batched, strict=True)]
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
     else:

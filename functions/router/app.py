@@ -1,4 +1,7 @@
-"""RouterFunction: every MQTT message (IoT rule `route`) -> its actions. Parse, route, measure."""
+"""RouterFunction: every MQTT message (IoT rule `route`) -> its actions. Parse, route, measure.
+
+Invoked by the rule once per message, or (`RouterBatching=Kinesis`) by the stream's event source
+mapping with a batch of them: each record is routed exactly as a message on its own."""
 
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from mqtt_actions.router import (
     wrap_adapters,
 )
 from mqtt_actions.settings import RouterSettings
+from mqtt_actions.streams import batch_response, is_stream_batch, stream_records
 
 logger = Logger()
 metrics = Metrics()
@@ -89,17 +93,34 @@ def _inspector(cfg: RouterSettings, dynamodb: Any) -> InspectorLog:
 @metrics.log_metrics
 @traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_stream_batch(event):
+        return _batch(event, context)
+    return _message(event, context)
+
+
+def _batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Each record in order; the first that raises is reported and the batch stops there:
+    Lambda delivers it and every later record again (side effects are idempotent by traceid)."""
+    for record in stream_records(event):
+        if record.event is None:
+            _invalid(str(record.problem), {"kinesis": {"sequenceNumber": record.sequence}})
+            continue
+        try:
+            _message(record.event, context)
+        except Exception:
+            logger.exception("record failed", extra={"sequence_number": record.sequence})
+            return batch_response([record.sequence])
+    return batch_response([])
+
+
+def _message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     wired = deps()
     try:
         parsed = RouterEvent.model_validate(event)
         parsed.payload_bytes()
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         # Retrying cannot fix a malformed event: straight to the dead-letter queue, with why.
-        reason = f"invalid router event: {exc}"
-        logger.error("invalid event", extra={"reason": reason})
-        metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
-        wired.dead_letters.send({"kind": "invalid_event", "reason": reason, "event": event})
-        return {"error": reason}
+        return _invalid(f"invalid router event: {exc}", event)
     logger.set_correlation_id(parsed.traceid)
     logger.append_keys(topic=parsed.topic, device=parsed.device)
     if isinstance(wired.once, PowertoolsOnce):
@@ -116,6 +137,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "matched": len(summary.results),
         "outcomes": {r.action_id: r.outcome.value for r in summary.results},
     }
+
+
+def _invalid(reason: str, event: dict[str, Any]) -> dict[str, Any]:
+    logger.error("invalid event", extra={"reason": reason})
+    metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
+    deps().dead_letters.send({"kind": "invalid_event", "reason": reason, "event": event})
+    return {"error": reason}
 
 
 def _measure(summary: RouteSummary) -> None:

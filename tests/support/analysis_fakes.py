@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from mqtt_actions.adapters.bucket import bucket_item
+from mqtt_actions.adapters.bucket import bucket_item, row_ts
 from mqtt_actions.analysis import AnalysisFunction
 from mqtt_actions.ports import ActionResult, MessageRecord, RetainedMessage
 from mqtt_actions.settings import AnalysisSettings
@@ -142,7 +142,7 @@ class FakeBucket:
             and (since_ms is None or int(it["time"]["N"]) >= since_ms)
             and (until_ms is None or int(it["time"]["N"]) <= until_ms)
         ]
-        rows.sort(key=lambda it: it["ts"]["S"], reverse=True)
+        rows.sort(key=row_ts, reverse=True)
         return [json.loads(it["data"]["S"]) | {"_time": int(it["time"]["N"])} for it in rows][
             :limit
         ]

@@ -54,6 +54,15 @@ def test_iot_messages_per_5kb_of_payload_and_topic(payload: int, topic: str, uni
     assert bill.iot_message_units(payload, topic) == units
 
 
+def test_kinesis_put_units_per_25kb_record_chunk() -> None:
+    assert [bill.kinesis_put_units(n) for n in (1, 25 * 1024, 25 * 1024 + 1, 128 * 1024)] == [
+        1,
+        1,
+        2,
+        6,
+    ]
+
+
 def test_sqs_requests_per_64kb_chunk() -> None:
     assert [bill.sqs_requests(n) for n in (1, 65536, 65537, 256 * 1024)] == [1, 1, 2, 4]
 

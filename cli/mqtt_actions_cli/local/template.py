@@ -258,6 +258,7 @@ class Resolver:
             "AWS::IAM::Role": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/{physical}",
             "AWS::IoT::TopicRule": f"arn:{regional.format('iot')}:rule/{physical}",
             "AWS::SNS::Topic": f"arn:{regional.format('sns')}:{name}",
+            "AWS::Kinesis::Stream": f"arn:{regional.format('kinesis')}:stream/{physical}",
         }
         if attribute in ("Arn", "TopicArn") and kind in arns:
             return arns[kind]

@@ -17,6 +17,10 @@ from mqtt_actions.adapters.dynamo import put_items
 _NUMBER_CONTEXT = Context(prec=38)
 _SMALLEST, _TOO_BIG = Decimal("1E-130"), Decimal("1E126")
 
+SEP = "#"  # between the variable and the time in the sort key
+# The first string after every "<prefix>#...": "$" is the character after "#".
+_PAST_SEP = chr(ord(SEP) + 1)
+
 
 def dynamo_number(value: int | float) -> str | None:
     """`value` as a DynamoDB number, rounded to 38 significant digits if it has more; None when
@@ -47,25 +51,35 @@ def point_time_ms(point: Mapping[str, Any], default_ms: int) -> int:
 def bucket_item(
     device: str, point: Mapping[str, Any], *, traceid: str, index: int, timestamp: int
 ) -> dict[str, Any]:
-    """The DynamoDB item (low-level attribute values) of one point."""
+    """The DynamoDB item (low-level attribute values) of one point.
+
+    Only a variable holding `#` gets a `ts` attribute, which puts the row in the sparse `ByTime`
+    index (a second write unit): its key `<variable>#<ts>` can sort among another variable's
+    rows, so the loose scan of `DynamoBucket.query` does not look for it there."""
     variable = str(point.get("variable", ""))
     at = point_time_ms(point, timestamp)
     ts = f"{at:013d}#{traceid}#{index:04d}"
     item: dict[str, Any] = {
         "device": {"S": device},
         "sk": {"S": f"{variable}#{ts}"},
-        "ts": {"S": ts},
         "variable": {"S": variable},
         "time": {"N": str(at)},
         "traceid": {"S": traceid},
         "data": {"S": json.dumps(point, separators=(",", ":"), ensure_ascii=False)},
     }
+    if SEP in variable:
+        item["ts"] = {"S": ts}
     value = point.get("value")
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         number = dynamo_number(value)
         if number is not None:
             item["value_n"] = {"N": number}
     return item
+
+
+def row_ts(item: Mapping[str, Any]) -> str:
+    """`<time ms>#<traceid>#<index>` of a stored row, whether or not it has a `ts` attribute."""
+    return str(item["sk"]["S"])[len(item["variable"]["S"]) + 1 :]
 
 
 class DynamoBucket:
@@ -93,33 +107,101 @@ class DynamoBucket:
         until_ms: int | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
-        """Newest first. With `variable`, reads the main key; without, the by-time index."""
+        """Newest first. With `variable`, one range of the main key. Without: a loose scan of the
+        main key (one Limit-1 query finds each key prefix `<variable>#`, one query reads that
+        variable's newest `limit` rows in the range) plus one query of the sparse `ByTime` index
+        (rows of variables holding `#`, and every row written before `ts` became sparse), merged
+        by time. Requests: 2 per variable + 2."""
         lo = f"{since_ms or 0:013d}"
         hi = f"{until_ms if until_ms is not None else 9_999_999_999_999:013d}~"
-        names = {"#d": "device", "#k": "sk" if variable else "ts"}
-        values: dict[str, Any] = {":d": {"S": device}}
-        if variable:
-            values[":lo"], values[":hi"] = {"S": f"{variable}#{lo}"}, {"S": f"{variable}#{hi}"}
+        if variable is not None:
+            items = self._newest(device, variable, lo, hi, limit)
         else:
-            values[":lo"], values[":hi"] = {"S": lo}, {"S": hi}
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "#d = :d AND #k BETWEEN :lo AND :hi",
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if not variable:
-            kwargs["IndexName"] = "ByTime"
-        rows: list[dict[str, Any]] = []
-        while len(rows) < limit:
+            found: dict[str, dict[str, Any]] = {}
+            for name in self._prefixes(device):
+                found.update(
+                    (it["sk"]["S"], it) for it in self._newest(device, name, lo, hi, limit)
+                )
+            found.update((it["sk"]["S"], it) for it in self._indexed(device, lo, hi, limit))
+            items = sorted(found.values(), key=row_ts, reverse=True)
+        return [
+            json.loads(it["data"]["S"]) | {"_time": int(it["time"]["N"])} for it in items[:limit]
+        ]
+
+    def _pages(self, kwargs: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while len(items) < limit:
             page = self._client.query(**kwargs)
-            rows.extend(
-                json.loads(it["data"]["S"]) | {"_time": int(it["time"]["N"])}
-                for it in page["Items"]
-            )
+            items.extend(page["Items"])
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return rows[:limit]
+        return items[:limit]
+
+    def _newest(
+        self, device: str, variable: str, lo: str, hi: str, limit: int
+    ) -> list[dict[str, Any]]:
+        """`variable`'s newest rows with lo <= ts <= hi, from the main key. The filter drops rows
+        of a variable like `t#1` whose keys sort among those of `t`."""
+        return self._pages(
+            {
+                "TableName": self._table,
+                "KeyConditionExpression": "#d = :d AND #k BETWEEN :lo AND :hi",
+                "FilterExpression": "#v = :v",
+                "ExpressionAttributeNames": {"#d": "device", "#k": "sk", "#v": "variable"},
+                "ExpressionAttributeValues": {
+                    ":d": {"S": device},
+                    ":lo": {"S": f"{variable}{SEP}{lo}"},
+                    ":hi": {"S": f"{variable}{SEP}{hi}"},
+                    ":v": {"S": variable},
+                },
+                "ScanIndexForward": False,
+                "Limit": limit,
+            },
+            limit,
+        )
+
+    def _prefixes(self, device: str) -> list[str]:
+        """Each distinct `<p>` of the device's keys `<p>#...`, in key order, one Limit-1 query
+        each: after a key of prefix p, every key up to p + "$" starts with p + "#", so the next
+        query starts there. p is a variable without `#` or the first part of one with `#`
+        (whose rows the `ByTime` index serves)."""
+        names: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#d = :d",
+            "ExpressionAttributeNames": {"#d": "device", "#k": "sk"},
+            "ExpressionAttributeValues": {":d": {"S": device}},
+            "ProjectionExpression": "#k",
+            "Limit": 1,
+        }
+        while True:
+            page = self._client.query(**kwargs)
+            if page["Items"]:
+                name = page["Items"][0]["sk"]["S"].split(SEP, 1)[0]
+                names.append(name)
+                kwargs["KeyConditionExpression"] = "#d = :d AND #k >= :from"
+                kwargs["ExpressionAttributeValues"][":from"] = {"S": name + _PAST_SEP}
+                kwargs.pop("ExclusiveStartKey", None)
+            elif "LastEvaluatedKey" in page:
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            else:
+                return names
+
+    def _indexed(self, device: str, lo: str, hi: str, limit: int) -> list[dict[str, Any]]:
+        return self._pages(
+            {
+                "TableName": self._table,
+                "IndexName": "ByTime",
+                "KeyConditionExpression": "#d = :d AND #k BETWEEN :lo AND :hi",
+                "ExpressionAttributeNames": {"#d": "device", "#k": "ts"},
+                "ExpressionAttributeValues": {
+                    ":d": {"S": device},
+                    ":lo": {"S": lo},
+                    ":hi": {"S": hi},
+                },
+                "ScanIndexForward": False,
+                "Limit": limit,
+            },
+            limit,
+        )
