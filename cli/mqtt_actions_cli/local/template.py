@@ -259,6 +259,7 @@ class Resolver:
             "AWS::IoT::TopicRule": f"arn:{regional.format('iot')}:rule/{physical}",
             "AWS::SNS::Topic": f"arn:{regional.format('sns')}:{name}",
             "AWS::Kinesis::Stream": f"arn:{regional.format('kinesis')}:stream/{physical}",
+            "AWS::IoT::Authorizer": f"arn:{regional.format('iot')}:authorizer/{physical}",
         }
         if attribute in ("Arn", "TopicArn") and kind in arns:
             return arns[kind]
