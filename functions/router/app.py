@@ -93,12 +93,21 @@ def _inspector(cfg: RouterSettings, dynamodb: Any) -> InspectorLog:
 @metrics.log_metrics
 @traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    _bind(deps(), context)
     if is_stream_batch(event):
-        return _batch(event, context)
-    return _message(event, context)
+        return _batch(event)
+    return _message(event)
 
 
-def _batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def _bind(wired: RouterDeps, context: LambdaContext) -> None:
+    """Once per invocation (one message, or a whole batch): the adapters that bound their work by
+    the invocation learn its deadline."""
+    for adapter in (wired.once, wired.webhooks):
+        if isinstance(adapter, NeedsInvocation):
+            adapter.register(context)
+
+
+def _batch(event: dict[str, Any]) -> dict[str, Any]:
     """Each record in order; the first that raises is reported and the batch stops there:
     Lambda delivers it and every later record again (side effects are idempotent by traceid)."""
     for record in stream_records(event):
@@ -106,14 +115,14 @@ def _batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             _invalid(str(record.problem), {"kinesis": {"sequenceNumber": record.sequence}})
             continue
         try:
-            _message(record.event, context)
+            _message(record.event)
         except Exception:
             logger.exception("record failed", extra={"sequence_number": record.sequence})
             return batch_response([record.sequence])
     return batch_response([])
 
 
-def _message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def _message(event: dict[str, Any]) -> dict[str, Any]:
     wired = deps()
     try:
         parsed = RouterEvent.model_validate(event)
@@ -123,10 +132,6 @@ def _message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return _invalid(f"invalid router event: {exc}", event)
     logger.set_correlation_id(parsed.traceid)
     logger.append_keys(topic=parsed.topic, device=parsed.device)
-    if isinstance(wired.once, PowertoolsOnce):
-        wired.once.register(context)
-    if isinstance(wired.webhooks, NeedsInvocation):
-        wired.webhooks.register(context)
     summary = route(parsed, wired, settings())
     _measure(summary)
     if waiting := summary.in_progress():

@@ -145,6 +145,25 @@ class WebhookClient(Protocol):
     ) -> int: ...
 
 
+class ActionPorts(Protocol):
+    """The adapters the actions themselves call (the router's RouterDeps is one)."""
+
+    @property
+    def bucket(self) -> BucketWriter: ...
+
+    @property
+    def notifier(self) -> Notifier: ...
+
+    @property
+    def publisher(self) -> Publisher: ...
+
+    @property
+    def invoker(self) -> Invoker: ...
+
+    @property
+    def webhooks(self) -> WebhookClient: ...
+
+
 @runtime_checkable
 class NeedsInvocation(Protocol):
     """An adapter that bounds its work by the Lambda invocation it runs in (its remaining time)."""
