@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mqtt_actions.actions import Action, ActionsFileError, effective_rate_limit, load_actions_file
+from mqtt_actions.actions import Action, ActionsFileError, effective_rate_limit
 from mqtt_actions.adapters.actions_store import PK, DynamoActionsStore
 from mqtt_actions.dryrun import ActionPreview, DryRunReport, Effect, dry_run
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.topics import InvalidTopicError, validate_topic
+from mqtt_actions_cli.actions_file import load_actions_file
 from mqtt_actions_cli.common import add_command
 from mqtt_actions_cli.errors import EXIT_OK, UsageError
 from mqtt_actions_cli.output import emit, plural, table
