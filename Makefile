@@ -25,7 +25,7 @@ export AWS_DEFAULT_REGION    := us-east-1
 export SAM_CLI_TELEMETRY     := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help python venv sysdeps test lint format typecheck pytest unit integration e2e validate security build bench run lock clean
+.PHONY: help python venv sysdeps test quick lint format typecheck pytest unit integration e2e validate security build bench run lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -67,6 +67,11 @@ venv: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## cr
 
 test: venv lint typecheck pytest validate security build ## everything CI runs: lint, types, all test suites, SAM lint, IaC scan and build
 
+# The suite to run while working: everything but the tests marked `slow` (tests/conftest.py marks
+# e2e and property tests; fault and hostile-input matrices are marked in their files).
+quick: lint typecheck ## lint, types, unit and fast integration tests (no e2e, load or property tests)
+	$(BIN)/pytest -q -m "not slow"
+
 lint: $(VENV)/.installed ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -81,10 +86,12 @@ typecheck: $(VENV)/.installed ## mypy --strict over layers/, functions/, cli/
 pytest: $(VENV)/.installed sysdeps ## every test suite: unit, integration, e2e
 	$(BIN)/pytest
 
+# tests/inspector is one suite by behaviour: its tests on moto are marked `integration`.
 unit: $(VENV)/.installed
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest tests/unit tests/inspector -m "not integration"
 integration: $(VENV)/.installed
 	$(BIN)/pytest tests/integration
+	$(BIN)/pytest tests/inspector -m integration
 e2e: $(VENV)/.installed sysdeps
 	$(BIN)/pytest tests/e2e
 

@@ -365,9 +365,9 @@ def run_level(level: str, n: int, seed: int, batch: int = 0) -> Run:
     from moto import mock_aws
     from moto.iotdata.models import iotdata_backends
 
-    from mqtt_actions.actions import load_actions_file
     from mqtt_actions.adapters import aws
     from mqtt_actions.adapters.actions_store import DynamoActionsStore
+    from mqtt_actions_cli.actions_file import load_actions_file
     from mqtt_actions_cli.cfn import (
         LocalNames,
         create_queues,

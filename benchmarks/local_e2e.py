@@ -61,12 +61,12 @@ import boto3  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 from _machine import machine  # noqa: E402
 
-from mqtt_actions.actions import load_actions_file  # noqa: E402
 from mqtt_actions.adapters.actions_store import DynamoActionsStore  # noqa: E402
 from mqtt_actions.adapters.bucket import DynamoBucket  # noqa: E402
 from mqtt_actions.adapters.inspector import DynamoInspector  # noqa: E402
 from mqtt_actions.payload import wrap_payload  # noqa: E402
 from mqtt_actions.ports import ActionResult, MessageRecord, Outcome  # noqa: E402
+from mqtt_actions_cli.actions_file import load_actions_file  # noqa: E402
 
 LATENCY_MESSAGES = 100
 DONE_LINE = "act  bench/stack: bench-store=done"

@@ -1,6 +1,13 @@
-"""Test-wide safety: no test can reach real AWS (fake credentials, fixed region, no endpoints)."""
+"""Test-wide safety: no test can reach real AWS (fake credentials, fixed region, no endpoints).
+And the `slow` marker: every e2e test (the local stack), every property test (hypothesis) and
+every test marked by hand; `make quick` runs the rest."""
 
 import os
+from pathlib import Path
+
+import pytest
+
+_E2E = Path(__file__).parent / "e2e"
 
 for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE"):
     os.environ.pop(_var, None)
@@ -19,3 +26,11 @@ os.environ.update(
         "POWERTOOLS_DEV": "false",
     }
 )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        in_e2e = item.path.is_relative_to(_E2E)
+        property_test = getattr(getattr(item, "obj", None), "is_hypothesis_test", False)
+        if in_e2e or property_test:
+            item.add_marker(pytest.mark.slow)

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mqtt_actions.actions import Action, load_actions_file
+from mqtt_actions.actions import Action
+from mqtt_actions_cli.actions_file import load_actions_file
 from mqtt_actions_cli.common import add_command
 from mqtt_actions_cli.errors import EXIT_OK, UsageError
 from mqtt_actions_cli.ops import actions as ops_actions

@@ -8,12 +8,12 @@ stack runs with. What cannot be known is filled with a stand-in and said in `not
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from mqtt_actions.settings import RouterSettings, SettingsError
-from mqtt_actions_cli.cfn import load_template
+from mqtt_actions_cli.cfn import Resolver, TemplateError, load_template
 from mqtt_actions_cli.target import Target
 
 STAND_IN_SENDER = "sender@example.com"
@@ -23,7 +23,6 @@ _PLACEHOLDERS = {
     "IDEMPOTENCY_TABLE": "dry-run",
     "DEAD_LETTER_QUEUE_URL": "dry-run",
 }
-_SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
 
 
 @dataclass
@@ -64,14 +63,16 @@ def _deployed_env(target: Target) -> dict[str, str] | None:
 
 def _from_template(notes: list[str]) -> RouterEnvironment:
     env: dict[str, str] = dict(_PLACEHOLDERS)
+    template: dict[str, Any] = {}
     try:
-        variables = load_template()["Resources"]["RouterFunction"]["Properties"]["Environment"][
+        template = load_template()
+        variables = template["Resources"]["RouterFunction"]["Properties"]["Environment"][
             "Variables"
         ]
     except (OSError, KeyError, TypeError):
         variables = {}
         notes.append("template.yaml has no RouterFunction environment")
-    analyses = _literal_json(variables.get("ANALYSIS_FUNCTIONS"))
+    analyses = _literal_json(template, variables.get("ANALYSIS_FUNCTIONS"))
     if analyses is not None:
         env["ANALYSIS_FUNCTIONS"] = analyses
     for name in ("MAX_HOPS", "WEBHOOK_ALLOW_PRIVATE"):
@@ -93,18 +94,16 @@ def _from_template(notes: list[str]) -> RouterEnvironment:
     return RouterEnvironment(settings, "template.yaml", notes)
 
 
-def _literal_json(value: Any) -> str | None:
-    """ANALYSIS_FUNCTIONS as JSON text: literal, or `!Sub` with ${Function} names kept as text."""
+def _literal_json(template: Mapping[str, Any], value: Any) -> str | None:
+    """ANALYSIS_FUNCTIONS as JSON text: literal, or `!Sub` resolved as the local stack resolves
+    it (a function's name is its logical id there)."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and "Fn::Sub" in value:
-        sub = value["Fn::Sub"]
-        text = sub[0] if isinstance(sub, list) and sub else sub
-        if isinstance(text, str):
-            resolved = _SUB_VARIABLE.sub(lambda m: m.group(1).split(".")[0], text)
-            try:
-                json.loads(resolved)
-            except json.JSONDecodeError:
-                return None
-            return resolved
+        try:
+            resolved = Resolver(template, physical={}).resolve(value, "ANALYSIS_FUNCTIONS")
+            json.loads(resolved)
+        except (TemplateError, TypeError, json.JSONDecodeError):
+            return None
+        return str(resolved)
     return None

@@ -27,13 +27,22 @@ from mqtt_actions.adapters.webhook import HttpWebhookClient
 from mqtt_actions.change_marker import ChangeMarker
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.observability import traced
-from mqtt_actions.ports import InspectorLog
-from mqtt_actions.router import ActionsSource, RetryLaterError, RouterDeps, RouteSummary, route
+from mqtt_actions.ports import AdapterWrappers, InspectorLog, NeedsInvocation
+from mqtt_actions.router import (
+    ActionsSource,
+    RetryLaterError,
+    RouterDeps,
+    RouteSummary,
+    route,
+    wrap_adapters,
+)
 from mqtt_actions.settings import RouterSettings
 from mqtt_actions.streams import batch_response, is_stream_batch, stream_records
 
 logger = Logger()
 metrics = Metrics()
+# Set by a host that runs this module (the local stack records what was sent); none on AWS.
+wrappers = AdapterWrappers()
 
 
 @cache
@@ -47,7 +56,7 @@ def deps() -> RouterDeps:
     cfg = settings()
     dynamodb = client("dynamodb")
     store = DynamoActionsStore(cfg.actions_table, dynamodb)
-    return RouterDeps(
+    built = RouterDeps(
         actions=ActionsSource(
             store.load,
             cfg.actions_cache_seconds,
@@ -66,6 +75,7 @@ def deps() -> RouterDeps:
         dead_letters=SqsDeadLetters(cfg.dead_letter_queue_url, client("sqs")),
         once=PowertoolsOnce(cfg.idempotency_table, dynamodb, cfg.idempotency_seconds),
     )
+    return wrap_adapters(built, wrappers)
 
 
 def _inspector(cfg: RouterSettings, dynamodb: Any) -> InspectorLog:
@@ -83,12 +93,21 @@ def _inspector(cfg: RouterSettings, dynamodb: Any) -> InspectorLog:
 @metrics.log_metrics
 @traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    _bind(deps(), context)
     if is_stream_batch(event):
-        return _batch(event, context)
-    return _message(event, context)
+        return _batch(event)
+    return _message(event)
 
 
-def _batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def _bind(wired: RouterDeps, context: LambdaContext) -> None:
+    """Once per invocation (one message, or a whole batch): the adapters that bound their work by
+    the invocation learn its deadline."""
+    for adapter in (wired.once, wired.webhooks):
+        if isinstance(adapter, NeedsInvocation):
+            adapter.register(context)
+
+
+def _batch(event: dict[str, Any]) -> dict[str, Any]:
     """Each record in order; the first that raises is reported and the batch stops there:
     Lambda delivers it and every later record again (side effects are idempotent by traceid)."""
     for record in stream_records(event):
@@ -96,14 +115,14 @@ def _batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             _invalid(str(record.problem), {"kinesis": {"sequenceNumber": record.sequence}})
             continue
         try:
-            _message(record.event, context)
+            _message(record.event)
         except Exception:
             logger.exception("record failed", extra={"sequence_number": record.sequence})
             return batch_response([record.sequence])
     return batch_response([])
 
 
-def _message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def _message(event: dict[str, Any]) -> dict[str, Any]:
     wired = deps()
     try:
         parsed = RouterEvent.model_validate(event)
@@ -113,10 +132,6 @@ def _message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return _invalid(f"invalid router event: {exc}", event)
     logger.set_correlation_id(parsed.traceid)
     logger.append_keys(topic=parsed.topic, device=parsed.device)
-    if isinstance(wired.once, PowertoolsOnce):
-        wired.once.register(context)
-    if isinstance(wired.webhooks, HttpWebhookClient):
-        wired.webhooks.register(context)
     summary = route(parsed, wired, settings())
     _measure(summary)
     if waiting := summary.in_progress():

@@ -6,7 +6,6 @@ reached only through its public surfaces: MQTT, the AWS endpoint (moto) and the 
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import os
 import queue
@@ -28,10 +27,10 @@ import boto3
 import paho.mqtt.client as mqtt
 import pytest
 
-from mqtt_actions.actions import load_actions_file
 from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.adapters.bucket import DynamoBucket
-from tests.http_servers import serving
+from mqtt_actions_cli.actions_file import load_actions_file
+from tests.support.webhook import Hook, receiving
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -290,32 +289,7 @@ def connect(stack: LocalStack) -> Iterator[Callable[[str], Client]]:
         client.paho.loop_stop()
 
 
-@dataclass
-class Hook:
-    """A local webhook receiver: answers `status` (500 to make the action fail)."""
-
-    url: str
-    status: int = 200
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-
 @pytest.fixture
 def webhook() -> Iterator[Hook]:
-    hook = Hook(url="")
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            status = hook.status
-            hook.requests.append({"headers": dict(self.headers), "body": body, "status": status})
-            self.send_response(status)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    with serving(Handler) as port:
-        hook.url = f"http://127.0.0.1:{port}/in"
+    with receiving() as hook:
         yield hook

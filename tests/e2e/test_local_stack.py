@@ -15,7 +15,8 @@ import boto3
 import pytest
 
 from mqtt_actions.adapters.inspector import DynamoInspector
-from tests.e2e.conftest import Client, Hook, LocalStack, wait_until
+from tests.e2e.conftest import Client, LocalStack, wait_until
+from tests.support.webhook import Hook
 
 pytestmark = pytest.mark.e2e
 

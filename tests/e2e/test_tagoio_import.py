@@ -16,7 +16,8 @@ import pytest
 from mqtt_actions.adapters.inspector import DynamoInspector
 from mqtt_actions_cli.main import main
 from mqtt_actions_cli.tagoio_import import NOT_CONVERTED, convert, parse_export, to_yaml
-from tests.e2e.conftest import Client, Hook, LocalStack, wait_until
+from tests.e2e.conftest import Client, LocalStack, wait_until
+from tests.support.webhook import Hook
 
 pytestmark = pytest.mark.e2e
 

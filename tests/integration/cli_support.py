@@ -16,8 +16,8 @@ import pytest
 
 from mqtt_actions_cli.main import main
 from mqtt_actions_cli.target import Target
-from tests.http_servers import serving
 from tests.integration.conftest import REGION, Aws
+from tests.support.http_servers import serving
 
 Invoke = Callable[[str, Mapping[str, Any]], dict[str, Any]]
 

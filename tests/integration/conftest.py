@@ -4,12 +4,10 @@ handler wired to it (`router`, `apply`, `message()`), shared by router, corpus a
 from __future__ import annotations
 
 import base64
-import http.server
 import json
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -17,12 +15,12 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from mqtt_actions.actions import load_actions_file
 from mqtt_actions.adapters import aws
 from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.adapters.bucket import DynamoBucket
+from mqtt_actions_cli.actions_file import load_actions_file
 from mqtt_actions_cli.cfn import LocalNames, create_queues, create_tables, load_template
-from tests.http_servers import serving
+from tests.support.webhook import Hook, receiving
 
 REGION = "us-east-1"
 SENDER = "alerts@example.com"
@@ -82,55 +80,10 @@ def aws_env() -> Iterator[Aws]:
         aws.reset()
 
 
-@dataclass
-class Hook:
-    """A local HTTP endpoint standing in for a webhook receiver."""
-
-    url: str
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    fail_next: int = 0
-    status_when_failing: int = 500
-    stall_next: int = 0  # requests left unanswered (until the test ends): the client times out
-    released: threading.Event = field(default_factory=threading.Event)
-
-    def delivered(self) -> int:
-        """Requests answered 2xx."""
-        return sum(1 for r in self.requests if 200 <= r["status"] < 300)
-
-
 @pytest.fixture
 def webhook() -> Iterator[Hook]:
-    hook = Hook(url="")
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            request = {"path": self.path, "headers": self.headers, "body": body, "status": 0}
-            hook.requests.append(request)
-            if hook.stall_next > 0:
-                hook.stall_next -= 1
-                hook.released.wait(10)  # bounded; set when the test ends
-                self.close_connection = True
-                return
-            if hook.fail_next > 0:
-                hook.fail_next -= 1
-                request["status"] = hook.status_when_failing
-            else:
-                request["status"] = 200
-            self.send_response(request["status"])
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    with serving(Handler) as port:
-        hook.url = f"http://127.0.0.1:{port}/in"
-        try:
-            yield hook
-        finally:
-            hook.released.set()  # before the server stops: a stalled request returns
+    with receiving() as hook:
+        yield hook
 
 
 # ---------------------------------------------------------------- the router handler

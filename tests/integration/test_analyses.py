@@ -21,8 +21,8 @@ from mqtt_actions.adapters.inspector import DynamoInspector
 from mqtt_actions.analysis import Context, RateLimitedError, Scope, analysis
 from mqtt_actions.ports import Outcome
 from mqtt_actions_cli.cfn import load_template
-from tests.analysis_fakes import T0, FakeInvoker, load_sample, sample_event
 from tests.integration.conftest import SENDER, Aws
+from tests.support.analysis_fakes import T0, FakeInvoker, load_sample, sample_event
 
 pytestmark = pytest.mark.integration
 

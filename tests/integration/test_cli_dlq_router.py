@@ -13,7 +13,8 @@ import pytest
 
 from mqtt_actions_cli.target import Target
 from tests.integration.cli_support import moto_target, run
-from tests.integration.conftest import SENDER, Aws, Context, Hook
+from tests.integration.conftest import SENDER, Aws, Context
+from tests.support.webhook import Hook
 
 pytestmark = pytest.mark.integration
 

@@ -25,9 +25,10 @@ from mqtt_actions.adapters.invoke import LambdaInvoker
 from mqtt_actions.adapters.notify import SnsSesNotifier
 from mqtt_actions.adapters.publish import IotDataPublisher
 from mqtt_actions.router import RetryLaterError, RouterDeps
-from tests.integration.conftest import SENDER, Aws, Hook, Router, bucket, message
+from tests.integration.conftest import SENDER, Aws, Router, bucket, message
+from tests.support.webhook import Hook
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a matrix: `make test` runs it
 
 ACTIONS = """
 actions:

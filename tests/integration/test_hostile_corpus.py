@@ -13,9 +13,10 @@ import pytest
 from mqtt_actions.adapters.inspector import DynamoInspector
 from mqtt_actions.adapters.webhook import HttpWebhookClient
 from tests.corpus.hostile import CASES, HOOK, Case, Observed
-from tests.integration.conftest import Aws, Hook, Router, bucket, message
+from tests.integration.conftest import Aws, Router, bucket, message
+from tests.support.webhook import Hook
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a matrix: `make test` runs it
 
 
 def test_the_corpus_is_big_enough_and_ids_are_unique() -> None:

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from mqtt_actions.actions import ActionsFileError, load_actions_file
+from mqtt_actions.actions import ActionsFileError
 from mqtt_actions.adapters.actions_store import DynamoActionsStore
+from mqtt_actions_cli.actions_file import load_actions_file
 from tests.integration.conftest import (
     SENDER,
     Aws,

@@ -13,7 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.integration.conftest import REGION, Aws, Hook, Router, bucket, message
+from tests.integration.conftest import REGION, Aws, Router, bucket, message
+from tests.support.webhook import Hook
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,6 @@ from pydantic import ValidationError
 from mqtt_actions.actions import (
     ACTION_TYPES,
     Action,
-    ActionsFile,
     ActionsFileError,
     Condition,
     EmailAction,
@@ -21,12 +20,12 @@ from mqtt_actions.actions import (
     SmsAction,
     WebhookAction,
     effective_rate_limit,
-    load_actions_file,
-    load_stored_action,
     parse_action,
     parse_actions,
+    read_stored_action,
     stored_fingerprint,
 )
+from mqtt_actions_cli.actions_file import load_actions_file
 
 EXAMPLE = """\
 actions:
@@ -655,15 +654,6 @@ def test_braces_in_user_input_are_not_read_as_a_template() -> None:
     assert problem.startswith(P + "to[0]: '{message}' is not an E.164 phone number")
 
 
-# --- the ActionsFile model ----------------------------------------------------------------------
-
-
-def test_actions_file_model_refuses_duplicate_ids() -> None:
-    assert ActionsFile.model_validate({"actions": [BASE["sms"]]}).actions[0].id == "a"
-    with pytest.raises(ValidationError, match="id 'a' is used by more than one action"):
-        ActionsFile.model_validate({"actions": [BASE["sms"], BASE["webhook"]]})
-
-
 def test_action_alias_validates_through_the_discriminator() -> None:
     from pydantic import TypeAdapter
 
@@ -770,8 +760,9 @@ actions:
 def test_a_stored_action_with_its_fingerprint_loads_as_it_was_validated(action: Action) -> None:
     config = action.model_dump_json()
 
-    loaded = load_stored_action(config, stored_fingerprint(config))
+    loaded, trusted = read_stored_action(config, stored_fingerprint(config))
 
+    assert trusted
     assert loaded == action
     assert type(loaded) is type(action)
     assert all(isinstance(c, Condition) for c in loaded.when)
@@ -780,7 +771,7 @@ def test_a_stored_action_with_its_fingerprint_loads_as_it_was_validated(action: 
 
 @pytest.mark.parametrize("action", load_actions_file(RICH), ids=lambda a: a.id)
 def test_a_stored_action_without_a_fingerprint_is_validated_in_full(action: Action) -> None:
-    assert load_stored_action(action.model_dump_json(), None) == action
+    assert read_stored_action(action.model_dump_json(), None) == (action, False)
 
 
 @pytest.mark.parametrize("mark", [None, "stale"], ids=["no-mark", "other-mark"])
@@ -792,7 +783,7 @@ def test_a_stored_action_that_does_not_validate_is_refused_naming_the_id_and_fie
     fingerprint = stored_fingerprint(good) if mark == "stale" else None
 
     with pytest.raises(ActionsFileError) as refused:
-        load_stored_action(edited, fingerprint)
+        read_stored_action(edited, fingerprint)
 
     [problem] = refused.value.problems
     assert problem.startswith("actions[0] (id 'a'): topics[0]: ")

@@ -72,3 +72,14 @@ def test_the_fixed_broker_overrides_exactly_the_listed_methods() -> None:
         "_publish_retained_messages_for_subscription",
         "_delete_session",
     }
+
+
+def test_the_private_state_connection_and_broker_of_read_is_still_there() -> None:
+    from amqtt.broker import BrokerContext
+
+    from mqtt_actions_cli.local.amqtt_fixes import broker_of, connection
+
+    assert "self._sessions" in inspect.getsource(Broker.__init__)
+    assert "self._broker_instance" in inspect.getsource(BrokerContext.__init__)
+    assert connection(None, "c") is None
+    assert broker_of(object()) is None

@@ -35,7 +35,7 @@ from mqtt_actions.analysis import (
 from mqtt_actions.ports import Outcome
 from mqtt_actions.settings import AnalysisSettings, SettingsError
 from mqtt_actions.topics import InvalidTopicError as TopicsInvalidTopicError
-from tests.analysis_fakes import T0, FakePorts, run, sample_event, settings
+from tests.support.analysis_fakes import T0, FakePorts, run, sample_event, settings
 
 Body = Callable[[Context, Scope], object]
 

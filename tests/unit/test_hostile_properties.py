@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from mqtt_actions.actions import ACTION_TYPES, ActionsFileError, load_actions_file, parse_actions
+from mqtt_actions.actions import ACTION_TYPES, ActionsFileError, parse_actions
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.inspector import lifecycle_entry, message_entry, outcome_entries
 from mqtt_actions.lifecycle import describe, parse_lifecycle
@@ -52,6 +52,7 @@ from mqtt_actions.topics import (
     validate_filter,
     validate_topic,
 )
+from mqtt_actions_cli.actions_file import MAX_NESTING, load_actions_file
 
 BOUNDED = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -368,10 +369,25 @@ def test_structured_but_wrong_files_are_refused_naming_the_action(
 
 @FEW
 @given(depth=st.integers(1, 20_000), opener=st.sampled_from(["[", "{a: ", '{"a": ']))
+@example(depth=MAX_NESTING, opener="{a: ")
+@example(depth=MAX_NESTING + 1, opener="[")
+@example(depth=20_000, opener='{"a": ')
 def test_deeply_nested_actions_files_are_refused(depth: int, opener: str) -> None:
     closer = {"[": "]", "{a: ": "}", '{"a": ': "}"}[opener]
     text = opener * depth + "1" + closer * depth
-    parse_or_refuse(lambda: load_actions_file(text))
+    with pytest.raises(ActionsFileError) as refused:
+        load_actions_file(text)
+    # Past the bound: refused for its depth alone, before any parser runs. Within it: parsed,
+    # and refused for what it holds (not a mapping with an 'actions:' list), never for depth.
+    too_deep = (
+        f"the file is nested more than {MAX_NESTING} levels deep; an actions file needs a few"
+    )
+    if depth > MAX_NESTING:
+        assert refused.value.problems == [too_deep]
+    else:
+        assert refused.value.problems
+        assert too_deep not in refused.value.problems
+        assert all("nested" not in p for p in refused.value.problems)
 
 
 # ---------------------------------------------------------------- events

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mqtt_actions.actions import load_actions_file
 from mqtt_actions.change_marker import ChangeMarker
 from mqtt_actions.router import ActionsSource
+from mqtt_actions_cli.actions_file import load_actions_file
 from mqtt_actions_cli.local.connect_gate import (
     FirstPacket,
     ReplayingReader,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mqtt_actions.publishing import MAX_MQTT_PAYLOAD, publish_problem
+from mqtt_actions.limits import MAX_MQTT_PAYLOAD
+from mqtt_actions.publishing import publish_problem
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from mqtt_actions.actions import load_actions_file, parse_action
+from mqtt_actions.actions import parse_action
+from mqtt_actions_cli.actions_file import load_actions_file
 from mqtt_actions_cli.main import main
 from mqtt_actions_cli.tagoio_import import (
     CONVERTED,

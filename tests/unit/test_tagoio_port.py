@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mqtt_actions.ports import Outcome
-from tests.analysis_fakes import T0, FakePorts, load_sample, run, sample_event, settings
+from tests.support.analysis_fakes import T0, FakePorts, load_sample, run, sample_event, settings
 
 port = load_sample("tagoio_port")
 

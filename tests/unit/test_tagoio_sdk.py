@@ -26,7 +26,7 @@ from mqtt_actions.tagoio import (
     Utils,
     token_hash,
 )
-from tests.analysis_fakes import T0, FakePorts, run, settings
+from tests.support.analysis_fakes import T0, FakePorts, run, settings
 
 TOKEN = "2ec4a1b0-11e6-4a77-991b-8f63b7670001"
 

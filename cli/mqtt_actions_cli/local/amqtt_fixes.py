@@ -39,6 +39,23 @@ _LOOP_ENDED: Final = "amqtt_fixes.loop_ended"  # session attribute: set when its
 TAKEOVER_TIMEOUT: Final = 10.0  # s to let the first connection deliver what it received
 
 
+def connection(
+    broker: Broker | None, client_id: str
+) -> tuple[Session, BrokerProtocolHandler] | None:
+    """The session and protocol handler of a connected (or remembered) client: amqtt keeps them
+    in the private `Broker._sessions`, read here and nowhere else."""
+    if broker is None:
+        return None
+    entry: tuple[Session, BrokerProtocolHandler] | None = broker._sessions.get(client_id)
+    return entry
+
+
+def broker_of(context: Any) -> Broker | None:
+    """The broker a plugin's context belongs to (amqtt's private `_broker_instance`)."""
+    found: Broker | None = getattr(context, "_broker_instance", None)
+    return found
+
+
 class FixedBroker(Broker):  # type: ignore[misc]
     """amqtt's Broker with the fixes above; everything else is upstream's."""
 

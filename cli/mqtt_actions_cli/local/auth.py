@@ -31,6 +31,7 @@ from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
 from mqtt_actions.tokens import policy_allows
+from mqtt_actions_cli.local.amqtt_fixes import broker_of, connection
 from mqtt_actions_cli.local.output import log
 from mqtt_actions_cli.local.template import ACCOUNT_ID, PARTITION, REGION
 
@@ -150,8 +151,7 @@ class TokenTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
 
 
 async def _close(context: BrokerContext, client_id: str | None) -> bool:
-    broker: Broker | None = getattr(context, "_broker_instance", None)
-    entry = broker._sessions.get(client_id or "") if broker is not None else None
+    entry = connection(broker_of(context), client_id or "")
     if entry is None or entry[1].writer is None:
         return False
     await entry[1].writer.close()
@@ -160,7 +160,7 @@ async def _close(context: BrokerContext, client_id: str | None) -> bool:
 
 async def disconnect(broker: Broker, client_id: str, reason: str) -> bool:
     """Close a client's connection as IoT Core's DeleteConnection does; False if not connected."""
-    entry = broker._sessions.get(client_id)
+    entry = connection(broker, client_id)
     if entry is None or entry[0].transitions.state != "connected" or entry[1].writer is None:
         return False
     entry[0].attributes[REASON_KEY] = reason

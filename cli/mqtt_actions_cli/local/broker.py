@@ -23,6 +23,7 @@ from amqtt.mqtt.disconnect import DisconnectPacket
 from amqtt.plugins.base import BasePlugin
 from amqtt.session import Session
 
+from mqtt_actions.limits import MAX_MQTT_PAYLOAD, MAX_TOPIC_SLASHES
 from mqtt_actions.topics import topic_matches
 from mqtt_actions_cli.local import auth
 from mqtt_actions_cli.local.amqtt_fixes import TAKEN_OVER, FixedBroker
@@ -35,8 +36,6 @@ from mqtt_actions_cli.local.connect_gate import (
 from mqtt_actions_cli.local.output import log
 from mqtt_actions_cli.local.rules import InboundMessage
 
-MAX_PAYLOAD: Final = 128 * 1024  # IoT Core's message size limit
-MAX_SLASHES: Final = 7  # IoT Core: at most 7 forward slashes in a topic
 LISTENER: Final = "default"
 _SESSION_KEY: Final = "mqtt_actions.session"
 _CLEAN_KEY: Final = "mqtt_actions.clean_disconnect"
@@ -54,10 +53,10 @@ def aws_differences(topic: str, payload_size: int, qos: int, *, what: str) -> li
     problems = []
     if qos >= 2:
         problems.append(f"{what} with QoS 2: IoT Core supports QoS 0 and 1 only")
-    if payload_size > MAX_PAYLOAD:
+    if payload_size > MAX_MQTT_PAYLOAD:
         problems.append(f"{what} of {payload_size:,} bytes: IoT Core refuses over 128 KB")
-    if topic.count("/") > MAX_SLASHES:
-        problems.append(f"{what} on {topic!r}: IoT Core allows at most {MAX_SLASHES} slashes")
+    if topic.count("/") > MAX_TOPIC_SLASHES:
+        problems.append(f"{what} on {topic!r}: IoT Core allows at most {MAX_TOPIC_SLASHES} slashes")
     return problems
 
 

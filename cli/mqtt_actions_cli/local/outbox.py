@@ -1,18 +1,24 @@
-"""What actions "sent" locally: SMS and e-mails as moto recorded them, webhook calls as the router's
-webhook client made them. Read by `GET /outbox` (`mqtt-actions outbox`) and logged as they come."""
+"""What actions "sent" locally: the SMS, e-mails and webhook calls the router and the analyses made,
+recorded by the adapters the local stack gives them (`recorders()`: wrappers around their own
+notifier and webhook client, through `mqtt_actions.ports.AdapterWrappers`). Read by `GET /outbox`
+(`mqtt-actions outbox`) and logged as they come. Nothing is patched and moto is not read: what
+the outbox shows is what the handlers' adapters sent, after moto (or AWS) accepted it."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mqtt_actions.adapters.notify import SnsSesNotifier
-from mqtt_actions.adapters.webhook import UrllibWebhookClient
-from mqtt_actions.ports import ActionError
+from mqtt_actions.ports import (
+    ActionError,
+    AdapterWrappers,
+    NeedsInvocation,
+    Notifier,
+    WebhookClient,
+)
 from mqtt_actions_cli.local.output import log
-from mqtt_actions_cli.local.template import ACCOUNT_ID, REGION
 
 ACTION_HEADER = "X-MQTT-Actions-Action"
 
@@ -21,56 +27,82 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class RecordingNotifier:
+    """A `Notifier` that sends through `inner`, then puts what it sent in the outbox."""
+
+    def __init__(self, inner: Notifier, outbox: Outbox) -> None:
+        self._inner = inner
+        self._outbox = outbox
+
+    def send_sms(self, to: str, message: str) -> str:
+        message_id = self._inner.send_sms(to, message)
+        self._outbox.add({"kind": "sms", "time": _now_ms(), "to": to, "message": message})
+        return message_id
+
+    def send_email(
+        self, to: Sequence[str], subject: str, text: str | None, html: str | None
+    ) -> str:
+        message_id = self._inner.send_email(to, subject, text, html)
+        item = {"kind": "email", "time": _now_ms(), "to": list(to), "subject": subject}
+        self._outbox.add(item | {"text": text, "html": html})
+        return message_id
+
+
+class RecordingWebhooks:
+    """A `WebhookClient` that posts through `inner`, then puts the call (status or error) in the
+    outbox. Forwards the invocation's deadline to `inner`."""
+
+    def __init__(self, inner: WebhookClient, outbox: Outbox) -> None:
+        self._inner = inner
+        self._outbox = outbox
+
+    def register(self, context: Any) -> None:
+        if isinstance(self._inner, NeedsInvocation):
+            self._inner.register(context)
+
+    def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        timeout: float,
+        retries: int,
+        allow_http: bool = False,
+    ) -> int:
+        action_id = str(dict(headers).get(ACTION_HEADER, ""))
+        try:
+            status = self._inner.post(
+                url, body, headers, timeout=timeout, retries=retries, allow_http=allow_http
+            )
+        except ActionError as exc:
+            self._outbox.webhook(url, None, action_id, exc.reason)
+            raise
+        self._outbox.webhook(url, status, action_id, None)
+        return status
+
+
 class Outbox:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: list[dict[str, Any]] = []
-        self._sms_seen: set[str] = set()
-        self._emails_seen = 0
-        self._bodies: dict[str, tuple[str | None, str | None]] = {}
-        self._restore: list[Callable[[], None]] = []
 
-    # -- capture
-    def install(self) -> None:
-        """Wrap the router's webhook client and e-mail sender (class-wide, in this process)."""
-        outbox = self
-        post = UrllibWebhookClient.post
-        send_email = SnsSesNotifier.send_email
+    def recorders(self) -> AdapterWrappers:
+        """The wrappers the stack gives the router and every analysis."""
+        return AdapterWrappers(
+            notifier=lambda inner: RecordingNotifier(inner, self),
+            webhooks=lambda inner: RecordingWebhooks(inner, self),
+        )
 
-        def recording_post(
-            client: UrllibWebhookClient, url: str, body: bytes, headers: Any, *a: Any, **kw: Any
-        ) -> int:
-            action_id = str(dict(headers).get(ACTION_HEADER, ""))
-            try:
-                status = post(client, url, body, headers, *a, **kw)
-            except ActionError as exc:
-                outbox._webhook(url, None, action_id, exc.reason)
-                raise
-            outbox._webhook(url, status, action_id, None)
-            return status
+    def add(self, item: dict[str, Any]) -> None:
+        with self._lock:
+            self._items.append(item)
+        if item["kind"] == "sms":
+            log.info("sms  -> %s: %s", item["to"], _short(item["message"]))
+        elif item["kind"] == "email":
+            log.info("mail -> %s: %s", ", ".join(item["to"]), _short(item["subject"]))
 
-        def recording_send_email(
-            notifier: SnsSesNotifier, to: Any, subject: str, text: str | None, html: str | None
-        ) -> str:
-            message_id = send_email(notifier, to, subject, text, html)
-            with outbox._lock:
-                outbox._bodies[message_id] = (text, html)
-            return message_id
-
-        UrllibWebhookClient.post = recording_post  # type: ignore[method-assign, assignment]
-        SnsSesNotifier.send_email = recording_send_email  # type: ignore[method-assign, assignment]
-
-        def restore() -> None:
-            UrllibWebhookClient.post = post  # type: ignore[method-assign]
-            SnsSesNotifier.send_email = send_email  # type: ignore[method-assign]
-
-        self._restore.append(restore)
-
-    def uninstall(self) -> None:
-        while self._restore:
-            self._restore.pop()()
-
-    def _webhook(self, url: str, status: int | None, action_id: str, error: str | None) -> None:
+    def webhook(self, url: str, status: int | None, action_id: str, error: str | None) -> None:
         item: dict[str, Any] = {
             "kind": "webhook",
             "time": _now_ms(),
@@ -87,58 +119,9 @@ class Outbox:
         else:
             log.warning("hook POST %s failed (action %s): %s", url, action_id, error)
 
-    # -- moto's records
-    def sync(self) -> None:
-        """Pick up SMS and e-mails moto recorded since the last call."""
-        from moto.ses.models import ses_backends
-        from moto.sns.models import sns_backends
-
-        sms = sns_backends[ACCOUNT_ID][REGION].sms_messages
-        emails = ses_backends[ACCOUNT_ID][REGION].sent_messages
-        new: list[dict[str, Any]] = []
-        with self._lock:
-            for message_id, (to, text) in list(sms.items()):
-                if message_id not in self._sms_seen:
-                    self._sms_seen.add(message_id)
-                    new.append({"kind": "sms", "time": _now_ms(), "to": to, "message": text})
-            for message in list(emails)[self._emails_seen :]:
-                self._emails_seen += 1
-                new.append(self._email(message))
-            self._items.extend(new)
-        for item in new:
-            if item["kind"] == "sms":
-                log.info("sms  -> %s: %s", item["to"], _short(item["message"]))
-            else:
-                log.info("mail -> %s: %s", ", ".join(item["to"]), _short(item["subject"]))
-
-    def _email(self, message: Any) -> dict[str, Any]:
-        destinations = getattr(message, "destinations", None) or {}
-        if isinstance(destinations, dict):  # send_email: {"ToAddresses": [...], ...}
-            to = list(destinations.get("ToAddresses", []))
-        else:  # send_raw_email: a list of addresses
-            to = [str(d) for d in destinations]
-        return {
-            "kind": "email",
-            "time": _now_ms(),
-            "to": to,
-            "subject": getattr(message, "subject", ""),
-            # moto keeps one body (Html when both were sent): the texts are filled in from what
-            # the router's sender passed, when it was the sender (see `items`).
-            "_id": getattr(message, "id", ""),
-            "_body": getattr(message, "body", None) or getattr(message, "raw_data", None),
-        }
-
-    def _render(self, item: dict[str, Any]) -> dict[str, Any]:
-        if item["kind"] != "email" or "_id" not in item:  # a restored e-mail is rendered already
-            return dict(item)
-        shown = {k: v for k, v in item.items() if not k.startswith("_")}
-        text, html = self._bodies.get(item["_id"], (item["_body"], None))
-        return shown | {"text": text, "html": html}
-
     def items(self) -> list[dict[str, Any]]:
-        self.sync()
         with self._lock:
-            return [self._render(i) for i in self._items]
+            return [dict(i) for i in self._items]
 
     def restore(self, items: list[dict[str, Any]]) -> None:
         """Items saved by an earlier run (as `items()` rendered them), before the new ones."""

@@ -1,7 +1,8 @@
 """Saving and restoring the local stack's state (see state.py for what and where).
 
-Collected from moto's backends directly (this process runs them): a scan through the API would
-cost the handlers seconds of CPU at every save of a big bucket. Restored through the API, so
+Collected from moto's backends directly (this process runs them; `moto_private.py`, the one
+place that reads them): a scan through the API would cost the handlers seconds of CPU at every
+save of a big bucket. Restored through the API, so
 what comes back is validated like any write. Saved by a thread every SAVE_SECONDS when
 something changed (less often when a save takes long: at most SAVE_SHARE of the time), and once
 more at shutdown.
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from mqtt_actions_cli.local.moto_private import queue_messages, table_items
 from mqtt_actions_cli.local.output import log
 from mqtt_actions_cli.local.state import (
     SAVE_SECONDS,
@@ -22,7 +24,6 @@ from mqtt_actions_cli.local.state import (
     decode_payload,
     encode_payload,
 )
-from mqtt_actions_cli.local.template import ACCOUNT_ID, REGION
 
 # How the banner names what was restored, by the template's logical ids.
 LABELS: Final[Mapping[str, str]] = {
@@ -96,25 +97,12 @@ class Persistence:
 
     # -- save
     def collect(self) -> Snapshot:
-        from moto.dynamodb.models import dynamodb_backends
-        from moto.sqs.models import sqs_backends
-
-        dynamo = dynamodb_backends[ACCOUNT_ID][REGION]
-        sqs = sqs_backends[ACCOUNT_ID][REGION]
         for attempt in range(COLLECT_ATTEMPTS):
             try:
                 return Snapshot(
-                    tables={
-                        logical: [
-                            i.to_json()["Attributes"] for i in dynamo.get_table(name).all_items()
-                        ]
-                        for logical, name in self._tables.items()
-                    },
+                    tables={logical: table_items(name) for logical, name in self._tables.items()},
                     queues={
-                        logical: [
-                            _message(m)
-                            for m in list(sqs.get_queue(url.rpartition("/")[2])._messages)
-                        ]
+                        logical: queue_messages(url.rpartition("/")[2])
                         for logical, url in self._queues.items()
                     },
                     outbox=self._outbox(),
@@ -162,15 +150,6 @@ class Persistence:
 def _pk(item: Mapping[str, Any]) -> str | None:
     pk = item.get("pk")
     return pk.get("S") if isinstance(pk, dict) else None
-
-
-def _message(message: Any) -> dict[str, Any]:
-    attributes = {
-        name: {"DataType": value["DataType"], "StringValue": value["StringValue"]}
-        for name, value in dict(message.message_attributes or {}).items()
-        if isinstance(value, dict) and value.get("StringValue") is not None
-    }
-    return {"body": message.body, "attributes": attributes}
 
 
 def retained_json(topic_messages: Mapping[str, tuple[bytes, int, int]]) -> dict[str, Any]:

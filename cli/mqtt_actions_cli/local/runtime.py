@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any, Final
 
+from mqtt_actions.analysis import AnalysisFunction
+from mqtt_actions.ports import AdapterWrappers
 from mqtt_actions_cli.local.output import log, set_current_function
 from mqtt_actions_cli.local.template import FunctionSpec
 
@@ -97,8 +99,9 @@ def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def load_handler(spec: FunctionSpec) -> Handler:
-    """Import the handler module by path under a unique name (every function has an app.py)."""
+def load_handler(spec: FunctionSpec, wrappers: AdapterWrappers | None = None) -> Handler:
+    """Import the handler module by path under a unique name (every function has an app.py).
+    `wrappers` go around its adapters: the router module's `wrappers`, an analysis handler's."""
     name = f"mqtt_actions_local_fn_{spec.logical_id}_{next(_module_ids)}"
     module_spec = importlib.util.spec_from_file_location(name, spec.module_path)
     if module_spec is None or module_spec.loader is None:
@@ -114,6 +117,11 @@ def load_handler(spec: FunctionSpec) -> Handler:
     handler = getattr(module, spec.handler_name, None)
     if not callable(handler):
         raise ImportError(f"{spec.module_path} has no function {spec.handler_name}")
+    if wrappers is not None:
+        if isinstance(getattr(module, "wrappers", None), AdapterWrappers):
+            setattr(module, "wrappers", wrappers)  # read when it builds its adapters  # noqa: B010
+        if isinstance(handler, AnalysisFunction):
+            handler.wrappers = wrappers
     return handler  # type: ignore[no-any-return]
 
 
@@ -158,8 +166,10 @@ class FunctionRuntime:
         on_result: ResultHook | None = None,
         retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
         handlers: Mapping[str, Handler] | None = None,
+        wrappers: AdapterWrappers | None = None,
     ) -> None:
         self._specs = dict(specs)
+        self._wrappers = wrappers
         self._send_to_queue = send_to_queue
         self._on_result = on_result
         self._retry_delays = retry_delays
@@ -182,7 +192,7 @@ class FunctionRuntime:
             handler = self._given.get(logical_id)
             if handler is None:
                 with self._one_at_a_time, function_environment(spec.environment):
-                    handler = load_handler(spec)
+                    handler = load_handler(spec, self._wrappers)
             function = _Function(spec, handler)
             function.runtime = self
             self._functions[logical_id] = function

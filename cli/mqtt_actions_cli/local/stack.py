@@ -18,7 +18,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from moto import mock_aws
 from moto.core.config import DefaultConfig
 from moto.core.models import MockAWS
 
+from mqtt_actions.limits import MAX_MQTT_PAYLOAD
 from mqtt_actions_cli.cfn import (
     ROOT,
     TEMPLATE,
@@ -115,8 +115,6 @@ class LocalStack:
         self._outbox = Outbox()
         self._sqs: Any = None
         self._local: LocalTemplate | None = None
-        self._watcher: threading.Thread | None = None
-        self._stop_watching = threading.Event()
         self._saved_stdout: IO[str] | None = None
         self._saved_environ: dict[str, str] | None = None
         self._parameters: dict[str, str] = {}
@@ -164,12 +162,12 @@ class LocalStack:
         self._apply_environment()
         self._saved_stdout = sys.stdout
         sys.stdout = output.FunctionOutput(sys.stdout, opts.verbose)
-        self._outbox.install()
         self._runtime = FunctionRuntime(
             self._local.functions,
             send_to_queue=self._send_to_queue,
             on_result=self._on_result,
             retry_delays=opts.retry_delays,
+            wrappers=self._outbox.recorders(),
         )
         self._runtime.start()
         self._engine = RulesEngine(
@@ -185,8 +183,6 @@ class LocalStack:
             await self._broker.restore_retained(retained_from_json(snapshot.retained))
         if self._persistence is not None:
             self._persistence.start()
-        self._watcher = threading.Thread(target=self._watch_outbox, name="outbox", daemon=True)
-        self._watcher.start()
         self._ready = True
 
     async def stop(self) -> None:
@@ -197,10 +193,6 @@ class LocalStack:
             await asyncio.to_thread(self._runtime.stop, 5.0)
         if self._persistence is not None and self._broker is not None:
             await asyncio.to_thread(self._persistence.stop)
-        self._stop_watching.set()
-        if self._watcher is not None:
-            self._watcher.join(timeout=2)
-        self._outbox.uninstall()
         if self._control is not None:
             self._control.stop()
         if self._in_process is not None:
@@ -339,13 +331,6 @@ class LocalStack:
         else:
             log.debug("fn   %s done in %.0f ms", function, elapsed * 1000)
 
-    def _watch_outbox(self) -> None:
-        while not self._stop_watching.wait(0.2):
-            try:
-                self._outbox.sync()
-            except Exception as exc:  # keep watching; say why once per failure
-                log.error("outbox sync failed: %s", exc)
-
     # ------------------------------------------------------------------ control API
     @property
     def ready(self) -> bool:
@@ -382,7 +367,7 @@ class LocalStack:
         loop, broker = _started(self._loop), _started(self._broker)
         for problem in aws_differences(topic, len(payload), qos, what="iot-data publish"):
             log.warning("warn %s", problem)
-        if len(payload) > 128 * 1024:
+        if len(payload) > MAX_MQTT_PAYLOAD:
             msg = "The payload exceeds the maximum size allowed"
             raise PublishRefusedError("RequestEntityTooLargeException", msg, 413)
         hops = ",".join(v for k, v in user_properties if k == "mqtt-actions-hops")

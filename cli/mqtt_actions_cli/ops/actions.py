@@ -17,13 +17,13 @@ from mqtt_actions.actions import (
     ActionsFileError,
     WebhookAction,
     effective_rate_limit,
-    load_actions_file,
     parse_actions,
 )
 from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.dryrun import ActionPreview, dry_run
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.topics import InvalidTopicError, validate_topic
+from mqtt_actions_cli.actions_file import load_actions_file
 from mqtt_actions_cli.ops.errors import NotFoundError, UsageError
 from mqtt_actions_cli.output import plural
 from mqtt_actions_cli.router_env import router_environment

@@ -17,15 +17,25 @@ import math
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from mqtt_actions.templating import value_text
 from mqtt_actions.text import without_surrogates
 
-if TYPE_CHECKING:
-    from mqtt_actions.actions import Condition
+__all__ = ["ORDERED_OPS", "Condition", "as_number", "explain"]
 
-__all__ = ["ORDERED_OPS", "as_number", "evaluate", "explain"]
+
+class Condition(Protocol):
+    """What a condition is here (the actions model's `Condition` is one): read-only fields, so
+    this module needs nothing from the actions package, which needs `as_number` from here."""
+
+    @property
+    def variable(self) -> str: ...
+    @property
+    def op(self) -> str: ...
+    @property
+    def value(self) -> object: ...
+
 
 _NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _COMPARE: Final[dict[str, Callable[[float, float], bool]]] = {
@@ -84,11 +94,6 @@ def _holds(condition: Condition, points: Sequence[Mapping[str, object]]) -> bool
     return False
 
 
-def evaluate(conditions: Sequence[Condition], points: Sequence[Mapping[str, object]]) -> bool:
-    """True if every condition holds for some data point (no conditions: True)."""
-    return all(_holds(condition, points) for condition in conditions)
-
-
 def _shown(value: object) -> str:
     if isinstance(value, str):
         return repr(value) if len(value) <= _MAX_CHARS else repr(value[:_MAX_CHARS]) + "…"
@@ -120,6 +125,7 @@ def _reason(condition: Condition, points: Sequence[Mapping[str, object]]) -> str
 
 
 def explain(conditions: Sequence[Condition], points: Sequence[Mapping[str, object]]) -> str | None:
-    """Why the conditions do not hold ("temperature = 25 is not > 30"), or None if they do."""
+    """Why the conditions do not hold ("temperature = 25 is not > 30"), or None if they do:
+    all must hold, each for some data point (no conditions: None)."""
     reasons = [_reason(c, points) for c in conditions if not _holds(c, points)]
     return "; ".join(reasons) or None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from mqtt_actions.text import surrogate_problem
+from mqtt_actions.text import surrogate_in
 from mqtt_actions.tokens import device_for_principal
 
 HOPS_PROPERTY = "mqtt-actions-hops"
@@ -63,15 +64,15 @@ class RouterEvent(BaseModel):
     @classmethod
     def _unicode(cls, value: Any) -> Any:
         # pydantic lets a lone surrogate through some str fields; no table or queue can hold it.
-        for text in value if isinstance(value, tuple) else (value,):
-            if isinstance(text, str) and (problem := surrogate_problem(text)) is not None:
-                raise ValueError(problem)
+        if (problem := surrogate_in(value)) is not None:
+            raise ValueError(problem)
         return value
 
     def payload_bytes(self) -> bytes:
-        """The raw payload; raises ValueError naming the field when it is not base64."""
+        """The raw payload, decoded once per event (the handler checks it, the router uses it);
+        raises ValueError naming the field when it is not base64."""
         try:
-            return base64.b64decode(self.payload, validate=True)
+            return _decoded(self.payload)
         except (binascii.Error, ValueError) as exc:
             msg = f"payload is not base64 ({exc}); the rule must select encode(*, 'base64')"
             raise ValueError(msg) from exc
@@ -81,3 +82,10 @@ class RouterEvent(BaseModel):
         """The token's device for a device-token connection (whatever client id its firmware
         uses), else the client id (a certificate device connects as its thing name)."""
         return device_for_principal(self.principal) or self.clientid or "unknown-device"
+
+
+@functools.lru_cache(maxsize=4)
+def _decoded(payload: str) -> bytes:
+    # Keyed by the text (a str caches its hash): the same event's payload is decoded once. Errors
+    # are not cached.
+    return base64.b64decode(payload, validate=True)

@@ -22,15 +22,9 @@ from mqtt_actions.actions import (
     WebhookAction,
 )
 from mqtt_actions.events import RouterEvent
+from mqtt_actions.limits import MAX_DEVICE_CHARS, MAX_SMS_CHARS, MAX_SUBJECT_CHARS
 from mqtt_actions.payload import check_rows
-from mqtt_actions.ports import (
-    ActionError,
-    BucketWriter,
-    Invoker,
-    Notifier,
-    Publisher,
-    WebhookClient,
-)
+from mqtt_actions.ports import ActionError, ActionPorts
 from mqtt_actions.publishing import publish_problem
 from mqtt_actions.settings import RouterSettings
 from mqtt_actions.templating import (
@@ -42,9 +36,6 @@ from mqtt_actions.templating import (
     render_topic,
 )
 
-MAX_SMS_CHARS = 1600
-MAX_SUBJECT_CHARS = 998  # RFC 5322's line limit; a subject holding a 6 kB value is cut there
-MAX_DEVICE_CHARS = 128
 MAX_URL_CHARS = 8192  # what common HTTP servers accept in a request line
 # Refused points listed in an outcome: its detail is stored in DynamoDB (idempotency record,
 # inspector), 400 KB an item, and 10,000 refused points would not fit.
@@ -63,11 +54,7 @@ class ExecContext:
     event: RouterEvent
     payload: bytes
     points: list[dict[str, Any]]
-    deps_bucket: BucketWriter
-    notifier: Notifier
-    publisher: Publisher
-    invoker: Invoker
-    webhooks: WebhookClient
+    deps: ActionPorts  # the router's dependencies, held here once for the whole message
     settings: RouterSettings
     _values: dict[str, str] | None = None
     _checked: tuple[list[dict[str, Any]], list[tuple[int, list[str]]]] | None = None
@@ -110,7 +97,7 @@ def _insert_bucket(action: InsertBucketAction, ctx: ExecContext) -> dict[str, An
         msg = f"device {action.device!r} renders to {device!r}: want 1-{MAX_DEVICE_CHARS} chars"
         raise ActionError(msg, permanent=True)
     rows, refused = ctx.checked_points()
-    written = ctx.deps_bucket.insert(
+    written = ctx.deps.bucket.insert(
         device, rows, traceid=ctx.event.traceid, timestamp=ctx.event.timestamp
     )
     detail: dict[str, Any] = {"device": device, "stored": written}
@@ -130,7 +117,7 @@ def _run_analysis(action: RunAnalysisAction, ctx: ExecContext) -> dict[str, Any]
         msg = f"unknown analysis {', '.join(unknown)}; declared in template.yaml: {declared}"
         raise ActionError(msg, permanent=True)
     for name in action.analyses:
-        ctx.invoker.invoke_async(
+        ctx.deps.invoker.invoke_async(
             known[name],
             {
                 "analysis": name,
@@ -155,7 +142,7 @@ def _sms(action: SmsAction, ctx: ExecContext) -> dict[str, Any]:
     truncated = len(text) > MAX_SMS_CHARS
     if truncated:
         text = text[: MAX_SMS_CHARS - 1] + "…"
-    ids = [ctx.notifier.send_sms(number, text) for number in action.to]
+    ids = [ctx.deps.notifier.send_sms(number, text) for number in action.to]
     return {"to": list(action.to), "message_ids": ids, "truncated": truncated}
 
 
@@ -171,7 +158,7 @@ def _email(action: EmailAction, ctx: ExecContext) -> dict[str, Any]:
     body_html = None
     if action.html is not None:  # inserted values are text: escape them into HTML
         body_html = render(action.html, {k: html.escape(v) for k, v in values.items()})
-    message_id = ctx.notifier.send_email(list(action.to), subject, text, body_html)
+    message_id = ctx.deps.notifier.send_email(list(action.to), subject, text, body_html)
     return {"to": list(action.to), "subject": subject, "message_id": message_id}
 
 
@@ -190,7 +177,7 @@ def _mqtt_publish(action: MqttPublishAction, ctx: ExecContext) -> dict[str, Any]
     if problem is not None:
         raise ActionError(problem.message, permanent=True)
     hops = ctx.event.hops + 1
-    ctx.publisher.publish(topic, body, qos=action.qos, retain=action.retain, hops=hops)
+    ctx.deps.publisher.publish(topic, body, qos=action.qos, retain=action.retain, hops=hops)
     return {"topic": topic, "bytes": len(body), "qos": action.qos, "retain": action.retain}
 
 
@@ -211,7 +198,7 @@ def _webhook(action: WebhookAction, ctx: ExecContext) -> dict[str, Any]:
         }
     )
     body = _json_body(ctx.points)
-    status = ctx.webhooks.post(
+    status = ctx.deps.webhooks.post(
         url,
         body,
         headers,

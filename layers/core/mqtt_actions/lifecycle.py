@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from mqtt_actions.text import surrogate_problem
+from mqtt_actions.text import surrogate_in
 
 # The inspector's keys hold times as 13 digits (up to the year 2286); a later time is no IoT event.
 MAX_TIME_MS = 9_999_999_999_999
@@ -107,9 +107,8 @@ class _Event(BaseModel):
     @classmethod
     def _unicode(cls, value: Any) -> Any:
         # pydantic lets a lone surrogate through `str | None` and tuples; the table cannot hold it.
-        for text in value if isinstance(value, tuple) else (value,):
-            if isinstance(text, str) and (problem := surrogate_problem(text)) is not None:
-                raise ValueError(problem)
+        if (problem := surrogate_in(value)) is not None:
+            raise ValueError(problem)
         return value
 
     @property

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -142,6 +143,42 @@ class WebhookClient(Protocol):
         retries: int,
         allow_http: bool = False,
     ) -> int: ...
+
+
+class ActionPorts(Protocol):
+    """The adapters the actions themselves call (the router's RouterDeps is one)."""
+
+    @property
+    def bucket(self) -> BucketWriter: ...
+
+    @property
+    def notifier(self) -> Notifier: ...
+
+    @property
+    def publisher(self) -> Publisher: ...
+
+    @property
+    def invoker(self) -> Invoker: ...
+
+    @property
+    def webhooks(self) -> WebhookClient: ...
+
+
+@runtime_checkable
+class NeedsInvocation(Protocol):
+    """An adapter that bounds its work by the Lambda invocation it runs in (its remaining time)."""
+
+    def register(self, context: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class AdapterWrappers:
+    """What a host running the handlers puts around their adapters: each wrapper gets the adapter
+    the function built and returns the one to use (the same port). The local stack records what
+    the notifier and the webhook client sent (its outbox); on AWS there are none."""
+
+    notifier: Callable[[Notifier], Notifier] | None = None
+    webhooks: Callable[[WebhookClient], WebhookClient] | None = None
 
 
 class InspectorLog(Protocol):

@@ -9,11 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from mqtt_actions.limits import MAX_MQTT_PAYLOAD, MAX_TOPIC_BYTES, MAX_TOPIC_SLASHES
 from mqtt_actions.topics import InvalidTopicError, validate_topic
 
-MAX_MQTT_PAYLOAD: Final = 128 * 1024  # IoT Core's message size limit
-MAX_TOPIC_BYTES: Final = 256  # IoT Core: a topic in a PUBLISH is at most 256 UTF-8 bytes
-MAX_TOPIC_SLASHES: Final = 7  # IoT Core: at most 7 '/' in a published topic
 _BASIC_INGEST: Final = "$aws/rules/"  # its 3 slashes do not count (IoT Core quotas)
 
 ProblemKind = Literal["topic", "qos", "size"]

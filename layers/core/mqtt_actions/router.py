@@ -21,6 +21,7 @@ never duplicates them.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -39,6 +40,7 @@ from mqtt_actions.payload import wrap_payload
 from mqtt_actions.ports import (
     ActionError,
     ActionResult,
+    AdapterWrappers,
     BucketWriter,
     DeadLetters,
     InProgressError,
@@ -148,6 +150,17 @@ class RouterDeps:
     guarded_types: frozenset[str] = GUARDED_TYPES
 
 
+def wrap_adapters(deps: RouterDeps, wrappers: AdapterWrappers) -> RouterDeps:
+    """`deps` with the notifier and webhook client its host wraps (the same object when none)."""
+    if wrappers.notifier is None and wrappers.webhooks is None:
+        return deps
+    return dataclasses.replace(
+        deps,
+        notifier=deps.notifier if wrappers.notifier is None else wrappers.notifier(deps.notifier),
+        webhooks=deps.webhooks if wrappers.webhooks is None else wrappers.webhooks(deps.webhooks),
+    )
+
+
 @dataclass(frozen=True)
 class RouteSummary:
     message: MessageRecord
@@ -174,7 +187,7 @@ class RetryLaterError(RuntimeError):
 
 def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> RouteSummary:
     """Run every action matching `event.topic` once; one failing action never stops the others."""
-    payload = event.payload_bytes()
+    payload = event.payload_bytes()  # decoded once per event (the handler validated it)
     points = wrap_payload(payload, event.topic)
     matched = deps.actions.match(event.topic)
     if event.only_actions is not None:
@@ -193,18 +206,11 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
         qos=event.local_qos,
     )
     deps.inspector.record_message(message)
-    ctx = ExecContext(
-        event=event,
-        payload=payload,
-        points=points,
-        deps_bucket=deps.bucket,
-        notifier=deps.notifier,
-        publisher=deps.publisher,
-        invoker=deps.invoker,
-        webhooks=deps.webhooks,
-        settings=settings,
+    run = _MessageRun(
+        ExecContext(event=event, payload=payload, points=points, deps=deps, settings=settings),
+        deps,
     )
-    results = tuple(_run_one(action, ctx, deps, settings) for action in matched)
+    results = tuple(run.action(action) for action in matched)
     deps.inspector.record_outcomes(message, results)
     for result in results:
         if result.outcome is Outcome.FAILED:
@@ -212,87 +218,91 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
     return RouteSummary(message, results)
 
 
-def _run_one(
-    action: Action, ctx: ExecContext, deps: RouterDeps, settings: RouterSettings
-) -> ActionResult:
-    if action.when and (why := explain(action.when, ctx.points)) is not None:
-        return _result(action, Outcome.CONDITION_FALSE, why)
-    if action.type in PUBLISHING_TYPES and ctx.event.hops >= settings.max_hops:
-        why = (
-            f"message has travelled {ctx.event.hops} action/analysis hops (MAX_HOPS="
-            f"{settings.max_hops}); {action.type} refused to stop a publish loop"
-        )
-        return _result(action, Outcome.LOOP_REFUSED, why)
-    if action.type in deps.guarded_types:
-        return _run_guarded(action, ctx, deps)
-    try:
-        outcome, reason, detail = _attempt(action, ctx, deps)
-    except Exception as exc:  # ActionError, or an adapter failing: keep the others going
-        return _failed(action, exc)
-    return _result(action, outcome, reason, detail)
+@dataclass(frozen=True)
+class _MessageRun:
+    """One message's actions: its context and the router's dependencies, held once."""
 
+    ctx: ExecContext
+    deps: RouterDeps
 
-def _attempt(
-    action: Action, ctx: ExecContext, deps: RouterDeps
-) -> tuple[Outcome, str | None, dict[str, Any] | None]:
-    """The rate limit, then the action: (outcome, reason, detail). Raises what the action raises."""
-    limit = effective_rate_limit(action)
-    if limit is not None and not deps.rate_limiter.allow(
-        action.id, limit.max, limit.per_seconds, deps.clock()
-    ):
-        return (
-            Outcome.THROTTLED,
-            f"rate limit of {limit.max} per {limit.per_seconds} s reached",
-            None,
-        )
-    detail = execute(action, ctx)
-    if not detail.get("refused"):
-        return Outcome.DONE, None, detail
-    return Outcome.POINTS_REFUSED, _refusal_summary(detail, len(ctx.points)), detail
-
-
-def _run_guarded(action: Action, ctx: ExecContext, deps: RouterDeps) -> ActionResult:
-    """`_attempt` at most once per (traceid, action id), for the types that must not repeat."""
-    execution_id = f"{_RUN_PREFIX}{next(_RUN_COUNTER)}"
-    finished: list[dict[str, Any]] = []  # what `work` returned, even if recording it then failed
-
-    def work() -> dict[str, Any]:
-        outcome, reason, detail = _attempt(action, ctx, deps)
-        done: dict[str, Any] = {"execution_id": execution_id, "outcome": outcome.value}
-        if reason is not None:
-            done["reason"] = reason
-        if detail is not None:
-            done["detail"] = detail
-        finished.append(done)
-        return done
-
-    try:
-        stored = deps.once.run_once({"traceid": ctx.event.traceid, "action_id": action.id}, work)
-    except InProgressError:
-        why = (
-            "another invocation holds this action for this message (running it, or crashed "
-            "until its deadline); the message is delivered again later"
-        )
-        return _result(action, Outcome.IN_PROGRESS, why)
-    except Exception as exc:
-        if finished and not isinstance(exc, ActionError):
-            # The side effect happened; only recording it failed: never send it again.
-            logger.exception("action ran; its idempotency record was not saved")
-            ran = finished[0]
+    def action(self, action: Action) -> ActionResult:
+        ctx, settings = self.ctx, self.ctx.settings
+        if action.when and (why := explain(action.when, ctx.points)) is not None:
+            return _result(action, Outcome.CONDITION_FALSE, why)
+        if action.type in PUBLISHING_TYPES and ctx.event.hops >= settings.max_hops:
             why = (
-                f"{ran.get('reason') or 'ran'}; its idempotency record was not saved "
-                f"({type(exc).__name__}: {exc}), so it is not retried"
+                f"message has travelled {ctx.event.hops} action/analysis hops (MAX_HOPS="
+                f"{settings.max_hops}); {action.type} refused to stop a publish loop"
             )
-            return _result(action, Outcome(ran["outcome"]), why, ran.get("detail"))
-        return _failed(action, exc)
-    if stored.get("execution_id") != execution_id:
-        return _result(
-            action,
-            Outcome.DUPLICATE,
-            f"already ran for traceid {ctx.event.traceid}; not repeated",
-            {"previous": stored.get("outcome")},
-        )
-    return _result(action, Outcome(stored["outcome"]), stored.get("reason"), stored.get("detail"))
+            return _result(action, Outcome.LOOP_REFUSED, why)
+        if action.type in self.deps.guarded_types:
+            return self._guarded(action)
+        try:
+            outcome, reason, detail = self._attempt(action)
+        except Exception as exc:  # ActionError, or an adapter failing: keep the others going
+            return _failed(action, exc)
+        return _result(action, outcome, reason, detail)
+
+    def _attempt(self, action: Action) -> tuple[Outcome, str | None, dict[str, Any] | None]:
+        """The rate limit, then the action: (outcome, reason, detail). Raises what it raises."""
+        limit = effective_rate_limit(action)
+        if limit is not None and not self.deps.rate_limiter.allow(
+            action.id, limit.max, limit.per_seconds, self.deps.clock()
+        ):
+            return (
+                Outcome.THROTTLED,
+                f"rate limit of {limit.max} per {limit.per_seconds} s reached",
+                None,
+            )
+        detail = execute(action, self.ctx)
+        if not detail.get("refused"):
+            return Outcome.DONE, None, detail
+        return Outcome.POINTS_REFUSED, _refusal_summary(detail, len(self.ctx.points)), detail
+
+    def _guarded(self, action: Action) -> ActionResult:
+        """`_attempt` at most once per (traceid, action id), for the types that must not repeat."""
+        execution_id = f"{_RUN_PREFIX}{next(_RUN_COUNTER)}"
+        finished: list[dict[str, Any]] = []  # what `work` returned, even if recording it failed
+        traceid = self.ctx.event.traceid
+
+        def work() -> dict[str, Any]:
+            outcome, reason, detail = self._attempt(action)
+            done: dict[str, Any] = {"execution_id": execution_id, "outcome": outcome.value}
+            if reason is not None:
+                done["reason"] = reason
+            if detail is not None:
+                done["detail"] = detail
+            finished.append(done)
+            return done
+
+        try:
+            stored = self.deps.once.run_once({"traceid": traceid, "action_id": action.id}, work)
+        except InProgressError:
+            why = (
+                "another invocation holds this action for this message (running it, or crashed "
+                "until its deadline); the message is delivered again later"
+            )
+            return _result(action, Outcome.IN_PROGRESS, why)
+        except Exception as exc:
+            if finished and not isinstance(exc, ActionError):
+                # The side effect happened; only recording it failed: never send it again.
+                logger.exception("action ran; its idempotency record was not saved")
+                ran = finished[0]
+                why = (
+                    f"{ran.get('reason') or 'ran'}; its idempotency record was not saved "
+                    f"({type(exc).__name__}: {exc}), so it is not retried"
+                )
+                return _result(action, Outcome(ran["outcome"]), why, ran.get("detail"))
+            return _failed(action, exc)
+        if stored.get("execution_id") != execution_id:
+            return _result(
+                action,
+                Outcome.DUPLICATE,
+                f"already ran for traceid {traceid}; not repeated",
+                {"previous": stored.get("outcome")},
+            )
+        outcome = Outcome(stored["outcome"])
+        return _result(action, outcome, stored.get("reason"), stored.get("detail"))
 
 
 def _failed(action: Action, exc: Exception) -> ActionResult:

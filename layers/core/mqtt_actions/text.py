@@ -7,22 +7,39 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["surrogate_problem", "without_surrogates"]
+__all__ = ["first_surrogate", "surrogate_in", "surrogate_problem", "without_surrogates"]
 
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
-def surrogate_problem(text: str) -> str | None:
-    """Why `text` is not Unicode text (a lone surrogate, where), or None when it is."""
+def first_surrogate(text: str) -> int | None:
+    """The index of the first lone surrogate in `text`, or None: the one check every module uses."""
     if text.isascii():
         return None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return (
-            f"holds a lone surrogate U+{ord(text[exc.start]):04X} at index {exc.start}, "
-            "which is not Unicode text (UTF-8 cannot encode it)"
-        )
+    found = _SURROGATE.search(text)
+    return None if found is None else found.start()
+
+
+def surrogate_problem(text: str) -> str | None:
+    """Why `text` is not Unicode text (a lone surrogate, where), or None when it is."""
+    if (at := first_surrogate(text)) is None:
+        return None
+    return (
+        f"holds a lone surrogate U+{ord(text[at]):04X} at index {at}, "
+        "which is not Unicode text (UTF-8 cannot encode it)"
+    )
+
+
+def surrogate_in(value: object) -> str | None:
+    """`surrogate_problem` of the first text in `value`: text, or lists, tuples and mappings
+    (keys and values) of them, nested. For model validators: pydantic's strict and optional str
+    fields let a lone surrogate through."""
+    if isinstance(value, str):
+        return surrogate_problem(value)
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list | tuple):
+        return next((p for v in value if (p := surrogate_in(v)) is not None), None)
     return None
 
 

@@ -11,6 +11,8 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import ClassVar, Final
 
+from mqtt_actions.text import first_surrogate
+
 __all__ = [
     "MAX_BYTES",
     "InvalidFilterError",
@@ -50,13 +52,12 @@ def _encoding_problem(kind: str, text: str) -> str | None:
     if text.isascii():
         size = len(text)
     else:
-        try:
-            size = len(text.encode("utf-8"))
-        except UnicodeEncodeError as exc:
+        if (at := first_surrogate(text)) is not None:
             return (
-                f"{kind} is not valid UTF-8 (lone surrogate U+{ord(text[exc.start]):04X} "
-                f"at index {exc.start}): {_quote(text)}"
+                f"{kind} is not valid UTF-8 (lone surrogate U+{ord(text[at]):04X} "
+                f"at index {at}): {_quote(text)}"
             )
+        size = len(text.encode("utf-8"))
     if size > MAX_BYTES:
         return f"{kind} is {size:,} UTF-8 bytes; the limit is {MAX_BYTES:,}: {_quote(text)}"
     return None

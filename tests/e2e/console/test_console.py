@@ -20,7 +20,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.e2e.conftest import Client, wait_until
 from tests.e2e.console.conftest import Console, Watched, screenshot
-from tests.http_servers import serving
+from tests.support.http_servers import serving
 
 pytestmark = pytest.mark.e2e
 

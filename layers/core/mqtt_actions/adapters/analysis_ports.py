@@ -12,7 +12,7 @@ from mqtt_actions.adapters.invoke import LambdaInvoker
 from mqtt_actions.adapters.notify import SnsSesNotifier
 from mqtt_actions.adapters.publish import IotDataPublisher
 from mqtt_actions.adapters.ratelimit import DynamoRateLimiter
-from mqtt_actions.ports import InspectorLog
+from mqtt_actions.ports import AdapterWrappers, InspectorLog, Notifier
 from mqtt_actions.settings import AnalysisSettings
 
 
@@ -20,8 +20,9 @@ class AwsAnalysisPorts:
     """Implements `mqtt_actions.ports.AnalysisPorts`. The services check that the settings they
     need are present before touching an adapter, so these never see an empty table name."""
 
-    def __init__(self, settings: AnalysisSettings) -> None:
+    def __init__(self, settings: AnalysisSettings, wrappers: AdapterWrappers | None = None) -> None:
         self._settings = settings
+        self._wrappers = wrappers or AdapterWrappers()
 
     @cached_property
     def publisher(self) -> IotDataPublisher:
@@ -32,8 +33,10 @@ class AwsAnalysisPorts:
         return self.publisher
 
     @cached_property
-    def notifier(self) -> SnsSesNotifier:
-        return SnsSesNotifier(client("sns"), client("sesv2"), self._settings.email_sender)
+    def notifier(self) -> Notifier:
+        built = SnsSesNotifier(client("sns"), client("sesv2"), self._settings.email_sender)
+        wrap = self._wrappers.notifier
+        return built if wrap is None else wrap(built)
 
     @cached_property
     def rate_limiter(self) -> DynamoRateLimiter:

@@ -285,4 +285,3 @@ def _drain(response: http.client.HTTPResponse, limit: int) -> int:
 
 
 # The name the handler and other branches import.
-UrllibWebhookClient = HttpWebhookClient

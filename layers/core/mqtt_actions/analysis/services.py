@@ -1,21 +1,7 @@
-"""The analysis SDK: a user function started by an action, a schedule or another analysis.
+"""The services an analysis calls (`context.services`): mqtt, email, sms, bucket, analysis.
 
-    from mqtt_actions.analysis import Context, Scope, analysis
-
-    @analysis
-    def lambda_handler(context: Context, scope: Scope) -> None:
-        for point in scope:
-            context.services.mqtt.publish(f"echo/{context.trigger.device}", point)
-
-`@analysis` turns `handler(context, scope)` into a Lambda handler `(event, lambda_context)`.
-`scope` is the list of data points the trigger carried (empty for a schedule); `context` holds the
-analysis name, the trigger, the environment, a Powertools logger and `services` (mqtt, email, sms,
-bucket, analysis). Mistakes raise an `AnalysisError` subclass whose message says what to fix.
-A handler that raises is reported to the inspector, then the error propagates: Lambda retries
-the invocation twice, then the event goes to the dead-letter queue.
-
-Nothing here needs AWS or the environment at import time: settings are read and adapters built
-on the first invocation, and each adapter only when a service first needs it.
+Every service shares one `Run` (the analysis, its trigger, settings, ports and counts); each adapter
+is reached through the ports only when a service first needs it.
 """
 
 from __future__ import annotations
@@ -23,252 +9,59 @@ from __future__ import annotations
 import functools
 import json
 import math
-import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+from typing import Any, Final
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
-from mqtt_actions import topics
-from mqtt_actions.payload import check_points
-from mqtt_actions.ports import (
-    ActionResult,
-    AnalysisPorts,
-    MessageRecord,
-    Outcome,
-    RetainedMessage,
+from mqtt_actions.analysis.errors import (
+    PUBLISH_ERRORS,
+    InvalidDeviceError,
+    InvalidEmailAddressError,
+    InvalidMessageError,
+    InvalidPhoneNumberError,
+    InvalidScopeError,
+    InvalidTopicError,
+    LoopRefusedError,
+    NotConfiguredError,
+    PayloadTooLargeError,
+    PointsRefusedError,
+    RateLimitedError,
+    UnknownAnalysisError,
 )
-from mqtt_actions.publishing import ProblemKind, publish_problem, topic_problem
+from mqtt_actions.analysis.event import Trigger
+from mqtt_actions.limits import (
+    MAX_ASYNC_EVENT_BYTES,
+    MAX_DEVICE_CHARS,
+    MAX_EMAIL_RECIPIENTS,
+    MAX_SMS_CHARS,
+    MAX_SUBJECT_CHARS,
+)
+from mqtt_actions.payload import check_points
+from mqtt_actions.ports import AnalysisPorts, RetainedMessage
+from mqtt_actions.publishing import publish_problem, topic_problem
 from mqtt_actions.settings import AnalysisSettings
 
-if TYPE_CHECKING:
-    from aws_lambda_powertools import Logger
-    from aws_lambda_powertools.utilities.typing import LambdaContext
-
 __all__ = [
-    "MAX_ASYNC_EVENT_BYTES",
-    "MAX_SMS_CHARS",
-    "AnalysisError",
-    "AnalysisFunction",
     "AnalysisService",
-    "Context",
     "DeviceBucket",
     "EmailService",
-    "InvalidDeviceError",
-    "InvalidEmailAddressError",
-    "InvalidEventError",
-    "InvalidMessageError",
-    "InvalidPhoneNumberError",
-    "InvalidScopeError",
-    "InvalidTopicError",
-    "LoopRefusedError",
     "MqttService",
-    "NotConfiguredError",
-    "PayloadTooLargeError",
-    "PointsRefusedError",
-    "RateLimitedError",
-    "RetainedMessage",
-    "Scope",
+    "Run",
     "Services",
     "SmsService",
-    "Trigger",
-    "UnknownAnalysisError",
-    "UnsupportedQoSError",
-    "analysis",
-    "run_analysis",
+    "encode_message",
 ]
 
-MAX_SMS_CHARS: Final = 1600  # as the sms action: SNS sends at most 1,600 characters
-MAX_EMAIL_RECIPIENTS: Final = 50  # as the email action: SES takes at most 50 per message
-MAX_SUBJECT_CHARS: Final = 998  # RFC 5322 line length
-MAX_DEVICE_CHARS: Final = 128  # as insert_bucket; IoT Core client ids are at most 128 bytes
 MAX_QUERY_LIMIT: Final = 1000
-MAX_ASYNC_EVENT_BYTES: Final = 1024 * 1024  # Lambda's limit for an asynchronous invocation
-ANALYSIS_ACTION_TYPE: Final = "analysis"
 
-Scope = list[dict[str, Any]]
 Message = str | bytes | bytearray | memoryview | Mapping[str, Any] | Sequence[Any] | int | float
 
 
-# --- errors ------------------------------------------------------------------------------------
-
-
-class AnalysisError(ValueError):
-    """Something the SDK refused; the message names what is wrong and what to do."""
-
-
-class InvalidTopicError(AnalysisError, topics.InvalidTopicError):
-    """Not a topic IoT Core publishes to (wildcards, empty, over 256 bytes, over 7 '/').
-    Also a `mqtt_actions.topics.InvalidTopicError`."""
-
-
-class UnsupportedQoSError(AnalysisError):
-    """QoS other than 0 or 1 (IoT Core has no QoS 2)."""
-
-
-class PayloadTooLargeError(AnalysisError):
-    """Over IoT Core's 128 KB per message, or Lambda's 1 MB per asynchronous invocation."""
-
-
-class InvalidMessageError(AnalysisError):
-    """A message, subject or argument of a type or shape the service cannot send."""
-
-
-class InvalidPhoneNumberError(AnalysisError):
-    """Not an E.164 phone number (+<country code><number>)."""
-
-
-class InvalidEmailAddressError(AnalysisError):
-    """Not a plain e-mail address (name@domain)."""
-
-
-class InvalidDeviceError(AnalysisError):
-    """A device (bucket) name that is empty or too long."""
-
-
-class InvalidScopeError(AnalysisError):
-    """A scope for another analysis that is not a list of JSON objects."""
-
-
-class PointsRefusedError(AnalysisError):
-    """Data points that break TagoIO's limits; nothing of the batch was stored."""
-
-    def __init__(self, refused: Sequence[tuple[int, list[str]]]) -> None:
-        self.refused = list(refused)
-        lines = "; ".join(f"point {i}: {', '.join(reasons)}" for i, reasons in self.refused)
-        count = len(self.refused)
-        super().__init__(
-            f"{count} data point{'s' if count != 1 else ''} refused, nothing stored: {lines}"
-        )
-
-
-class RateLimitedError(AnalysisError):
-    """More e-mails or SMS than the analysis's rate limit allows in the current window."""
-
-
-class UnknownAnalysisError(AnalysisError):
-    """`services.analysis.run` named an analysis this function may not start."""
-
-
-class LoopRefusedError(AnalysisError):
-    """The chain of analyses and publishes is longer than MAX_HOPS (a loop, most likely)."""
-
-
-class NotConfiguredError(AnalysisError):
-    """A service is used but its setting is missing from the function's environment."""
-
-
-class InvalidEventError(AnalysisError):
-    """The Lambda event is none of the shapes an analysis is started with."""
-
-
-_PUBLISH_ERRORS: Final[dict[ProblemKind, type[AnalysisError]]] = {
-    "topic": InvalidTopicError,
-    "qos": UnsupportedQoSError,
-    "size": PayloadTooLargeError,
-}
-
-
-# --- the event and the trigger -----------------------------------------------------------------
-
-
-def _iso_to_ms(value: object) -> int | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
-
-
-class Trigger(BaseModel):
-    """What started this run. `device`/`topic`/`action_id` come from the MQTT message of an action
-    (and pass on to analyses it starts); a schedule has none of them."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    type: Literal["action", "schedule", "analysis"]
-    action_id: str | None = None
-    topic: str | None = None
-    device: str | None = None
-    traceid: str = Field(default="", description="the message's traceid; the correlation id")
-    hops: int = Field(default=0, ge=0, description="publishes/analyses in the chain so far")
-    timestamp: int | None = Field(default=None, ge=0, description="ms since the epoch")
-    parent: str | None = Field(default=None, description="the analysis that started this one")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _time(cls, data: Any) -> Any:
-        # EventBridge Scheduler gives <aws.scheduler.scheduled-time> as ISO 8601 text.
-        if isinstance(data, dict) and data.get("timestamp") is None and "time" in data:
-            return {**data, "timestamp": _iso_to_ms(data["time"])}
-        return data
-
-
-def _environment(value: object) -> object:
-    """Values become text, as in a function's environment (numbers and booleans as JSON)."""
-    if isinstance(value, dict):
-        return {
-            str(k): v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
-            for k, v in value.items()
-        }
-    return value
-
-
-class AnalysisEvent(BaseModel):
-    """`{"analysis", "trigger", "scope", "environment"}`: what the router's run_analysis action
-    and `services.analysis.run` send, and what a ScheduleV2 `Input` holds."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    analysis: str | None = None
-    trigger: Trigger
-    scope: list[dict[str, Any]] = Field(default_factory=list)
-    environment: Annotated[dict[str, str], BeforeValidator(_environment)] = Field(
-        default_factory=dict
-    )
-
-    @classmethod
-    def parse(cls, event: object) -> AnalysisEvent:
-        """Any start of an analysis; raises InvalidEventError saying which shapes are accepted."""
-        if (
-            isinstance(event, Mapping)
-            and "trigger" not in event
-            and event.get("detail-type") == "Scheduled Event"
-        ):  # an EventBridge rule (SAM's `Schedule` event): its id is the traceid
-            return cls(
-                trigger=Trigger(
-                    type="schedule",
-                    traceid=str(event.get("id") or ""),
-                    timestamp=_iso_to_ms(event.get("time")),
-                )
-            )
-        try:
-            return cls.model_validate(event)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'event'}: {err['msg']}"
-                for err in exc.errors(include_url=False)
-            )
-            msg = (
-                f"not an analysis event ({problems}); expected "
-                '{"trigger": {"type": "action"|"schedule"|"analysis", ...}, "scope": [...]} '
-                "or an EventBridge scheduled event (see events/analyses/)"
-            )
-            raise InvalidEventError(msg) from None
-
-
-# --- the run: what every service shares ----------------------------------------------------------
-
-
 @dataclass
-class _Run:
+class Run:
     name: str
     trigger: Trigger
     settings: AnalysisSettings
@@ -361,7 +154,7 @@ def encode_message(message: object) -> bytes:
 class MqttService:
     """Publish to IoT Core (QoS 0/1, retained messages) and read a retained message back."""
 
-    def __init__(self, run: _Run) -> None:
+    def __init__(self, run: Run) -> None:
         self._run = run
 
     def publish(
@@ -394,7 +187,7 @@ class MqttService:
         body = encode_message(message)
         problem = publish_problem(topic, len(body), qos)
         if problem is not None:
-            raise _PUBLISH_ERRORS[problem.kind](problem.message)
+            raise PUBLISH_ERRORS[problem.kind](problem.message)
         hops = self._run.trigger.hops + 1
         self._run.ports.publisher.publish(topic, body, qos=qos, retain=retain, hops=hops)
         self._run.count("published")
@@ -467,7 +260,7 @@ def _check_email(address: str) -> str:
 class EmailService:
     """E-mail through SES, from the stack's EmailSender, rate limited per analysis."""
 
-    def __init__(self, run: _Run) -> None:
+    def __init__(self, run: Run) -> None:
         self._run = run
 
     def send(
@@ -518,7 +311,7 @@ class EmailService:
 class SmsService:
     """Text messages through SNS, rate limited per analysis."""
 
-    def __init__(self, run: _Run) -> None:
+    def __init__(self, run: Run) -> None:
         self._run = run
 
     def send(
@@ -566,7 +359,7 @@ def _ms(value: datetime | int | None, name: str) -> int | None:
 class DeviceBucket:
     """One device's stored data points (the bucket `insert_bucket` actions write)."""
 
-    def __init__(self, run: _Run, device: str) -> None:
+    def __init__(self, run: Run, device: str) -> None:
         self._run = run
         self.device = device
 
@@ -623,7 +416,7 @@ class DeviceBucket:
 class AnalysisService:
     """Start other analyses (asynchronously), named in the function's ANALYSIS_FUNCTIONS."""
 
-    def __init__(self, run: _Run) -> None:
+    def __init__(self, run: Run) -> None:
         self._run = run
 
     def run(
@@ -697,7 +490,7 @@ def _scope(scope: object) -> list[dict[str, Any]]:
 class Services:
     """What an analysis can do: `mqtt`, `email`, `sms`, `bucket(device)`, `analysis`."""
 
-    def __init__(self, run: _Run) -> None:
+    def __init__(self, run: Run) -> None:
         self._run = run
         self.mqtt = MqttService(run)
         self.email = EmailService(run)
@@ -719,199 +512,3 @@ class Services:
                 f"device is {len(name)} characters; at most {MAX_DEVICE_CHARS}"
             )
         return DeviceBucket(self._run, name)
-
-
-@dataclass(frozen=True)
-class Context:
-    """The run's name, trigger, environment, logger and services.
-
-    `time_ms` is the trigger's time (the message's receive time, the scheduled time), else when
-    the run started: the same when Lambda retries the event, so use it instead of the clock.
-    """
-
-    name: str
-    trigger: Trigger
-    environment: Mapping[str, str]
-    logger: Logger
-    services: Services
-    time_ms: int
-
-
-Handler = Callable[[Context, Scope], object]
-
-
-# --- running -------------------------------------------------------------------------------------
-
-
-def run_analysis(
-    handler: Handler,
-    event: object,
-    *,
-    settings: AnalysisSettings,
-    ports: AnalysisPorts,
-    logger: Logger,
-    clock: Callable[[], float] = time.time,
-    function_name: str = "",
-    request_id: str = "",
-) -> dict[str, Any]:
-    """Parse `event`, run `handler`, report the outcome to the inspector; re-raise its error."""
-    started_ms = int(clock() * 1000)
-    # The function's own ANALYSIS_NAME wins over the name a caller used: rate-limit keys (and the
-    # IAM conditions on them) and the inspector must not depend on what the caller wrote.
-    fallback_name = settings.analysis_name or function_name or "analysis"
-    try:
-        parsed = AnalysisEvent.parse(event)
-    except InvalidEventError as exc:
-        logger.error("invalid analysis event", extra={"reason": str(exc)})
-        record = _record(None, fallback_name, request_id or uuid.uuid4().hex, 0, started_ms)
-        _report(ports, logger, fallback_name, record, Outcome.FAILED, str(exc), {"trigger": "?"})
-        raise
-    trigger = parsed.trigger
-    if not trigger.traceid:  # e.g. a ScheduleV2 Input without <aws.scheduler.execution-id>
-        trigger = trigger.model_copy(update={"traceid": request_id or uuid.uuid4().hex})
-    name = settings.analysis_name or parsed.analysis or fallback_name
-    run = _Run(
-        name=name,
-        trigger=trigger,
-        settings=settings,
-        ports=ports,
-        clock=clock,
-        timestamp=trigger.timestamp if trigger.timestamp is not None else started_ms,
-    )
-    logger.clear_state()
-    logger.set_correlation_id(trigger.traceid)
-    logger.append_keys(analysis=name, trigger=trigger.type, device=trigger.device)
-    context = Context(
-        name=name,
-        trigger=trigger,
-        environment={**settings.environment, **parsed.environment},
-        logger=logger,
-        services=Services(run),
-        time_ms=run.timestamp,
-    )
-    scope = [dict(p) for p in parsed.scope]
-    record = _record(trigger, name, trigger.traceid, len(scope), started_ms)
-    try:
-        result = handler(context, scope)
-    except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}"
-        logger.exception("analysis failed", extra={"reason": reason, "done": run.done})
-        _report(ports, logger, name, record, Outcome.FAILED, reason, _detail(trigger, run.done))
-        raise
-    _report(ports, logger, name, record, Outcome.DONE, None, _detail(trigger, run.done))
-    logger.info("analysis done", extra={"done": run.done})
-    summary: dict[str, Any] = {
-        "analysis": name,
-        "trigger": trigger.type,
-        "traceid": trigger.traceid,
-        "done": dict(run.done),
-    }
-    if result is not None:
-        summary["result"] = result
-    return summary
-
-
-def _record(
-    trigger: Trigger | None, name: str, traceid: str, points: int, started_ms: int
-) -> MessageRecord:
-    """The inspector's view of what started the run (a trigger is not a message: no payload).
-    A run without a device (a schedule) is shown under the device `analysis:<name>`."""
-    timestamp = trigger.timestamp if trigger and trigger.timestamp is not None else started_ms
-    return MessageRecord(
-        device=(trigger.device if trigger else None) or f"analysis:{name}",
-        topic=(trigger.topic if trigger else None) or "",
-        traceid=traceid,
-        timestamp=timestamp,
-        size=0,
-        preview="",
-        points=points,
-        hops=trigger.hops if trigger else 0,
-        matched=1,
-    )
-
-
-def _detail(trigger: Trigger, done: Mapping[str, int]) -> dict[str, Any]:
-    detail: dict[str, Any] = {"trigger": trigger.type, **done}
-    if trigger.action_id:
-        detail["action_id"] = trigger.action_id
-    if trigger.parent:
-        detail["parent"] = trigger.parent
-    return detail
-
-
-def _report(
-    ports: AnalysisPorts,
-    logger: Logger,
-    name: str,
-    record: MessageRecord,
-    outcome: Outcome,
-    reason: str | None,
-    detail: dict[str, Any],
-) -> None:
-    """The inspector line for this run. A failing inspector never hides the analysis's own error."""
-    result = ActionResult(
-        action_id=name,
-        action_type=ANALYSIS_ACTION_TYPE,
-        outcome=outcome,
-        reason=reason,
-        detail=detail,
-    )
-    try:
-        ports.inspector.record_outcomes(record, [result])
-    except Exception:  # reporting is best effort: the run's own outcome stands
-        logger.exception("inspector could not record the analysis outcome")
-
-
-class AnalysisFunction:
-    """The Lambda handler `@analysis` makes: call it with `(event, lambda_context)`.
-
-    `invoke(event, ports=..., settings=..., clock=...)` runs it with other adapters (tests, the
-    local stack); `clock` (default `time.time`) is what rate limits count windows with.
-    """
-
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-        self.clock: Callable[[], float] = time.time
-        self._logger: Logger | None = None
-        functools.update_wrapper(self, handler)
-
-    @property
-    def logger(self) -> Logger:
-        if self._logger is None:
-            from aws_lambda_powertools import Logger
-
-            self._logger = Logger()
-        return self._logger
-
-    def __call__(self, event: Any, lambda_context: LambdaContext | None = None) -> dict[str, Any]:
-        return self.invoke(event, lambda_context)
-
-    def invoke(
-        self,
-        event: Any,
-        lambda_context: LambdaContext | None = None,
-        *,
-        ports: AnalysisPorts | None = None,
-        settings: AnalysisSettings | None = None,
-        clock: Callable[[], float] | None = None,
-    ) -> dict[str, Any]:
-        cfg = settings if settings is not None else AnalysisSettings.from_env()
-        if ports is None:
-            from mqtt_actions.adapters.analysis_ports import AwsAnalysisPorts
-
-            ports = AwsAnalysisPorts(cfg)
-        return run_analysis(
-            self.handler,
-            event,
-            settings=cfg,
-            ports=ports,
-            logger=self.logger,
-            clock=clock or self.clock,
-            function_name=getattr(lambda_context, "function_name", "") or "",
-            request_id=getattr(lambda_context, "aws_request_id", "") or "",
-        )
-
-
-def analysis(handler: Handler) -> AnalysisFunction:
-    """Decorate `def handler(context, scope)`; the result is the Lambda handler."""
-    return AnalysisFunction(handler)

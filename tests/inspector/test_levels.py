@@ -1,9 +1,11 @@
-"""InspectorLevel (which messages are recorded) and the one-item-per-message bundles."""
+"""InspectorLevel (which messages are recorded: all, outcomes, errors) and the one-item-per-message
+bundles, pure and on moto."""
 
 from __future__ import annotations
 
 import pytest
 
+from mqtt_actions.adapters.inspector import DynamoInspector
 from mqtt_actions.inspector import (
     ITEM_ENTRIES_BYTES,
     InspectorEntry,
@@ -15,6 +17,7 @@ from mqtt_actions.inspector import (
     worth_recording,
 )
 from mqtt_actions.ports import ActionResult, MessageRecord, Outcome
+from tests.integration.conftest import Aws
 
 MESSAGE = MessageRecord(
     device="sensor-01",
@@ -111,3 +114,48 @@ def test_a_message_with_huge_outcomes_is_split_below_the_item_limit() -> None:
     assert len(packed) > 1
     assert all(len((b.more_json() or "").encode()) <= ITEM_ENTRIES_BYTES for b in packed)
     assert len(stored(entries)) == len(entries)
+
+
+STORED_AT_STORE = ActionResult(action_id="store", action_type="insert_bucket", outcome=Outcome.DONE)
+FAILED_AT_HOOK = ActionResult(
+    action_id="hook", action_type="webhook", outcome=Outcome.FAILED, reason="HTTP 500"
+)
+
+
+def level_message(traceid: str, matched: int) -> MessageRecord:
+    return MessageRecord(
+        device="sensor-01",
+        topic="devices/sensor-01/telemetry",
+        traceid=traceid,
+        timestamp=1_764_072_000_000,
+        size=2,
+        preview="{}",
+        points=1,
+        matched=matched,
+    )
+
+
+@pytest.mark.parametrize("level", list(InspectorLevel))
+def test_each_level_on_a_quiet_a_failing_and_an_unmatched_message(
+    aws_env: Aws, level: InspectorLevel
+) -> None:
+    inspector = DynamoInspector(aws_env.tables["InspectorTable"], aws_env.dynamodb, 7, level=level)
+    inspector.record_message(level_message("quiet", 1))
+    inspector.record_outcomes(level_message("quiet", 1), [STORED_AT_STORE])
+    inspector.record_message(level_message("loud", 2))
+    inspector.record_outcomes(level_message("loud", 2), [STORED_AT_STORE, FAILED_AT_HOOK])
+    inspector.record_message(level_message("nobody", 0))
+    inspector.flush()
+    got = {
+        (e.traceid, e.type.value, e.details.get("outcome"))
+        for e in inspector.query(device="sensor-01")
+    }
+    loud = {("loud", "publish", None), ("loud", "action", "done"), ("loud", "action", "failed")}
+    if level is InspectorLevel.ALL:
+        assert got == loud | {
+            ("quiet", "publish", None),
+            ("quiet", "action", "done"),
+            ("nobody", "publish", None),
+        }
+    else:  # the failing message is kept whole, the others not at all
+        assert got == loud

@@ -18,7 +18,7 @@ from mqtt_actions.analysis import AnalysisFunction
 from mqtt_actions.ports import ActionResult, MessageRecord, RetainedMessage
 from mqtt_actions.settings import AnalysisSettings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events" / "analyses"
 T0 = 1_764_072_000_000  # 2025-11-25T12:00:00Z
 

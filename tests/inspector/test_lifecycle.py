@@ -1,0 +1,234 @@
+"""Lifecycle events (connect, disconnect, subscribe...): the entry each one becomes, its key,
+and the lifecycle handler storing it (every sample, duplicates, reordering, TTL, failures)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from mqtt_actions.adapters.inspector import DynamoInspector
+from mqtt_actions.inspector import EntryType, lifecycle_entry
+from mqtt_actions.lifecycle import parse_lifecycle
+from tests.inspector.conftest import Handler
+from tests.inspector.support import (
+    DAY_S,
+    SAMPLES,
+    T0,
+    items,
+    sample,
+)
+from tests.integration.conftest import Aws
+
+# --- entries from lifecycle events -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "version", "details"),
+    [
+        ("connected", EntryType.CONNECT, 7, {"ip": "192.0.2.10"}),
+        (
+            "disconnected_client_initiated",
+            EntryType.DISCONNECT,
+            7,
+            {
+                "reason": "CLIENT_INITIATED_DISCONNECT",
+                "client_initiated": True,
+                "last_will": False,
+                "last_will_note": "not sent",
+            },
+        ),
+        (
+            "disconnected_connection_lost",
+            EntryType.DISCONNECT,
+            3,
+            {"reason": "CONNECTION_LOST", "last_will": True, "last_will_note": "sent"},
+        ),
+        (
+            "connect_failed_authorization",
+            EntryType.CONNECT_FAILED,
+            None,
+            {"reason": "AUTHORIZATION_FAILED", "ip": "198.51.100.7"},
+        ),
+        (
+            "subscribed",
+            EntryType.SUBSCRIBE,
+            None,
+            {"topics": ["cmd/sensor-01", "ack/sensor-01/#"]},
+        ),
+        ("unsubscribed", EntryType.UNSUBSCRIBE, None, {"topics": ["ack/sensor-01/#"]}),
+    ],
+)
+def test_lifecycle_entry(
+    name: str, kind: EntryType, version: int | None, details: dict[str, Any]
+) -> None:
+    data = sample(name)
+    got = lifecycle_entry(parse_lifecycle(data))
+    assert (got.device, got.type, got.time, got.version) == (
+        data["clientId"],
+        kind,
+        data["timestamp"],
+        version,
+    )
+    assert got.details.items() >= details.items()
+    assert got.qos is None
+    assert got.details["principal"] == data["principalIdentifier"]
+
+
+def test_the_same_event_twice_has_the_same_key() -> None:
+    first = lifecycle_entry(parse_lifecycle(sample("connected")))
+    again = lifecycle_entry(parse_lifecycle(sample("connected", extra="ignored")))
+    assert first.key == again.key
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    [
+        ("connected", {"versionNumber": 8}),
+        ("connected", {"sessionIdentifier": "another-session"}),
+        ("subscribed", {"topics": ["other/topic"]}),
+        ("connect_failed_authorization", {"ipAddress": "203.0.113.1"}),
+    ],
+)
+def test_different_events_at_the_same_millisecond_have_different_keys(
+    name: str, change: dict[str, Any]
+) -> None:
+    first = lifecycle_entry(parse_lifecycle(sample(name)))
+    other = lifecycle_entry(parse_lifecycle(sample(name, **change)))
+    assert first.time == other.time
+    assert first.key != other.key
+
+
+def test_connect_and_its_disconnect_share_a_version_but_not_a_key() -> None:
+    connect = lifecycle_entry(parse_lifecycle(sample("connected", timestamp=T0)))
+    disconnect = lifecycle_entry(
+        parse_lifecycle(sample("disconnected_client_initiated", timestamp=T0))
+    )
+    assert connect.version == disconnect.version
+    assert connect.key != disconnect.key
+
+
+@pytest.mark.parametrize("name", ["connected", "disconnected_connection_lost", "subscribed"])
+def test_a_token_devices_lifecycle_is_filed_under_its_device_not_its_client_id(name: str) -> None:
+    got = lifecycle_entry(
+        parse_lifecycle(sample(name, clientId="esp32-7f3a", principalIdentifier="TsensorZ2d01"))
+    )
+    assert got.device == "sensor-01"
+    assert got.details["client_id"] == "esp32-7f3a"
+    certificate = lifecycle_entry(parse_lifecycle(sample(name, clientId="sensor-02")))
+    assert certificate.device == "sensor-02"
+    assert "client_id" not in certificate.details
+
+
+# --- the lifecycle handler ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_every_lifecycle_sample_is_stored(
+    name: str, handler: Handler, inspector: DynamoInspector, aws_env: Aws
+) -> None:
+    event = sample(name)
+    result = handler(event)
+    assert "error" not in result
+    got = inspector.query(device=event["clientId"])
+    assert len(got) == 1
+    assert got[0].time == event["timestamp"]
+    assert got[0].type.value == result["type"]
+    assert got[0].sk == result["sk"]
+    assert aws_env.dead_letters() == []
+
+
+def test_sample_set_covers_every_shape() -> None:
+    kinds = {parse_lifecycle(sample(n)).event_type for n in SAMPLES}
+    assert kinds == {"connected", "disconnected", "connect_failed", "subscribed", "unsubscribed"}
+    reasons = {sample(n).get("disconnectReason") for n in SAMPLES} - {None}
+    assert reasons == {"CLIENT_INITIATED_DISCONNECT", "CONNECTION_LOST"}
+
+
+def test_disconnect_records_the_last_will_answer(
+    handler: Handler, inspector: DynamoInspector
+) -> None:
+    handler(sample("disconnected_connection_lost"))
+    handler(sample("disconnected_client_initiated"))
+    lost = inspector.query(device="sensor-02")[0]
+    clean = inspector.query(device="sensor-01")[0]
+    assert (lost.details["last_will"], lost.details["last_will_note"]) == (True, "sent")
+    assert (clean.details["last_will"], clean.details["last_will_note"]) == (False, "not sent")
+
+
+def test_duplicate_deliveries_are_stored_once(handler: Handler, aws_env: Aws) -> None:
+    for name in SAMPLES:
+        handler(sample(name))
+        handler(sample(name))
+    handler(sample("connected", event_kind="connected"))  # a field a rule might add: same event
+    assert len(items(aws_env)) == len(SAMPLES)
+
+
+def test_an_older_version_arriving_later_reads_back_in_order(
+    handler: Handler, inspector: DynamoInspector
+) -> None:
+    # Given session 2's connect stamped before session 1's disconnect (clocks of two broker
+    # nodes), delivered newest first
+    connect_2 = sample("connected", sessionIdentifier="s2", versionNumber=8, timestamp=T0 + 100)
+    disconnect_1 = sample(
+        "disconnected_client_initiated", sessionIdentifier="s1", versionNumber=7, timestamp=T0 + 150
+    )
+    connect_1 = sample("connected", sessionIdentifier="s1", versionNumber=7, timestamp=T0)
+    for event in (connect_2, disconnect_1, connect_1):
+        handler(event)
+    # When read back, Then versionNumber decides: connect 1, disconnect 1, connect 2
+    got = inspector.query(device="sensor-01")
+    assert [(e.type.value, e.session) for e in got] == [
+        ("connect", "s1"),
+        ("disconnect", "s1"),
+        ("connect", "s2"),
+    ]
+
+
+def test_ttl_is_set_from_the_retention_days(handler: Handler, aws_env: Aws) -> None:
+    before = int(time.time())
+    handler(sample("connected"))
+    after = int(time.time())
+    (item,) = items(aws_env)
+    expires = int(item["expires_at"]["N"])
+    assert before + 7 * DAY_S <= expires <= after + 7 * DAY_S
+    ttl = aws_env.dynamodb.describe_time_to_live(TableName=aws_env.tables["InspectorTable"])
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+
+
+def test_invalid_event_goes_to_the_dead_letter_queue_with_the_reason(
+    handler: Handler, aws_env: Aws
+) -> None:
+    event = sample("disconnected_connection_lost")
+    del event["disconnectReason"]
+    result = handler(event)
+    assert result == {
+        "error": "invalid lifecycle event: disconnected.disconnectReason: Field required"
+    }
+    (letter,) = aws_env.dead_letters()
+    assert letter == {
+        "kind": "invalid_lifecycle_event",
+        "reason": result["error"],
+        "event": event,
+    }
+    assert items(aws_env) == []
+
+
+def test_unknown_event_type_goes_to_the_dead_letter_queue(handler: Handler, aws_env: Aws) -> None:
+    result = handler(sample("connected", eventType="rebooted"))
+    assert "'rebooted'" in result["error"]
+    assert [d["kind"] for d in aws_env.dead_letters()] == ["invalid_lifecycle_event"]
+
+
+def test_a_failed_write_raises_so_lambda_retries(
+    handler: Handler, aws_env: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INSPECTOR_TABLE", "no-such-table")
+    from functions.inspector import app
+
+    app.settings.cache_clear()
+    app.deps.cache_clear()
+    with pytest.raises(ClientError):
+        handler(sample("connected"))

@@ -1,0 +1,134 @@
+"""The routing rules as a table: (topic, payload, actions) -> one outcome per matched action, and
+what the adapters were asked to do. Every port is in memory (tests/support/router_fakes.py): no
+AWS, no moto, milliseconds. The same rules against moto: tests/integration/test_router.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mqtt_actions.actions import parse_actions
+from mqtt_actions.router import route
+from tests.support.router_fakes import SETTINGS, Memory, event, in_memory_deps
+
+STORE = {"id": "store", "topics": ["home/+/temperature"], "type": "insert_bucket"}
+HOT_SMS = {
+    "id": "hot",
+    "topics": ["home/#"],
+    "type": "sms",
+    "to": ["+15555550100"],
+    "message": "$DEVICE$: $VALUE$",
+    "when": [{"variable": "temperature", "op": ">", "value": 30}],
+}
+ECHO = {"id": "echo", "topics": ["cmd/+"], "type": "mqtt_publish", "topic": "ack/$DEVICE$"}
+HOOK = {"id": "hook", "topics": ["#"], "type": "webhook", "url": "https://hooks.example/in"}
+OFF = {"id": "off", "topics": ["home/#"], "type": "insert_bucket", "enabled": False}
+ANALYSE = {"id": "forecast", "topics": ["home/#"], "type": "run_analysis", "analyses": ["f"]}
+
+HOT = {"variable": "temperature", "value": 31.5}
+MILD = {"variable": "temperature", "value": 21}
+
+# (case, topic, payload, actions, extra event fields, expected {action id: outcome})
+TABLE: list[tuple[str, str, object, list[dict[str, Any]], dict[str, Any], dict[str, str]]] = [
+    ("exact-level-with-plus", "home/kitchen/temperature", HOT, [STORE], {}, {"store": "done"}),
+    ("plus-is-one-level-only", "home/a/b/temperature", HOT, [STORE], {}, {}),
+    ("hash-matches-the-parent", "home", HOT, [HOT_SMS], {}, {"hot": "done"}),
+    ("hash-skips-dollar-topics", "$aws/things/x", HOT, [HOOK], {}, {}),
+    ("condition-holds", "home/k/temperature", HOT, [STORE, HOT_SMS], {}, {"store": "done", "hot": "done"}),  # noqa: E501
+    ("condition-false", "home/k/temperature", MILD, [HOT_SMS], {}, {"hot": "condition_false"}),
+    ("condition-needs-its-variable", "home/k", b"not json", [HOT_SMS], {}, {"hot": "condition_false"}),  # noqa: E501
+    ("disabled-action-never-matches", "home/k/temperature", HOT, [OFF, STORE], {}, {"store": "done"}),  # noqa: E501
+    ("publish-under-the-hop-limit", "cmd/sensor-01", {}, [ECHO], {"hops": 1}, {"echo": "done"}),
+    ("publish-loop-refused", "cmd/sensor-01", {}, [ECHO], {"hops": 2}, {"echo": "loop_refused"}),
+    ("analysis-loop-refused", "home/k", HOT, [ANALYSE], {"hops": 2}, {"forecast": "loop_refused"}),
+    ("only-the-replayed-action", "home/k/temperature", HOT, [STORE, HOT_SMS], {"only_actions": ["hot"]}, {"hot": "done"}),  # noqa: E501
+    ("every-type-at-once", "home/k/temperature", HOT, [STORE, HOT_SMS, HOOK, ANALYSE], {}, {"store": "done", "hot": "done", "hook": "done", "forecast": "done"}),  # noqa: E501
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "actions", "extra", "expected"),
+    [pytest.param(*row[1:], id=row[0]) for row in TABLE],
+)
+def test_routing_table(
+    topic: str,
+    payload: object,
+    actions: list[dict[str, Any]],
+    extra: dict[str, Any],
+    expected: dict[str, str],
+) -> None:
+    memory = Memory()
+    deps = in_memory_deps(parse_actions({"actions": actions}), memory, clock=lambda: 1000.0)
+
+    summary = route(event(topic, payload, **extra), deps, SETTINGS)
+
+    assert {r.action_id: r.outcome.value for r in summary.results} == expected
+    assert [m.matched for m in memory.messages] == [len(expected)]  # one record per message
+    assert memory.outcomes == list(summary.results)
+    ran = {a for a, o in expected.items() if o == "done"}
+    assert bool(memory.rows) == ("store" in ran)
+    assert len(memory.sms) == ("hot" in ran)
+    assert len(memory.published) == ("echo" in ran)
+    assert memory.invoked == (["ForecastFunction"] if "forecast" in ran else [])
+    assert memory.posted == (["https://hooks.example/in"] if "hook" in ran else [])
+    assert memory.dead_letters == []
+
+
+def test_what_the_actions_were_given() -> None:
+    memory = Memory()
+    deps = in_memory_deps(
+        parse_actions({"actions": [STORE, HOT_SMS, ECHO]}), memory, clock=lambda: 1000.0
+    )
+    route(event("home/sensor-01/temperature", HOT), deps, SETTINGS)
+    route(event("cmd/sensor-01", b"reboot", traceid="t-2", hops=1), deps, SETTINGS)
+
+    [(device, row)] = memory.rows
+    assert (device, row["variable"], row["value"]) == ("sensor-01", "temperature", 31.5)
+    assert memory.sms == [("+15555550100", "sensor-01: 31.5")]
+    assert memory.published == [("ack/sensor-01", b"reboot", 2)]  # one hop further
+
+
+def test_a_failed_action_is_dead_lettered_alone_and_the_others_run() -> None:
+    memory = Memory(failing_urls={"https://hooks.example/in"})
+    deps = in_memory_deps(parse_actions({"actions": [STORE, HOOK]}), memory, clock=lambda: 1.0)
+
+    summary = route(event("home/k/temperature", HOT), deps, SETTINGS)
+
+    assert {r.action_id: r.outcome.value for r in summary.results} == {
+        "store": "done",
+        "hook": "failed",
+    }
+    [letter] = memory.dead_letters
+    assert (letter["kind"], letter["action_id"]) == ("action_failed", "hook")
+    assert letter["reason"] == "HTTP 500 from the receiver"
+    assert letter["event"]["traceid"] == "t-1"
+    assert "local_qos" not in letter["event"]
+
+
+def test_a_second_delivery_repeats_no_side_effect_but_rewrites_the_rows() -> None:
+    memory = Memory()
+    deps = in_memory_deps(parse_actions({"actions": [STORE, HOT_SMS]}), memory, clock=lambda: 1.0)
+    first = route(event("home/k/temperature", HOT), deps, SETTINGS)
+    again = route(event("home/k/temperature", HOT), deps, SETTINGS)
+
+    assert [r.outcome.value for r in first.results] == ["done", "done"]
+    assert [r.outcome.value for r in again.results] == ["done", "duplicate"]
+    assert len(memory.sms) == 1
+    assert len(memory.rows) == 2  # insert_bucket runs again: same keys, the same rows rewritten
+
+
+def test_the_rate_limit_throttles_within_its_window_only() -> None:
+    limited = HOT_SMS | {"rate_limit": {"max": 1, "per_seconds": 60}}
+    now = [1000.0]
+    memory = Memory()
+    deps = in_memory_deps(parse_actions({"actions": [limited]}), memory, clock=lambda: now[0])
+
+    outcomes = []
+    for n, at in enumerate([1000.0, 1030.0, 1061.0]):
+        now[0] = at
+        summary = route(event("home/k", HOT, traceid=f"t-{n}"), deps, SETTINGS)
+        outcomes += [r.outcome.value for r in summary.results]
+
+    assert outcomes == ["done", "throttled", "done"]
+    assert len(memory.sms) == 2
