@@ -23,7 +23,8 @@ from mqtt_actions_cli.console.server import ConsoleServer
 from mqtt_actions_cli.target import stack_target
 from tests.integration.cli_support import free_port
 
-pytestmark = pytest.mark.integration
+# moto's server and the console on real sockets: ~15 s, so `make quick` leaves it to `make test`.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 STACK = "mqtt-actions-prod"
 REGION = "us-east-1"
