@@ -4,6 +4,7 @@ handler wired to it (`router`, `apply`, `message()`), shared by router, corpus a
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -15,7 +16,6 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from mqtt_actions.adapters import aws
 from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.adapters.bucket import DynamoBucket
 from mqtt_actions_cli.actions_file import load_actions_file
@@ -61,13 +61,20 @@ class Aws:
         return list(iotdata_backends[DEFAULT_ACCOUNT_ID][REGION].published_payloads)
 
 
+@functools.cache
+def _client(service: str) -> Any:
+    # Created once (~30 ms each): moto intercepts every client made after it is imported, and
+    # each `mock_aws()` starts from empty backends, so a client outlives its test safely.
+    return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+
+
 @pytest.fixture
 def aws_env() -> Iterator[Aws]:
+    # The adapters' shared clients (mqtt_actions.adapters.aws) are kept between tests too.
     with mock_aws():
-        aws.reset()
         template = load_template()
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
+        dynamodb = _client("dynamodb")
+        sqs = _client("sqs")
         names = LocalNames(prefix="test-")
         env = Aws(
             tables=create_tables(template, dynamodb, names),
@@ -75,9 +82,8 @@ def aws_env() -> Iterator[Aws]:
             dynamodb=dynamodb,
             sqs=sqs,
         )
-        boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=SENDER)
+        _client("ses").verify_email_identity(EmailAddress=SENDER)
         yield env
-        aws.reset()
 
 
 @pytest.fixture
