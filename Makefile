@@ -53,7 +53,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt | p
 
 # Debian packages the tests drive as third-party clients (mosquitto_pub/_sub). Installed with
 # apt-get when missing and running as root (CI); otherwise the command to run is printed.
-SYSTEM_PACKAGES := mosquitto-clients:mosquitto_pub
+SYSTEM_PACKAGES := mosquitto-clients:mosquitto_pub chromium:chromium
 sysdeps: ## install the Debian packages the tests need (apt-get, as root)
 	@missing=""; for pc in $(SYSTEM_PACKAGES); do command -v "$${pc#*:}" >/dev/null || missing="$$missing $${pc%%:*}"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \

@@ -4,29 +4,22 @@ sending, and convert TagoIO's."""
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import sys
-import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mqtt_actions.actions import Action, ActionsFileError, effective_rate_limit
-from mqtt_actions.adapters.actions_store import PK, DynamoActionsStore
-from mqtt_actions.dryrun import ActionPreview, DryRunReport, Effect, dry_run
-from mqtt_actions.events import RouterEvent
-from mqtt_actions.topics import InvalidTopicError, validate_topic
+from mqtt_actions.actions import Action
 from mqtt_actions_cli.actions_file import load_actions_file
 from mqtt_actions_cli.common import add_command
 from mqtt_actions_cli.errors import EXIT_OK, UsageError
+from mqtt_actions_cli.ops import actions as ops_actions
 from mqtt_actions_cli.output import emit, plural, table
-from mqtt_actions_cli.router_env import router_environment
 from mqtt_actions_cli.target import Target
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
-TEST_DEVICE = "test-device"
+TEST_DEVICE = ops_actions.TEST_DEVICE
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -207,42 +200,7 @@ def _read(path: str) -> str:
 
 
 def _load_file(path: str) -> list[Action]:
-    source = "stdin" if path == "-" else path
-    try:
-        return load_actions_file(_read(path), source=source)
-    except ActionsFileError as exc:
-        raise UsageError(
-            f"{source}: {plural(len(exc.problems), 'problem')}; the file is refused as a whole "
-            "and nothing was stored",
-            problems=exc.problems,
-            hint="fix each problem listed and apply again",
-        ) from None
-
-
-def _store(target: Target) -> DynamoActionsStore:
-    return DynamoActionsStore(target.output("ActionsTableName"), target.client("dynamodb"))
-
-
-def _stored_ids(target: Target) -> list[str]:
-    """Every stored action id, including rows that no longer validate (store.load skips those)."""
-    client = target.client("dynamodb")
-    kwargs: dict[str, Any] = {
-        "TableName": target.output("ActionsTableName"),
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": PK}},
-        "ProjectionExpression": "sk",
-    }
-    ids: list[str] = []
-    while True:
-        page = client.query(**kwargs)
-        ids += [item["sk"]["S"] for item in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            return ids
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def _config(action: Action) -> dict[str, Any]:
-    return action.model_dump(mode="json")
+    return ops_actions.parse_file(_read(path), "stdin" if path == "-" else path)
 
 
 # ---------------------------------------------------------------------------- apply
@@ -251,30 +209,10 @@ def _config(action: Action) -> dict[str, Any]:
 def run_apply(args: argparse.Namespace) -> int:
     actions = _load_file(args.file)  # validated whole before anything is contacted
     target = args.get_target()
-    store = _store(target)
-    stored = {a.id: a for a in store.load()}
-    created = [a for a in actions if a.id not in stored]
-    updated = [a for a in actions if a.id in stored and _config(stored[a.id]) != _config(a)]
-    unchanged = [a for a in actions if a.id in stored and _config(stored[a.id]) == _config(a)]
-    # Unchanged, but stored without a valid mark (an older version, or these rules changed):
-    # rewritten as they are, so the router loads them without validating them again.
-    remarked = [a for a in unchanged if a.id in store.unmarked]
-    store.put_all([*created, *updated, *remarked])
-    removed: list[str] = []
-    if args.prune:
-        keep = {a.id for a in actions}
-        removed = [i for i in _stored_ids(target) if i not in keep and store.delete(i)]
-    kept = sorted(set(stored) - {a.id for a in actions} - set(removed))
-    data = {
-        "file": args.file,
-        "target": target.describe(),
-        "created": [a.id for a in created],
-        "updated": [a.id for a in updated],
-        "unchanged": [a.id for a in unchanged],
-        "remarked": [a.id for a in remarked],
-        "removed": removed,
-        "not_in_file": kept,
-    }
+    result = ops_actions.apply(target, actions, prune=args.prune, source=args.file)
+    data = result.model_dump()
+    created, updated, unchanged = result.created, result.updated, result.unchanged
+    removed, kept = result.removed, result.not_in_file
 
     def render() -> str:
         counts = ", ".join(
@@ -311,7 +249,7 @@ def run_apply(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     target = args.get_target()
-    actions = sorted(_store(target).load(), key=lambda a: a.id)
+    actions = ops_actions.list_actions(target)
 
     def render() -> str:
         if not actions:
@@ -325,8 +263,8 @@ def run_list(args: argparse.Namespace) -> int:
                 a.type,
                 ", ".join(a.topics),
                 a.enabled,
-                _when(a),
-                _rate(a),
+                ops_actions.when_text(a),
+                ops_actions.rate_text(a),
             )
             for a in actions
         ]
@@ -334,24 +272,8 @@ def run_list(args: argparse.Namespace) -> int:
             f"\n{plural(len(actions), 'action')}"
         )
 
-    emit(args, {"actions": [_config(a) for a in actions]}, render)
+    emit(args, {"actions": [ops_actions.config(a) for a in actions]}, render)
     return EXIT_OK
-
-
-def _when(action: Action) -> str:
-    parts = []
-    for c in action.when:
-        value = "" if c.op == "exists" else " " + json.dumps(c.value, ensure_ascii=False)
-        parts.append(f"{c.variable} {c.op}{value}")
-    return " and ".join(parts) or "always"
-
-
-def _rate(action: Action) -> str:
-    limit = effective_rate_limit(action)
-    if limit is None:
-        return "none"
-    text = f"{limit.max} per {limit.per_seconds} s"
-    return text if action.rate_limit is not None else f"{text} (default)"
 
 
 # ---------------------------------------------------------------------------- rm
@@ -359,21 +281,11 @@ def _rate(action: Action) -> str:
 
 def run_rm(args: argparse.Namespace) -> int:
     target = args.get_target()
-    wanted = list(dict.fromkeys(args.ids))
-    stored = _stored_ids(target)
-    unknown = [i for i in wanted if i not in set(stored)]
-    if unknown:
-        raise UsageError(
-            f"no stored action with id {', '.join(unknown)}; nothing was removed",
-            hint="see the ids with `mqtt-actions actions list` (stored: "
-            + (", ".join(sorted(stored)) or "none")
-            + ")",
-        )
-    store = _store(target)
-    removed = [i for i in wanted if store.delete(i)]
+    result = ops_actions.remove(target, args.ids)
+    removed = result.removed
     emit(
         args,
-        {"removed": removed, "target": target.describe()},
+        result.model_dump(),
         lambda: (
             f"removed {plural(len(removed), 'action')} from {target.describe()}: "
             + ", ".join(removed)
@@ -386,15 +298,11 @@ def run_rm(args: argparse.Namespace) -> int:
 
 
 def run_test(args: argparse.Namespace) -> int:
-    try:
-        validate_topic(args.topic)
-    except InvalidTopicError as exc:
-        raise UsageError(
-            f"TOPIC {args.topic!r}: {exc}",
-            hint="test with a topic name a device would publish to, e.g. home/kitchen/temperature",
-        ) from None
+    ops_actions.check_topic(args.topic)
     payload = sys.stdin.buffer.read() if args.payload == "-" else args.payload.encode("utf-8")
     target: Target | None = None
+    actions: list[Action] | None = None
+    source: str | None = None
     if args.file:
         actions = _load_file(args.file)
         source = args.file
@@ -402,46 +310,11 @@ def run_test(args: argparse.Namespace) -> int:
             target = args.get_target()
     else:
         target = args.get_target()
-        actions = _store(target).load()
-        source = f"stored in {target.describe()}"
-    environment = router_environment(target)
-    now_ms = int(time.time() * 1000)
-    event = RouterEvent(
-        payload=base64.b64encode(payload).decode("ascii"),
-        topic=args.topic,
-        clientid=args.device,
-        principal="dry-run",
-        timestamp=now_ms,
-        traceid=f"dry-run-{uuid.uuid4()}",
+    result = ops_actions.dryrun(
+        target, args.topic, payload, device=args.device, actions=actions, source=source
     )
-    report = dry_run(event, actions, environment.settings)
-    data = {
-        "dry_run": True,
-        "topic": args.topic,
-        "device": args.device,
-        "payload_bytes": len(payload),
-        "data_points": report.message.points,
-        "actions_source": source,
-        "actions_considered": sum(1 for a in actions if a.enabled),
-        "matched": len(report.actions),
-        "settings_source": environment.source,
-        "notes": environment.notes,
-        "actions": [_preview_dict(p) for p in report.actions],
-    }
-    emit(args, data, lambda: _render_test(report, actions, source, args, len(payload)))
+    emit(args, result.model_dump(mode="json"), lambda: render_test(result))
     return EXIT_OK
-
-
-def _preview_dict(preview: ActionPreview) -> dict[str, Any]:
-    r = preview.result
-    return {
-        "action_id": r.action_id,
-        "type": r.action_type,
-        "outcome": r.outcome.value,
-        "reason": r.reason,
-        "detail": r.detail,
-        "would_send": [{"kind": e.kind, **e.detail} for e in preview.effects],
-    }
 
 
 _OUTCOME_WORDS = {
@@ -456,41 +329,33 @@ _OUTCOME_WORDS = {
 }
 
 
-def _render_test(
-    report: DryRunReport,
-    actions: Sequence[Action],
-    source: str,
-    args: argparse.Namespace,
-    size: int,
-) -> str:
-    enabled = sum(1 for a in actions if a.enabled)
+def render_test(result: ops_actions.DryRunResult) -> str:
     lines = [
-        f"DRY RUN (nothing is sent): {args.topic} from {args.device}, "
-        f"{plural(size, 'byte')}, {plural(report.message.points, 'data point')}",
-        f"{report.message.matched} of {plural(enabled, 'enabled action')} ({source}) match",
+        f"DRY RUN (nothing is sent): {result.topic} from {result.device}, "
+        f"{plural(result.payload_bytes, 'byte')}, {plural(result.data_points, 'data point')}",
+        f"{result.message_matched} of {plural(result.actions_considered, 'enabled action')} "
+        f"({result.actions_source}) match",
     ]
-    for preview in report.actions:
-        r = preview.result
-        word = _OUTCOME_WORDS.get(r.outcome.value, r.outcome.value)
+    for preview in result.actions:
+        word = _OUTCOME_WORDS.get(preview.outcome, preview.outcome)
         lines.append("")
-        lines.append(f"{r.action_id} ({r.action_type}): {word}")
-        if r.reason:
-            lines.append(f"    {r.reason}")
-        lines += [f"    {line}" for e in preview.effects for line in _describe(e)]
-    if not report.actions:
+        lines.append(f"{preview.action_id} ({preview.type}): {word}")
+        if preview.reason:
+            lines.append(f"    {preview.reason}")
+        lines += [f"    {line}" for kind, d in preview.effects for line in _describe(kind, d)]
+    if not result.actions:
         lines.append("no action would run for this topic")
     return "\n".join(lines)
 
 
-def _describe(effect: Effect) -> list[str]:
-    d = effect.detail
-    if effect.kind == "bucket":
+def _describe(kind: str, d: dict[str, Any]) -> list[str]:
+    if kind == "bucket":
         points = d.get("points", [])
         head = f"would store {plural(len(points), 'data point')} in bucket {d.get('device')!r}:"
         return [head] + [f"  {_json(p)}" for p in points]
-    if effect.kind == "sms":
+    if kind == "sms":
         return [f"would send SMS to {d.get('to')}: {_quote(d.get('message'))}"]
-    if effect.kind == "email":
+    if kind == "email":
         to = ", ".join(d.get("to", []))
         lines = [f"would send e-mail to {to}: subject {_quote(d.get('subject'))}"]
         if d.get("text") is not None:
@@ -498,20 +363,20 @@ def _describe(effect: Effect) -> list[str]:
         if d.get("html") is not None:
             lines.append(f"  html: {_quote(d['html'])}")
         return lines
-    if effect.kind == "mqtt_publish":
+    if kind == "mqtt_publish":
         flags = f"qos {d.get('qos')}" + (", retained" if d.get("retain") else "")
         body = d.get("payload", "")
         if d.get("encoding") == "base64":
             body = f"(binary, base64) {body}"
         return [f"would publish on {d.get('topic')} ({flags}): {body}"]
-    if effect.kind == "analysis":
+    if kind == "analysis":
         event = d.get("event", {})
         return [f"would run analysis {event.get('analysis')!r} (function {d.get('function')})"]
-    if effect.kind == "webhook":
+    if kind == "webhook":
         return [f"would POST to {d.get('url')}: {d.get('payload')}"]
-    if effect.kind == "dead_letter":
+    if kind == "dead_letter":
         return [f"would go to the dead-letter queue: {d.get('reason')}"]
-    return [f"{effect.kind}: {_json(d)}"]
+    return [f"{kind}: {_json(d)}"]
 
 
 def _json(value: Any) -> str:

@@ -5,23 +5,23 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mqtt_actions.adapters.bucket import DynamoBucket
 from mqtt_actions_cli.common import add_command
 from mqtt_actions_cli.errors import EXIT_OK, UsageError
-from mqtt_actions_cli.output import emit, iso_ms, plural, table
+from mqtt_actions_cli.ops import bucket
+from mqtt_actions_cli.output import emit, plural, table
 from mqtt_actions_cli.timeparse import parse_when
 
-MAX_LIMIT = 10_000
+MAX_LIMIT = bucket.MAX_LIMIT
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    bucket = subparsers.add_parser(
+    group = subparsers.add_parser(
         "bucket",
         help="read a device's bucket (data stored by insert_bucket actions)",
         description="Read the data points insert_bucket actions stored for a device.",
         epilog="run `mqtt-actions bucket query --help` for the options",
     )
-    sub = bucket.add_subparsers(title="bucket commands", metavar="COMMAND", required=True)
+    sub = group.add_subparsers(title="bucket commands", metavar="COMMAND", required=True)
     query = add_command(
         sub,
         "query",
@@ -56,12 +56,15 @@ def run_query(args: argparse.Namespace) -> int:
     until = parse_when(args.until, option="--until") if args.until else None
     if since is not None and until is not None and since > until:
         raise UsageError("--since is after --until", hint="swap them")
-    target = args.get_target()
-    bucket = DynamoBucket(target.output("BucketTableName"), target.client("dynamodb"))
-    rows = bucket.query(
-        args.device, variable=args.variable, since_ms=since, until_ms=until, limit=args.limit
+    page = bucket.query(
+        args.get_target(),
+        args.device,
+        variable=args.variable,
+        since_ms=since,
+        until_ms=until,
+        limit=args.limit,
     )
-    points = [_point(row) for row in rows]
+    points = page.points
 
     def render() -> str:
         if not points:
@@ -70,7 +73,13 @@ def run_query(args: argparse.Namespace) -> int:
         head = table(
             ["time", "variable", "value", "unit", "topic"],
             [
-                (p["time_iso"], p.get("variable"), p.get("value"), p.get("unit"), _topic(p))
+                (
+                    p["time_iso"],
+                    p.get("variable"),
+                    p.get("value"),
+                    p.get("unit"),
+                    bucket.topic_of(p),
+                )
                 for p in points
             ],
         )
@@ -78,17 +87,5 @@ def run_query(args: argparse.Namespace) -> int:
             f"{head}\n{plural(len(points), 'data point')} of device {args.device!r}, newest first"
         )
 
-    emit(args, {"device": args.device, "points": points}, render)
+    emit(args, page.model_dump(), render)
     return EXIT_OK
-
-
-def _point(row: dict[str, Any]) -> dict[str, Any]:
-    point = {k: v for k, v in row.items() if k != "_time"}
-    point["time_ms"] = row.get("_time")
-    point["time_iso"] = iso_ms(row.get("_time"))
-    return point
-
-
-def _topic(point: dict[str, Any]) -> Any:
-    metadata = point.get("metadata")
-    return metadata.get("topic") if isinstance(metadata, dict) else None

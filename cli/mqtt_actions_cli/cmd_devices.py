@@ -5,22 +5,18 @@ list devices, revoke a device's tokens."""
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mqtt_actions_cli import device_tokens
 from mqtt_actions_cli.common import add_command
-from mqtt_actions_cli.errors import EXIT_OK, EXIT_USAGE, CliError, UsageError
-from mqtt_actions_cli.iot_policy import PolicyInputError, check_thing_name, device_policy
+from mqtt_actions_cli.errors import EXIT_OK, EXIT_USAGE, UsageError
+from mqtt_actions_cli.ops import devices, tokens
 from mqtt_actions_cli.output import emit, iso_ms, note, table
 from mqtt_actions_cli.target import Target
 
-ROOT_CA_URL = "https://www.amazontrust.com/repository/AmazonRootCA1.pem"
-MQTT_TLS_PORT = 8883
+ROOT_CA_URL = devices.ROOT_CA_URL
+MQTT_TLS_PORT = devices.MQTT_TLS_PORT
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -114,28 +110,10 @@ def run_create(args: argparse.Namespace) -> int:
     name: str = args.name
     publish = args.publish or [f"{name}/#"]
     subscribe = args.subscribe or [f"{name}/#"]
-    out_dir: Path = args.out if args.out is not None else Path("devices") / name
-    files = {
-        "certificate": out_dir / f"{name}.cert.pem",
-        "private_key": out_dir / f"{name}.private.key",
-        "info": out_dir / f"{name}.json",
-    }
-    try:
-        check_thing_name(name)
-        device_policy(
-            partition="aws", region="r", account="0", publish=publish, subscribe=subscribe
-        )
-    except PolicyInputError as exc:
-        raise UsageError(str(exc), hint="see `mqtt-actions devices create --help`") from None
-    existing = [str(p) for p in files.values() if p.exists()]
-    if existing:
-        raise UsageError(
-            f"would overwrite {', '.join(existing)}",
-            hint="choose another --out directory or move those files away",
-        )
-
+    files = devices.certificate_files(name, args.out)
+    devices.check_certificate_device(name, publish, subscribe, files)
     target: Target = args.get_target()
-    created = _create(target, name, publish, subscribe, files)
+    created = devices.create_certificate_device(target, name, publish, subscribe, files, warn=note)
     info = created["info"]
 
     def render() -> str:
@@ -163,125 +141,6 @@ def run_create(args: argparse.Namespace) -> int:
 def _example_topic(publish: list[str], name: str) -> str:
     first = publish[0].replace("/#", "/hello").replace("+", name)
     return first if first != "#" else f"{name}/hello"
-
-
-def _create(
-    target: Target, name: str, publish: list[str], subscribe: list[str], files: dict[str, Path]
-) -> dict[str, Any]:
-    iot = target.client("iot")
-    errors = iot.exceptions
-    policy_name = f"mqtt-actions-{name}"
-    _must_not_exist(lambda: iot.describe_thing(thingName=name), errors, f"thing {name!r}")
-    _must_not_exist(
-        lambda: iot.get_policy(policyName=policy_name), errors, f"policy {policy_name!r}"
-    )
-    identity = target.client("sts").get_caller_identity()
-    partition = str(identity["Arn"]).split(":")[1]
-    document = device_policy(
-        partition=partition,
-        region=target.region,
-        account=str(identity["Account"]),
-        publish=publish,
-        subscribe=subscribe,
-    )
-    endpoint = iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
-
-    undo: list[tuple[str, Callable[[], object]]] = []
-    try:
-        thing = iot.create_thing(thingName=name)
-        undo.append((f"delete thing {name}", lambda: iot.delete_thing(thingName=name)))
-        iot.create_policy(policyName=policy_name, policyDocument=json.dumps(document))
-        undo.append(
-            (f"delete policy {policy_name}", lambda: iot.delete_policy(policyName=policy_name))
-        )
-        cert = iot.create_keys_and_certificate(setAsActive=True)
-        cert_id, cert_arn = cert["certificateId"], cert["certificateArn"]
-
-        def drop_certificate() -> None:
-            iot.update_certificate(certificateId=cert_id, newStatus="INACTIVE")
-            iot.delete_certificate(certificateId=cert_id, forceDelete=True)
-
-        undo.append((f"delete certificate {cert_id}", drop_certificate))
-        iot.attach_policy(policyName=policy_name, target=cert_arn)
-        undo.append(
-            (
-                "detach the policy",
-                lambda: iot.detach_policy(policyName=policy_name, target=cert_arn),
-            )
-        )
-        iot.attach_thing_principal(thingName=name, principal=cert_arn)
-        undo.append(
-            (
-                "detach the certificate from the thing",
-                lambda: iot.detach_thing_principal(thingName=name, principal=cert_arn),
-            )
-        )
-        info = {
-            "thing": name,
-            "thing_arn": thing.get("thingArn"),
-            "client_id": name,
-            "endpoint": endpoint,
-            "port": MQTT_TLS_PORT,
-            "certificate_id": cert_id,
-            "certificate_arn": cert_arn,
-            "policy": policy_name,
-            "publish": publish,
-            "subscribe": subscribe,
-            "certificate_file": str(files["certificate"]),
-            "private_key_file": str(files["private_key"]),
-            "root_ca_url": ROOT_CA_URL,
-        }
-        _write_private(
-            files,
-            {
-                "certificate": cert["certificatePem"],
-                "private_key": cert["keyPair"]["PrivateKey"],
-                "info": json.dumps(info, indent=2) + "\n",
-            },
-        )
-    except BaseException:
-        _rollback(undo)
-        raise
-    return {
-        "info": info,
-        "policy_document": document,
-        "files": {k: str(v) for k, v in files.items()},
-    }
-
-
-def _must_not_exist(probe: Callable[[], object], errors: Any, what: str) -> None:
-    try:
-        probe()
-    except errors.ResourceNotFoundException:
-        return
-    raise CliError(
-        f"{what} already exists",
-        hint="choose another device name, or delete the existing one in the AWS IoT console",
-    )
-
-
-def _write_private(files: dict[str, Path], contents: dict[str, str]) -> None:
-    """Create each file with mode 0600 from the start (never widened, then narrowed)."""
-    written: list[Path] = []
-    try:
-        for key, path in files.items():
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            written.append(path)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(contents[key])
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
-
-
-def _rollback(undo: list[tuple[str, Callable[[], object]]]) -> None:
-    for what, step in reversed(undo):
-        try:
-            step()
-        except Exception as exc:  # keep undoing the rest; say what is left behind
-            note(f"mqtt-actions: could not {what} while undoing: {exc}; remove it by hand")
 
 
 # ---------------------------------------------------------------------------- token devices
@@ -349,9 +208,9 @@ def _register_token_commands(sub: argparse._SubParsersAction[Any]) -> None:
 def run_create_token(args: argparse.Namespace) -> int:
     if args.out is not None:
         raise UsageError("--out is for certificate files; a token device has none")
-    device_tokens.check_filters(args.name, args.publish or [], args.subscribe or [])
+    tokens.check_filters(args.name, args.publish or [], args.subscribe or [])
     target: Target = args.get_target()
-    made = device_tokens.create(
+    made = tokens.create(
         target, args.name, args.publish or [], args.subscribe or [], now_ms=_now_ms()
     )
 
@@ -390,12 +249,12 @@ def run_import_tokens(args: argparse.Namespace) -> int:
         raise UsageError(
             f"cannot read {path}: {exc}", hint="give a UTF-8 CSV of device,token rows"
         ) from None
-    rows = device_tokens.parse_tokens_csv(text)
+    rows = tokens.parse_tokens_csv(text)
     if not rows:
         raise UsageError(f"{path} holds no device,token rows")
     target: Target = args.get_target()
-    report = device_tokens.import_tokens(
-        device_tokens.store_for(target), rows, skip_invalid=args.skip_invalid, now_ms=_now_ms()
+    report = tokens.import_tokens(
+        tokens.store_for(target), rows, skip_invalid=args.skip_invalid, now_ms=_now_ms()
     )
     imported = sum(r["status"] == "imported" for r in report)
 
@@ -413,10 +272,10 @@ def run_import_tokens(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     target: Target = args.get_target()
-    devices = device_tokens.list_devices(target)
+    found = tokens.list_devices(target)
 
     def render() -> str:
-        if not devices:
+        if not found:
             return f"no devices in {target.describe()}"
         return table(
             ["device", "kind", "created", "last seen", "tokens"],
@@ -428,22 +287,17 @@ def run_list(args: argparse.Namespace) -> int:
                     iso_ms(d["last_seen"]) if d["last_seen"] else "-",
                     f"{d['tokens']} ({d['revoked']} revoked)" if d["kind"] == "token" else "-",
                 ]
-                for d in devices
+                for d in found
             ],
         )
 
-    emit(args, devices, render)
+    emit(args, found, render)
     return EXIT_OK
 
 
 def run_revoke(args: argparse.Namespace) -> int:
     target: Target = args.get_target()
-    done = device_tokens.revoke(
-        device_tokens.store_for(target),
-        device_tokens.connections_for(target),
-        args.name,
-        now_ms=_now_ms(),
-    )
+    done = tokens.revoke_device(target, args.name, now_ms=_now_ms())
 
     def render() -> str:
         lines = [

@@ -6,10 +6,11 @@ import argparse
 from typing import Any
 
 from mqtt_actions_cli.common import add_command
-from mqtt_actions_cli.errors import EXIT_OK, UsageError
+from mqtt_actions_cli.errors import EXIT_OK
+from mqtt_actions_cli.ops import outbox
 from mqtt_actions_cli.output import emit, iso_ms, plural, table
 
-KINDS = ("sms", "email", "webhook")
+KINDS = outbox.KINDS
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -34,22 +35,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.stack:
-        raise UsageError(
-            "outbox is for the local stack: e-mails and SMS are delivered for real on AWS",
-            hint="see SES (sending statistics) and SNS (SMS delivery logs) in the AWS console; "
-            "for webhooks and failures use `mqtt-actions dlq list --stack NAME`",
-        )
-    if args.last is not None and args.last < 1:
-        raise UsageError(f"--last {args.last} must be at least 1", hint="e.g. --last 10")
-    target = args.get_target()
-    if target.control is None:
-        raise UsageError("outbox needs the local stack's control API", hint="use --local")
-    items = sorted(target.control.outbox(), key=lambda item: _int(item.get("time")))
-    if args.kind:
-        items = [item for item in items if item.get("kind") == args.kind]
-    if args.last is not None:
-        items = items[-args.last :]
+    outbox.require_local(not args.stack)  # refused before anything is contacted
+    items = outbox.list_items(args.get_target(), kind=args.kind, last=args.last)
 
     def render() -> str:
         if not items:

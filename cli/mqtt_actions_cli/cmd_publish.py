@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import secrets
 import sys
 from typing import Any
 
-from mqtt_actions.topics import InvalidTopicError, validate_topic
 from mqtt_actions_cli.common import add_command
-from mqtt_actions_cli.errors import EXIT_OK, UsageError
-from mqtt_actions_cli.mqtt import publish_once
+from mqtt_actions_cli.errors import EXIT_OK
+from mqtt_actions_cli.ops import publish as ops_publish
 from mqtt_actions_cli.output import emit, note
-
-MAX_PAYLOAD = 128 * 1024  # IoT Core's limit
-MAX_SLASHES = 7  # IoT Core's limit for topics that rules see
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -51,53 +46,21 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        validate_topic(args.topic)
-    except InvalidTopicError as exc:
-        raise UsageError(
-            f"TOPIC {args.topic!r}: {exc}",
-            hint="publish to a topic name like home/kitchen/temperature; "
-            "wildcards + and # belong in actions' filters",
-        ) from None
     payload = sys.stdin.buffer.read() if args.message == "-" else args.message.encode("utf-8")
-    if len(payload) > MAX_PAYLOAD:
-        what = f"payload is {len(payload):,} bytes; IoT Core accepts at most {MAX_PAYLOAD:,}"
-        if args.stack:
-            raise UsageError(what, hint="send less, or split it into several messages")
-        note(f"warning: {what} (the local broker takes it; AWS would not)")
-    if args.topic.count("/") > MAX_SLASHES:
-        note(
-            f"warning: topic has {args.topic.count('/')} slashes; IoT Core allows "
-            f"{MAX_SLASHES}, so on AWS no rule (and no action) would see it"
-        )
-    target = args.get_target()
-    if target.is_local:
-        client_id = args.client_id or f"mqtt-actions-cli-{secrets.token_hex(3)}"
-        publish_once(
-            target.mqtt_host,
-            target.mqtt_port,
-            client_id=client_id,
-            topic=args.topic,
-            payload=payload,
-            qos=args.qos,
-            retain=args.retain,
-        )
-        where = f"{target.mqtt_host}:{target.mqtt_port} as {client_id}"
-    else:
-        if args.client_id:
-            note("warning: --client-id is ignored with --stack (iot-data publishes as the API)")
-        client_id = None
-        target.client("iot-data").publish(
-            topic=args.topic, qos=args.qos, retain=args.retain, payload=payload
-        )
-        where = f"IoT Core ({target.region})"
-    data = {
-        "topic": args.topic,
-        "bytes": len(payload),
-        "qos": args.qos,
-        "retain": args.retain,
-        "client_id": client_id,
-        "target": target.describe(),
-    }
-    emit(args, data, lambda: f"published {len(payload)} bytes on {args.topic} to {where}")
+    ops_publish.check(not args.stack, args.topic, payload)  # refused before contacting anything
+    result = ops_publish.publish(
+        args.get_target(),
+        args.topic,
+        payload,
+        qos=args.qos,
+        retain=args.retain,
+        client_id=args.client_id,
+    )
+    for warning in result.warnings:
+        note(warning)
+    emit(
+        args,
+        result.model_dump(),
+        lambda: f"published {result.bytes} bytes on {result.topic} to {result.where}",
+    )
     return EXIT_OK

@@ -65,3 +65,14 @@ def add_command(
             "--json", action="store_true", help="print machine-readable JSON on stdout"
         )
     return parser
+
+
+def with_examples(parser: argparse.ArgumentParser, examples: str, *, target: bool) -> None:
+    """Examples (and the target note) under a parser's help, its description wrapped."""
+    parser.epilog = "examples:\n" + examples.strip("\n")
+    if target:
+        parser.epilog += "\n\n" + TARGET_EPILOG
+        add_target_options(parser)
+    if parser.description and "\n" not in parser.description:  # raw from here on: wrap it
+        parser.description = textwrap.fill(parser.description, width=88)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter

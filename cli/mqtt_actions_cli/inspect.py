@@ -16,16 +16,25 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 from mqtt_actions.inspector import EntryType, InspectorEntry
+from mqtt_actions_cli.common import with_examples
+from mqtt_actions_cli.ops import inspector
+from mqtt_actions_cli.ops.inspector import FOLLOW_LIMIT, FOLLOW_LOOKBACK_MS, InspectorQuery
+
+__all__ = [
+    "FOLLOW_LIMIT",
+    "FOLLOW_LOOKBACK_MS",
+    "InspectorQuery",
+    "add_inspect_parser",
+    "run_inspect",
+]
 
 UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
-FOLLOW_LOOKBACK_MS = 120_000  # --follow re-reads this far back: entries can be stored late
-FOLLOW_LIMIT = 1000
 DEVICE_WIDTH = 16
 TYPE_WIDTH = 14
 PREVIEW_CHARS = 60
@@ -54,18 +63,6 @@ OUTCOME_COLOURS = {
 DIM = "\033[2m"
 # C0/C1 control characters (ESC included): a device must not be able to drive the terminal.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-class InspectorQuery(Protocol):
-    def __call__(
-        self,
-        *,
-        device: str | None = None,
-        since_ms: int = 0,
-        until_ms: int | None = None,
-        types: Collection[EntryType | str] | None = None,
-        limit: int = 100,
-    ) -> Sequence[InspectorEntry]: ...
 
 
 def parse_since(text: str, now_ms: int) -> int:
@@ -134,6 +131,26 @@ def add_inspect_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+EXAMPLES = """
+  mqtt-actions inspect
+  mqtt-actions inspect --device sensor-01 --since 10m
+  mqtt-actions inspect --follow --type action
+  mqtt-actions inspect --stack mqtt-actions-prod --json"""
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """`inspect` on the main command: target options, examples, and a `func` that reads the
+    chosen target's inspector."""
+    parser = add_inspect_parser(subparsers)
+    with_examples(parser, EXAMPLES, target=True)
+    parser.set_defaults(func=_run)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    return run_inspect(args, inspector.reader(args.get_target()))
+
+
 def run_inspect(
     args: argparse.Namespace,
     inspector_query: InspectorQuery,
@@ -162,31 +179,27 @@ def run_inspect(
     as_json = bool(getattr(args, "json", False))
     printer = JsonLines(out) if as_json else Table(out, colour=wants_colour(out, env))
 
-    entries = inspector_query(
-        device=device, since_ms=since_ms, until_ms=None, types=types, limit=args.limit
+    batches = inspector.follow(
+        inspector_query,
+        device=device,
+        types=types,
+        since_ms=since_ms,
+        limit=args.limit,
+        poll_seconds=poll_seconds,
+        clock=clock,
+        sleep=sleep,
+        max_polls=max_iterations if args.follow else 0,
     )
+    entries = next(batches)
     printer.start()
     printer.rows(entries)
     if not entries and not as_json and not args.follow:
         print(_nothing_found(inspector_query, device, types), file=err)
     if not args.follow:
         return 0
-
-    seen = {e.key: e.time for e in entries}
-    polls = 0
     try:
-        while max_iterations is None or polls < max_iterations:
-            sleep(poll_seconds)
-            polls += 1
-            window_ms = max(since_ms, int(clock() * 1000) - FOLLOW_LOOKBACK_MS)
-            found = inspector_query(
-                device=device, since_ms=window_ms, until_ms=None, types=types, limit=FOLLOW_LIMIT
-            )
-            fresh = [e for e in found if e.key not in seen]
-            seen.update((e.key, e.time) for e in fresh)
+        for fresh in batches:
             printer.rows(fresh)
-            # Forget what the window has left behind: the set stays small however long we follow.
-            seen = {k: t for k, t in seen.items() if t >= window_ms - FOLLOW_LOOKBACK_MS}
     except KeyboardInterrupt:
         out.write("\n")
     return 0
@@ -196,9 +209,9 @@ def _nothing_found(query: InspectorQuery, device: str | None, types: list[str] |
     """Why the table is empty: the range, or a device with no entries at all."""
     if device is None:
         return "no inspector entries in that range (try a longer --since)"
-    latest = query(device=device, since_ms=0, until_ms=None, types=types, limit=1)
-    if latest:
-        when = datetime.fromtimestamp(latest[-1].time / 1000, tz=UTC).isoformat(timespec="seconds")
+    latest = inspector.latest(query, device=device, types=types)
+    if latest is not None:
+        when = datetime.fromtimestamp(latest.time / 1000, tz=UTC).isoformat(timespec="seconds")
         return (
             f"no inspector entries for {device!r} in that range; its latest is from {when}: "
             "try a longer --since"

@@ -1,10 +1,10 @@
 """Entry point of the `mqtt-actions` command: the parser, the dispatch, and where errors end.
 
-Each command group lives in its own module and registers itself with `register(subparsers)`.
-Its parser sets `func=handler`, `handler(args) -> int`; `args.get_target()` gives the Target
-(`--local` or `--stack NAME`), built on first use so commands that need none contact nothing.
-`local` and `inspect` plug in through `add_local_parser(subparsers)` and
-`add_inspect_parser(subparsers)` (see plugins.py)."""
+Each command group lives in its own module and registers itself with `register(subparsers)`
+(plugins.PLUGINS lists them). Its parser sets `func=handler`, `handler(args) -> int`: parse
+the arguments, call one operation of `ops`, print text or --json. `args.get_target()` gives the
+Target (`--local` or `--stack NAME`), built on first use so commands that need none contact
+nothing."""
 
 from __future__ import annotations
 
@@ -18,15 +18,7 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from mqtt_actions_cli import (
-    cmd_actions,
-    cmd_bucket,
-    cmd_devices,
-    cmd_dlq,
-    cmd_outbox,
-    cmd_publish,
-    plugins,
-)
+from mqtt_actions_cli import plugins
 from mqtt_actions_cli.errors import EXIT_FAILED, EXIT_USAGE, CliError
 from mqtt_actions_cli.target import Target, resolve_target
 
@@ -88,14 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    plugins.register(subparsers, "local")
-    cmd_actions.register(subparsers)
-    cmd_bucket.register(subparsers)
-    plugins.register(subparsers, "inspect")
-    cmd_outbox.register(subparsers)
-    cmd_dlq.register(subparsers)
-    cmd_devices.register(subparsers)
-    cmd_publish.register(subparsers)
+    plugins.register_all(subparsers)
     return parser
 
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mqtt_actions_cli.common import with_examples
 from mqtt_actions_cli.local import output
 from mqtt_actions_cli.local.auth import AUTH_MODES
 from mqtt_actions_cli.local.rules import RuleError
@@ -22,6 +23,7 @@ from mqtt_actions_cli.local.template import TemplateError
 ENV_MQTT_PORT = "MQTT_ACTIONS_MQTT_PORT"
 ENV_AWS_PORT = "MQTT_ACTIONS_AWS_PORT"
 ENV_CONTROL_PORT = "MQTT_ACTIONS_CONTROL_PORT"
+ENV_CONSOLE_PORT = "MQTT_ACTIONS_CONSOLE_PORT"
 DEFAULT_STATE_DIR = ".local-state"  # relative to where the stack starts (make run: the checkout)
 
 # The broker, the control API and the handlers share one GIL. A handler holds it for a few ms
@@ -78,6 +80,13 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"control API port (default aws-port + 1, env {ENV_CONTROL_PORT})",
     )
     parser.add_argument(
+        "--console-port",
+        type=int,
+        default=_port_from_env(ENV_CONSOLE_PORT, None),
+        help=f"web console port (default aws-port + 2, env {ENV_CONSOLE_PORT}; 0 picks a free one)",
+    )
+    parser.add_argument("--no-console", action="store_true", help="do not start the web console")
+    parser.add_argument(
         "--param",
         type=_parameter,
         action="append",
@@ -122,6 +131,18 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+EXAMPLES = """
+  mqtt-actions local
+  mqtt-actions local --mqtt-port 1884 --aws-port 4600"""
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """`local` on the main command (it acts on no target: it is one)."""
+    parser = add_local_parser(subparsers)
+    with_examples(parser, EXAMPLES, target=False)
+    return parser
+
+
 def _check_free(host: str, port: int, what: str, flag: str, env: str) -> None:
     if port == 0:
         return
@@ -152,10 +173,26 @@ def run_local(args: argparse.Namespace) -> int:
         state_dir=args.state_dir,
         fresh=args.fresh,
     )
-    return asyncio.run(_serve(options))
+    console_port = None
+    if not args.no_console:
+        console_port = args.console_port
+        if console_port is None:
+            console_port = args.aws_port + 2 if args.aws_port else 0
+    return asyncio.run(_serve(options, console_port))
 
 
-async def _serve(options: LocalOptions) -> int:
+def _start_console(control_port: int, port: int) -> Any:
+    """The web console on the stack just started (in a thread of its own)."""
+    from mqtt_actions_cli.console.server import ConsoleServer
+    from mqtt_actions_cli.target import local_target
+
+    target = local_target({ENV_CONTROL_PORT: str(control_port)})
+    server = ConsoleServer(target, port=port)
+    server.start()
+    return server
+
+
+async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
     control = options.control_port
     if control is None and options.aws_port:
         control = options.aws_port + 1
@@ -163,6 +200,8 @@ async def _serve(options: LocalOptions) -> int:
         _check_free(options.host, options.mqtt_port, "MQTT", "--mqtt-port", ENV_MQTT_PORT)
         _check_free(options.host, options.aws_port, "AWS", "--aws-port", ENV_AWS_PORT)
         _check_free(options.host, control or 0, "control", "--control-port", ENV_CONTROL_PORT)
+        if console_port is not None:
+            _check_free(options.host, console_port, "console", "--console-port", ENV_CONSOLE_PORT)
     except OSError as exc:
         print(f"mqtt-actions local: {exc}", file=sys.stderr)
         return 1
@@ -178,10 +217,24 @@ async def _serve(options: LocalOptions) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stopping.set)
+    console = None
+    if console_port is not None:
+        try:
+            console = await asyncio.to_thread(_start_console, stack.control_port, console_port)
+        except (OSError, ImportError) as exc:
+            print(f"mqtt-actions local: cannot start the console: {exc}", file=sys.stderr)
+            await stack.stop()
+            return 1
     print(stack.banner(), flush=True)
-    print(stack.ready_line(), flush=True)
+    ready = stack.ready_line()
+    if console is not None:
+        print(f"console  {console.address.url}", flush=True)
+        ready += f" console={console.address.url}"
+    print(ready, flush=True)
     await stopping.wait()
     print("stopping: broker, pending invocations (up to 5 s), control API, moto", flush=True)
+    if console is not None:
+        await asyncio.to_thread(console.stop)
     await stack.stop()
     print("stopped", flush=True)
     return 0

@@ -57,6 +57,22 @@ class DynamoActionsStore:
                 return actions
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def ids(self) -> list[str]:
+        """Every stored action id, including rows that no longer validate (load() skips those)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": PK}},
+            "ProjectionExpression": "sk",
+        }
+        ids: list[str] = []
+        while True:
+            page = self._client.query(**kwargs)
+            ids += [item["sk"]["S"] for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return ids
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def put_all(self, actions: Sequence[Action]) -> None:
         """Upsert validated actions (the caller validated the whole file first).
 

@@ -1,0 +1,130 @@
+"""The console's web application: routes -> ops calls -> templates.
+
+Server-rendered pages (Jinja2, autoescaped: everything from devices is text), htmx for partial
+updates, one Server-Sent Events stream for the Live page. Every ops call runs in a worker
+thread (boto3 blocks), never on the event loop. The typed errors of `ops` map to HTTP statuses
+once, in `_error_page`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from mqtt_actions_cli.console import forms
+from mqtt_actions_cli.console.security import CSRF_FIELD, Guard
+from mqtt_actions_cli.errors import CliError, TargetError, UsageError
+from mqtt_actions_cli.ops.errors import NotFoundError
+from mqtt_actions_cli.output import iso_ms
+from mqtt_actions_cli.target import Target
+
+HERE = Path(__file__).resolve().parent
+PAGES = (
+    ("live", "Live"),
+    ("topics", "Topics"),
+    ("actions", "Actions"),
+    ("devices", "Devices"),
+    ("dlq", "Dead letters"),
+    ("outbox", "Outbox"),
+    ("publish", "Publish"),
+)
+
+
+class Console:
+    """What the routes share: the target, the templates, and how often Live polls."""
+
+    def __init__(self, target: Target, *, pace: Mapping[str, Any]) -> None:
+        self.target = target
+        self.pace = dict(pace)  # ops.inspector.follow's poll_seconds, lookback_ms, ...
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True,  # every page: device data is text, never markup
+        )
+        env.filters["iso"] = iso_ms
+        env.globals["fields"] = forms.fields
+        self.templates = Jinja2Templates(env=env)
+
+    def page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
+        context.setdefault("problems", [])
+        context.setdefault("message", None)
+        base = {
+            "pages": PAGES,
+            "current": name.split("/")[0].split("_")[0].removesuffix(".html"),
+            "target": self.target.describe(),
+            "local": self.target.is_local,
+            "csrf": request.scope.get("state", {}).get("csrf", ""),
+            "csrf_field": CSRF_FIELD,
+        }
+        return self.templates.TemplateResponse(request, name, base | context, status_code=status)
+
+    async def call[T](self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await run_in_threadpool(function, *args, **kwargs)
+
+
+def error_status(exc: Exception) -> int:
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, UsageError):
+        return 400
+    if isinstance(exc, TargetError):
+        return 502
+    return 500
+
+
+def aws_problem(exc: Exception) -> tuple[str, str] | None:
+    from mqtt_actions_cli.main import _aws_error
+
+    return _aws_error(exc)
+
+
+def create_app(
+    target: Target,
+    *,
+    token: str,
+    hosts: set[str],
+    pace: Mapping[str, Any] | None = None,
+) -> Guard:
+    """The console for `target`, behind its Guard (token, Host, cross-site checks, CSP).
+    `pace`: how the Live stream follows the inspector (ops.inspector.follow's keywords)."""
+    from mqtt_actions_cli.console import pages
+
+    console = Console(target, pace=pace or {})
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, CliError):
+            message, problems, hint = exc.message, exc.problems, exc.hint
+            status = error_status(exc)
+        elif (mapped := aws_problem(exc)) is not None:
+            message, problems, hint, status = mapped[0], [], mapped[1], 502
+        else:
+            raise exc
+        if request.headers.get("hx-request"):
+            return console.page(
+                request, "_error.html", status, message=message, problems=problems, hint=hint
+            )
+        return console.page(
+            request, "error.html", status, message=message, problems=problems, hint=hint
+        )
+
+    async def home(_request: Request) -> Response:
+        return RedirectResponse("/live", status_code=303)
+
+    routes = [
+        Route("/", home),
+        *pages.routes(console),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    handlers = {CliError: on_error, BotoCoreError: on_error, ClientError: on_error}
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    return Guard(app, token=token, hosts=hosts)

@@ -1,0 +1,139 @@
+// The Live page: one EventSource; batches are coalesced into one DOM update per animation
+// frame; the newest MAX_ROWS rows are kept; filters, pause/resume, clear, messages per second.
+// Device data only ever goes in through textContent: it is text, never markup.
+"use strict";
+(() => {
+  const MAX_ROWS = 1000;
+  const RATE_WINDOW_MS = 5000;
+  const rows = document.getElementById("rows");
+  const detail = document.getElementById("detail");
+  const f = {
+    device: document.getElementById("f-device"),
+    type: document.getElementById("f-type"),
+    topic: document.getElementById("f-topic"),
+    text: document.getElementById("f-text"),
+  };
+  const pauseButton = document.getElementById("pause");
+  const held = document.getElementById("held");
+  const rate = document.getElementById("rate");
+  const status = document.getElementById("status");
+  let paused = false;
+  let pending = [];   // arrived, not drawn yet (while paused: all of them)
+  let scheduled = false;
+  const arrivals = []; // publish arrival times, for msg/s
+  const seen = new Set();
+
+  function topicMatches(filter, topic) {
+    if (!filter) return true;
+    if (topic == null) return false;
+    const fl = filter.split("/"), tl = topic.split("/");
+    if ((fl[0] === "+" || fl[0] === "#") && topic.startsWith("$")) return false;
+    for (let i = 0; i < fl.length; i++) {
+      if (fl[i] === "#") return i === fl.length - 1;
+      if (i >= tl.length) return false;
+      if (fl[i] !== "+" && fl[i] !== tl[i]) return false;
+    }
+    return fl.length === tl.length || (fl.length === tl.length + 1 && fl[fl.length - 1] === "#");
+  }
+
+  function visible(e) {
+    const device = f.device.value.trim();
+    if (device && e.device !== device) return false;
+    if (f.type.value && e.type !== f.type.value) return false;
+    if (f.topic.value.trim() && !topicMatches(f.topic.value.trim(), e.topic)) return false;
+    const text = f.text.value.trim().toLowerCase();
+    if (text && !(e.device + " " + e.type + " " + e.summary).toLowerCase().includes(text)) return false;
+    return true;
+  }
+
+  function iso(ms) { return new Date(ms).toISOString().replace("T", " ").replace("Z", ""); }
+
+  function makeRow(e) {
+    const tr = document.createElement("tr");
+    tr.tabIndex = 0;
+    tr.dataset.device = e.device; tr.dataset.time = e.time; tr.dataset.uid = e.uid;
+    tr.dataset.traceid = e.traceid || ""; tr.dataset.type = e.type;
+    tr.entry = e;
+    const cells = [iso(e.time), e.device, e.type, e.qos == null ? "—" : String(e.qos), e.summary];
+    cells.forEach((text, i) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (i === 2) td.className = "type-" + e.type;
+      tr.appendChild(td);
+    });
+    tr.hidden = !visible(e);
+    return tr;
+  }
+
+  function draw() {
+    scheduled = false;
+    if (paused || pending.length === 0) return;
+    const batch = pending; pending = [];
+    const frag = document.createDocumentFragment();
+    // newest on top: the batch arrives oldest first
+    for (let i = batch.length - 1; i >= 0; i--) frag.appendChild(makeRow(batch[i]));
+    rows.insertBefore(frag, rows.firstChild);
+    while (rows.childElementCount > MAX_ROWS) rows.lastElementChild.remove();
+    held.textContent = "";
+  }
+
+  function schedule() {
+    if (!scheduled) { scheduled = true; window.requestAnimationFrame(draw); }
+  }
+
+  function receive(entries) {
+    const now = Date.now();
+    for (const e of entries) {
+      const key = e.device + "|" + e.time + "|" + e.type + "|" + e.uid;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (e.type === "publish") arrivals.push(now);
+      pending.push(e);
+    }
+    if (seen.size > 4 * MAX_ROWS) seen.clear();
+    if (pending.length > MAX_ROWS) pending = pending.slice(-MAX_ROWS);
+    if (paused) held.textContent = pending.length + " new while paused";
+    else schedule();
+  }
+
+  function refilter() { for (const tr of rows.children) tr.hidden = !visible(tr.entry); }
+  for (const input of Object.values(f)) input.addEventListener("input", refilter);
+  document.getElementById("filters").addEventListener("submit", (ev) => ev.preventDefault());
+
+  pauseButton.addEventListener("click", () => {
+    paused = !paused;
+    pauseButton.textContent = paused ? "Resume" : "Pause";
+    pauseButton.setAttribute("aria-pressed", String(paused));
+    if (!paused) { held.textContent = pending.length ? "showing " + pending.length + " held" : ""; schedule(); }
+    else held.textContent = "0 new while paused";
+  });
+  document.getElementById("clear").addEventListener("click", () => {
+    rows.replaceChildren(); pending = []; held.textContent = "";
+  });
+
+  window.setInterval(() => {
+    const cut = Date.now() - RATE_WINDOW_MS;
+    while (arrivals.length && arrivals[0] < cut) arrivals.shift();
+    rate.textContent = (arrivals.length / (RATE_WINDOW_MS / 1000)).toFixed(1) + " msg/s";
+  }, 1000);
+
+  function open(tr) {
+    for (const other of rows.querySelectorAll("tr[aria-selected]")) other.removeAttribute("aria-selected");
+    tr.setAttribute("aria-selected", "true");
+    const q = new URLSearchParams({ device: tr.dataset.device, time: tr.dataset.time, uid: tr.dataset.uid, traceid: tr.dataset.traceid });
+    window.htmx.ajax("GET", "/live/entry?" + q.toString(), { target: detail, swap: "innerHTML" });
+  }
+  rows.addEventListener("click", (ev) => { const tr = ev.target.closest("tr"); if (tr) open(tr); });
+  rows.addEventListener("keydown", (ev) => {
+    const tr = ev.target.closest("tr");
+    if (!tr) return;
+    if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); open(tr); }
+    if (ev.key === "ArrowDown" && tr.nextElementSibling) { ev.preventDefault(); tr.nextElementSibling.focus(); }
+    if (ev.key === "ArrowUp" && tr.previousElementSibling) { ev.preventDefault(); tr.previousElementSibling.focus(); }
+  });
+
+  const source = new EventSource("/live/stream");
+  source.addEventListener("open", () => { status.textContent = "live"; });
+  source.addEventListener("error", () => { status.textContent = "reconnecting…"; });
+  source.addEventListener("entries", (ev) => receive(JSON.parse(ev.data)));
+})();

@@ -1,0 +1,19 @@
+"""The operations' typed errors. They are the CLI's own (errors.py), so a command needs no
+mapping, and the console maps each class to an HTTP status once (console/app.py).
+
+- UsageError: the input is wrong (exit 2, HTTP 400); `problems` lists each one with its field.
+- NotFoundError: an id or name that is not stored (exit 2, HTTP 404).
+- TargetError: the local or deployed stack cannot be reached or lacks something (exit 1, 502).
+- OpsError: any other failure the user can act on (exit 1, HTTP 500)."""
+
+from __future__ import annotations
+
+from mqtt_actions_cli.errors import CliError as OpsError
+from mqtt_actions_cli.errors import TargetError, UsageError
+
+
+class NotFoundError(UsageError):
+    """An action, dead letter or device that is not there; nothing was changed."""
+
+
+__all__ = ["NotFoundError", "OpsError", "TargetError", "UsageError"]

@@ -1,0 +1,95 @@
+"""Publish one MQTT message as a device would: on the local broker, or through IoT Core's data
+plane (iot-data Publish) on a deployed stack."""
+
+from __future__ import annotations
+
+import secrets
+
+from pydantic import BaseModel, Field
+
+from mqtt_actions.topics import InvalidTopicError, validate_topic
+from mqtt_actions_cli.mqtt import publish_once
+from mqtt_actions_cli.ops.errors import UsageError
+from mqtt_actions_cli.target import Target
+
+MAX_PAYLOAD = 128 * 1024  # IoT Core's limit
+MAX_SLASHES = 7  # IoT Core's limit for topics that rules see
+
+
+class PublishResult(BaseModel):
+    topic: str
+    bytes: int
+    qos: int
+    retain: bool
+    client_id: str | None
+    target: str
+    where: str = Field(exclude=True)
+    warnings: list[str] = Field(default_factory=list, exclude=True)
+
+
+def check(target_is_local: bool, topic: str, payload: bytes) -> list[str]:
+    """UsageError for what no broker should get; the warnings for what only AWS refuses."""
+    try:
+        validate_topic(topic)
+    except InvalidTopicError as exc:
+        raise UsageError(
+            f"TOPIC {topic!r}: {exc}",
+            hint="publish to a topic name like home/kitchen/temperature; "
+            "wildcards + and # belong in actions' filters",
+        ) from None
+    warnings: list[str] = []
+    if len(payload) > MAX_PAYLOAD:
+        what = f"payload is {len(payload):,} bytes; IoT Core accepts at most {MAX_PAYLOAD:,}"
+        if not target_is_local:
+            raise UsageError(what, hint="send less, or split it into several messages")
+        warnings.append(f"warning: {what} (the local broker takes it; AWS would not)")
+    if topic.count("/") > MAX_SLASHES:
+        warnings.append(
+            f"warning: topic has {topic.count('/')} slashes; IoT Core allows "
+            f"{MAX_SLASHES}, so on AWS no rule (and no action) would see it"
+        )
+    return warnings
+
+
+def publish(
+    target: Target,
+    topic: str,
+    payload: bytes,
+    *,
+    qos: int = 0,
+    retain: bool = False,
+    client_id: str | None = None,
+) -> PublishResult:
+    if qos not in (0, 1):
+        raise UsageError(f"QoS {qos} is not possible", hint="IoT Core takes QoS 0 or 1")
+    warnings = check(target.is_local, topic, payload)
+    if target.is_local:
+        client_id = client_id or f"mqtt-actions-cli-{secrets.token_hex(3)}"
+        publish_once(
+            target.mqtt_host,
+            target.mqtt_port,
+            client_id=client_id,
+            topic=topic,
+            payload=payload,
+            qos=qos,
+            retain=retain,
+        )
+        where = f"{target.mqtt_host}:{target.mqtt_port} as {client_id}"
+    else:
+        if client_id:
+            warnings.append(
+                "warning: --client-id is ignored with --stack (iot-data publishes as the API)"
+            )
+        client_id = None
+        target.client("iot-data").publish(topic=topic, qos=qos, retain=retain, payload=payload)
+        where = f"IoT Core ({target.region})"
+    return PublishResult(
+        topic=topic,
+        bytes=len(payload),
+        qos=qos,
+        retain=retain,
+        client_id=client_id,
+        target=target.describe(),
+        where=where,
+        warnings=warnings,
+    )

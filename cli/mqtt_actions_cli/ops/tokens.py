@@ -1,0 +1,229 @@
+"""Device tokens: create, import from TagoIO, list, revoke. Operations over
+a Target (the local stack or a deployed one); no argparse, no printing (cmd_devices does both).
+
+A token is printed once and stored only as its hash (mqtt_actions.tokens.token_hash)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mqtt_actions.adapters.token_store import DynamoTokenStore, IotDataConnections
+from mqtt_actions.ports import ConnectionCloser, TokenStore
+from mqtt_actions.tokens import (
+    TOKEN_USERNAME,
+    PolicyInputError,
+    PolicyScope,
+    TokenRecord,
+    check_device_name,
+    check_token,
+    policy_documents,
+    principal_for,
+    token_hash,
+    token_policy,
+)
+from mqtt_actions_cli.errors import CliError, TargetError, UsageError
+from mqtt_actions_cli.target import Target
+
+TOKEN_BYTES = 32  # 256 random bits, 43 URL-safe characters
+MQTT_TLS_PORT = 8883
+_CHECK_SCOPE = PolicyScope("arn:aws:iot:us-east-1:000000000000")  # sizes and filters only
+
+
+def store_for(target: Target) -> TokenStore:
+    return DynamoTokenStore(target.output("DeviceTokensTableName"), target.client("dynamodb"))
+
+
+def connections_for(target: Target) -> ConnectionCloser:
+    """IoT Core's DeleteConnection; locally the control API answers it (the broker)."""
+    return IotDataConnections(target.client("iot-data"))
+
+
+def endpoint(target: Target) -> dict[str, Any]:
+    """Where a token device connects: the stack's CUSTOM_AUTH endpoint, or the local broker."""
+    if target.is_local:
+        return {"host": target.mqtt_host, "port": target.mqtt_port, "tls": False}
+    name = target.outputs.get("DeviceTokensDomainConfigurationName")
+    if not name:
+        raise TargetError(
+            f"{target.describe()} has no token endpoint "
+            "(output DeviceTokensDomainConfigurationName)",
+            hint="deploy it with DeviceTokens=Enabled (the default): "
+            "sam deploy --parameter-overrides DeviceTokens=Enabled",
+        )
+    described = target.client("iot").describe_domain_configuration(domainConfigurationName=name)
+    host = described.get("domainName")
+    if not host:
+        raise TargetError(
+            f"IoT returned no domain name for domain configuration {name!r}",
+            hint=f"check: aws iot describe-domain-configuration --domain-configuration-name {name}",
+        )
+    return {"host": host, "port": MQTT_TLS_PORT, "tls": True}
+
+
+def check_filters(device: str, publish: Sequence[str], subscribe: Sequence[str]) -> None:
+    """UsageError naming the device, filter and rule when a token could not be granted."""
+    try:
+        check_device_name(device)
+        policy_documents(token_policy(_CHECK_SCOPE, device, publish, subscribe))
+    except PolicyInputError as exc:
+        raise UsageError(str(exc), hint="see `mqtt-actions devices create --help`") from None
+
+
+def create(
+    target: Target,
+    device: str,
+    publish: Sequence[str],
+    subscribe: Sequence[str],
+    *,
+    now_ms: int,
+) -> dict[str, Any]:
+    """A new random token for `device`, stored as its hash; the token is returned once."""
+    check_filters(device, publish, subscribe)
+    where = endpoint(target)
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    record = TokenRecord(device, tuple(publish), tuple(subscribe), created_at=now_ms)
+    if not store_for(target).add(token_hash(token), record):  # 2^-256: but never overwrite
+        raise CliError("a token with this hash is stored already; run the command again")
+    return {
+        "device": device,
+        "token": token,
+        "username": TOKEN_USERNAME,
+        **where,
+        "principal": principal_for(device),
+        "publish": [device, f"{device}/#", *publish],
+        "subscribe": [device, f"{device}/#", *subscribe],
+        "created_at": now_ms,
+    }
+
+
+# ---------------------------------------------------------------------------- import
+
+
+@dataclass
+class ImportRow:
+    line: int
+    device: str
+    token: str
+    problem: str | None = None
+
+
+def parse_tokens_csv(text: str) -> list[ImportRow]:
+    """`device,token` rows (TagoIO's export; a `device,token` header line is skipped). Every row
+    is returned, each with the problem that refuses it (or None)."""
+    rows: list[ImportRow] = []
+    seen: dict[str, int] = {}
+    for index, fields in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if index == 1 and [f.strip().lower() for f in fields] == ["device", "token"]:
+            continue
+        if len(fields) != 2:
+            rows.append(
+                ImportRow(index, "", "", f"expected 2 fields (device,token), got {len(fields)}")
+            )
+            continue
+        device, token = fields[0].strip(), fields[1]
+        row = ImportRow(index, device, token)
+        try:
+            check_device_name(device)
+            check_token(token)
+        except PolicyInputError as exc:
+            row.problem = str(exc)
+        if row.problem is None and (first := seen.get(token)) is not None:
+            row.problem = f"the same token as line {first}: a token belongs to one device"
+        seen.setdefault(token, index)
+        rows.append(row)
+    return rows
+
+
+def import_tokens(
+    store: TokenStore, rows: Sequence[ImportRow], *, skip_invalid: bool, now_ms: int
+) -> list[dict[str, Any]]:
+    """Store each valid row's token hash. A file with a refused row stores nothing unless
+    `skip_invalid`. One report entry per row: imported / refused (why) / not imported."""
+    refused_any = any(r.problem for r in rows)
+    report: list[dict[str, Any]] = []
+    for row in rows:
+        entry: dict[str, Any] = {"line": row.line, "device": row.device}
+        if row.problem:
+            report.append({**entry, "status": "refused", "reason": row.problem})
+        elif refused_any and not skip_invalid:
+            reason = "nothing stored: the file has refused rows (fix them, or --skip-invalid)"
+            report.append({**entry, "status": "not imported", "reason": reason})
+        elif store.add(token_hash(row.token), TokenRecord(row.device, created_at=now_ms)):
+            report.append({**entry, "status": "imported", "reason": None})
+        else:
+            reason = "this token is stored already (imported before, or another device's)"
+            report.append({**entry, "status": "refused", "reason": reason})
+    return report
+
+
+# ---------------------------------------------------------------------------- list, revoke
+
+
+def list_devices(target: Target) -> list[dict[str, Any]]:
+    """Token devices (from the table) and, on a deployed stack, certificate devices (things)."""
+    devices: dict[str, dict[str, Any]] = {}
+    for _key, record in store_for(target).all():
+        entry = devices.setdefault(
+            record.device,
+            {
+                "device": record.device,
+                "kind": "token",
+                "created": record.created_at,
+                "last_seen": None,
+                "tokens": 0,
+                "revoked": 0,
+            },
+        )
+        entry["created"] = min(entry["created"], record.created_at)
+        entry["last_seen"] = max(filter(None, (entry["last_seen"], record.last_seen)), default=None)
+        entry["tokens"] += 1
+        entry["revoked"] += record.revoked_at is not None
+    found = sorted(devices.values(), key=lambda d: d["device"])
+    if not target.is_local:
+        found += _things(target)
+    return found
+
+
+def _things(target: Target) -> list[dict[str, Any]]:
+    pages = target.client("iot").get_paginator("list_things").paginate()
+    names = sorted(thing["thingName"] for page in pages for thing in page.get("things", []))
+    blank = {"created": None, "last_seen": None, "tokens": 0, "revoked": 0}
+    return [{"device": name, "kind": "certificate", **blank} for name in names]
+
+
+def revoke(
+    store: TokenStore, closer: ConnectionCloser, device: str, *, now_ms: int
+) -> dict[str, Any]:
+    """Revoke every token of `device` (the next connect is refused) and close the connections
+    IoT Core knows by the tokens' last client ids, as TagoIO does when a token is deleted."""
+    rows = store.by_device(device)
+    if not rows:
+        raise UsageError(
+            f"device {device!r} has no tokens", hint="see them with `mqtt-actions devices list`"
+        )
+    revoked = 0
+    for key, record in rows:
+        if record.revoked_at is None:
+            store.revoke(key, now_ms)
+            revoked += 1
+    client_ids = sorted({r.last_client_id for _k, r in rows if r.last_client_id})
+    closed = [cid for cid in client_ids if closer.close(cid)]
+    return {
+        "device": device,
+        "revoked": revoked,
+        "already_revoked": len(rows) - revoked,
+        "closed": closed,
+        "not_connected": [cid for cid in client_ids if cid not in closed],
+    }
+
+
+def revoke_device(target: Target, device: str, *, now_ms: int) -> dict[str, Any]:
+    """`revoke` with the target's token store and connection closer."""
+    return revoke(store_for(target), connections_for(target), device, now_ms=now_ms)

@@ -1,0 +1,197 @@
+"""The console against a deployed stack (`mqtt-actions console --stack NAME`): moto's server
+stands in for AWS, a CloudFormation stack in it names the tables and queue by its outputs, and
+every page is requested over HTTP as a browser would (cookie, CSRF token)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from mqtt_actions.adapters.inspector import DynamoInspector
+from mqtt_actions.inspector import EntryType, InspectorEntry
+from mqtt_actions_cli.cfn import LocalNames, create_queues, create_tables, load_template
+from mqtt_actions_cli.console.server import ConsoleServer
+from mqtt_actions_cli.target import stack_target
+from tests.integration.cli_support import free_port
+
+# moto's server and the console on real sockets: ~15 s, so `make quick` leaves it to `make test`.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+STACK = "mqtt-actions-prod"
+REGION = "us-east-1"
+
+
+@dataclass
+class Served:
+    server: ConsoleServer
+    tables: dict[str, str]
+    endpoint: str
+
+    def request(
+        self, method: str, path: str, body: str = "", headers: dict[str, str] | None = None
+    ) -> tuple[int, str]:
+        address = self.server.address
+        connection = http.client.HTTPConnection(address.host, address.port, timeout=30)
+        sent = {"Cookie": f"mqtt_actions_console={address.token}", **(headers or {})}
+        try:
+            connection.request(method, path, body=body or None, headers=sent)
+            response = connection.getresponse()
+            return response.status, response.read().decode("utf-8")
+        finally:
+            connection.close()
+
+    def post(self, path: str, fields: dict[str, str]) -> tuple[int, str]:
+        _status, page = self.request("GET", "/actions")
+        csrf = re.search(r'"X-CSRF-Token": "([0-9a-f]+)"', page)
+        assert csrf is not None, page[:500]
+        return self.request(
+            "POST",
+            path,
+            urllib.parse.urlencode(fields),
+            {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-CSRF-Token": csrf.group(1),
+                "Origin": self.server.address.base,
+            },
+        )
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+    port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    try:
+        template = load_template()
+        # moto's server keeps its backends for the process: each test gets its own names.
+        stack = f"{STACK}-{uuid.uuid4().hex[:8]}"
+        names = LocalNames(prefix=f"{stack}-")
+        tables = create_tables(template, boto3.client("dynamodb", region_name=REGION), names)
+        queues = create_queues(template, boto3.client("sqs", region_name=REGION), names)
+        outputs = {
+            "BucketTableName": tables["BucketTable"],
+            "ActionsTableName": tables["ActionsTable"],
+            "InspectorTableName": tables["InspectorTable"],
+            "DeviceTokensTableName": tables["DeviceTokensTable"],
+            "DeadLetterQueueUrl": queues["DeadLetterQueue"],
+            "RouterFunctionName": "prod-RouterFunction",
+        }
+        body = {
+            "Resources": {"Nothing": {"Type": "AWS::SQS::Queue"}},
+            "Outputs": {k: {"Value": v} for k, v in outputs.items()},
+        }
+        boto3.client("cloudformation", region_name=REGION).create_stack(
+            StackName=stack, TemplateBody=json.dumps(body)
+        )
+        server = ConsoleServer(stack_target(stack, REGION))
+        server.start()
+        try:
+            yield Served(server, tables, endpoint)
+        finally:
+            server.stop()
+    finally:
+        moto.stop()
+
+
+def test_every_page_answers_for_a_deployed_stack(served: Served) -> None:
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    log = DynamoInspector(served.tables["InspectorTable"], dynamodb, 7)
+    import time
+
+    now = int(time.time() * 1000)
+    log.write(
+        [
+            InspectorEntry(device="s1", type=EntryType.CONNECT, time=now - 5, uid="c1"),
+            InspectorEntry(
+                device="s1",
+                type=EntryType.PUBLISH,
+                time=now,
+                uid="p1",
+                traceid="p1",
+                details={"topic": "home/k/temperature", "preview": "<b>21</b>", "size": 9},
+            ),
+        ]
+    )
+    for path in ("/live", "/topics", "/actions", "/devices", "/devices/s1", "/dlq", "/publish"):
+        status, page = served.request("GET", path)
+        assert status == 200, (path, page[:300])
+        assert f"stack &#39;{STACK}-" in page
+    assert "<b>21</b>" not in served.request("GET", "/topics")[1]
+    assert "&lt;b&gt;21&lt;/b&gt;" in served.request("GET", "/topics")[1]
+    status, page = served.request("GET", "/outbox")
+    assert status == 400
+    assert "outbox is for the local stack" in page
+    status, page = served.request("GET", f"/live/entry?device=s1&time={now}&uid=p1&traceid=p1")
+    assert status == 200
+    assert "&lt;b&gt;21&lt;/b&gt;" in page
+
+
+def test_actions_are_saved_and_toggled_on_the_stack(served: Served) -> None:
+    status, page = served.post(
+        "/actions/save",
+        {"type": "insert_bucket", "id": "store", "topics": "home/+/temperature", "enabled": "on"},
+    )
+    assert status == 303, page[:500]
+    status, _ = served.post("/actions/store/enabled", {"enabled": "false"})
+    assert status == 200
+    stored = boto3.client("dynamodb", region_name=REGION).scan(
+        TableName=served.tables["ActionsTable"]
+    )["Items"]
+    assert [json.loads(i["config"]["S"])["enabled"] for i in stored] == [False]
+    status, page = served.post("/actions/save", {"type": "sms", "id": "x", "topics": "a"})
+    assert status == 400
+    assert "field-problems" in page
+
+
+def test_the_live_stream_reads_the_stacks_inspector(served: Served) -> None:
+    import time
+
+    log = DynamoInspector(
+        served.tables["InspectorTable"], boto3.client("dynamodb", region_name=REGION), 7
+    )
+    log.write(
+        [
+            InspectorEntry(
+                device="s9", type=EntryType.CONNECT, time=int(time.time() * 1000), uid="c9"
+            )
+        ]
+    )
+    address = served.server.address
+    connection = http.client.HTTPConnection(address.host, address.port, timeout=30)
+    connection.request(
+        "GET", "/live/stream", headers={"Cookie": f"mqtt_actions_console={address.token}"}
+    )
+    response = connection.getresponse()
+    assert response.status == 200
+    assert response.getheader("content-type", "").startswith("text/event-stream")
+    data = ""
+    for _ in range(20):
+        line = response.readline().decode()
+        if line.startswith("data: "):
+            data = line
+            break
+    connection.close()
+    assert json.loads(data.removeprefix("data: "))[0]["device"] == "s9"
+
+
+def test_publish_asks_the_accounts_iot_data_endpoint(served: Served) -> None:
+    """On a stack, publish goes to the account's own iot:Data-ATS endpoint (which moto's server
+    names but does not serve): the page says which endpoint it could not reach, as a 502.
+    The publish itself through iot-data is tested in test_cli_publish (the same ops call)."""
+    status, page = served.post("/publish", {"topic": "cmd/valve", "payload": "close", "qos": "1"})
+    assert status == 502, page[page.find("<main") :]
+    assert re.search(r"cannot reach https://[a-z0-9]+-ats\.iot\.us-east-1\.amazonaws\.com/", page)
+    status, page = served.post("/publish", {"topic": "cmd/#", "payload": "x", "qos": "1"})
+    assert status == 400
+    assert "TOPIC &#39;cmd/#&#39;" in page

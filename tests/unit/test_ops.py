@@ -1,0 +1,219 @@
+"""The operations layer's pure parts: the apply plan, secrets masked in pages, the topic tree,
+the devices seen, and a follow that yields each entry once."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import pytest
+
+from mqtt_actions.actions import Action, parse_actions
+from mqtt_actions.inspector import EntryType, InspectorEntry
+from mqtt_actions_cli.ops import actions as ops_actions
+from mqtt_actions_cli.ops import devices, inspector, topics
+
+
+def acts(*specs: dict[str, Any]) -> list[Action]:
+    base = {"topics": ["a/#"], "type": "insert_bucket"}
+    return parse_actions({"actions": [base | s for s in specs]})
+
+
+A, B, C = {"id": "a"}, {"id": "b"}, {"id": "c"}
+
+
+@pytest.mark.parametrize(
+    ("wanted", "stored", "prune", "expected"),
+    [
+        pytest.param([A, B], [], False, {"created": ["a", "b"]}, id="all new"),
+        pytest.param([A], [A], False, {"unchanged": ["a"]}, id="identical"),
+        pytest.param(
+            [A | {"enabled": False}], [A], False, {"updated": ["a"]}, id="a changed field"
+        ),
+        pytest.param([A], [A, B], False, {"unchanged": ["a"], "kept": ["b"]}, id="kept"),
+        pytest.param([A], [A, B], True, {"unchanged": ["a"], "remove": ["b"]}, id="pruned"),
+        pytest.param(
+            [C, A], [A, B], True, {"created": ["c"], "unchanged": ["a"], "remove": ["b"]}, id="mix"
+        ),
+    ],
+)
+def test_the_apply_plan(
+    wanted: list[dict[str, Any]],
+    stored: list[dict[str, Any]],
+    prune: bool,
+    expected: dict[str, list[str]],
+) -> None:
+    plan = ops_actions.plan(acts(*wanted), acts(*stored), stored_ids=[], prune=prune)
+    empty = {
+        "created": [],
+        "updated": [],
+        "unchanged": [],
+        "remarked": [],
+        "remove": [],
+        "kept": [],
+    }
+    assert plan.model_dump() == empty | expected
+
+
+def test_unchanged_but_unmarked_actions_are_rewritten() -> None:
+    plan = ops_actions.plan(acts(A, B), acts(A, B), unmarked={"b"})
+    assert (plan.unchanged, plan.remarked) == (["a", "b"], ["b"])
+
+
+def test_prune_also_removes_stored_rows_that_no_longer_load() -> None:
+    plan = ops_actions.plan(acts(A), acts(A), stored_ids=["a", "broken"], prune=True)
+    assert plan.remove == ["broken"]
+    assert ops_actions.plan(acts(A), acts(A), stored_ids=["a", "broken"]).remove == []
+
+
+def test_webhook_header_values_are_masked_to_their_last_four_characters() -> None:
+    [hook] = parse_actions(
+        {
+            "actions": [
+                {
+                    "id": "h",
+                    "topics": ["#"],
+                    "type": "webhook",
+                    "url": "https://example.com/in",
+                    "headers": {"X-Key": "s3cret-value-1234", "X-Short": "abc"},
+                }
+            ]
+        }
+    )
+    shown = ops_actions.masked_config(hook)["headers"]
+    assert shown == {"X-Key": "••••1234", "X-Short": "••••"}
+    assert "s3cret" not in str(shown)
+
+
+def entry(device: str, kind: EntryType, time: int, **details: Any) -> InspectorEntry:
+    return InspectorEntry(
+        device=device, type=kind, time=time, uid=f"{device}-{time}", details=details
+    )
+
+
+def test_the_topic_tree_counts_messages_and_keeps_the_last_payload() -> None:
+    entries = [
+        entry("s1", EntryType.PUBLISH, 1, topic="home/kitchen/temp", preview="20"),
+        entry("s2", EntryType.PUBLISH, 2, topic="home/kitchen/temp", preview="21"),
+        entry("s1", EntryType.PUBLISH, 3, topic="home/door", preview="open"),
+        entry("s1", EntryType.CONNECT, 4),
+    ]
+    [home] = topics.tree(entries)
+    assert (home.path, home.total, home.topic) == ("home", 3, False)
+    door, kitchen = home.children
+    assert (door.path, door.count, door.last_payload) == ("home/door", 1, "open")
+    [temp] = kitchen.children
+    assert (temp.count, temp.last_payload, temp.last_device, temp.last_time) == (2, "21", "s2", 2)
+
+
+def test_actions_matching_a_topic() -> None:
+    found = topics.matching(
+        acts({"id": "x", "topics": ["home/+/temp"]}, {"id": "y", "topics": ["b"]}), "home/k/temp"
+    )
+    assert [a.id for a in found] == ["x"]
+
+
+def test_devices_seen_connected_now_or_last_seen() -> None:
+    entries = [
+        entry("s1", EntryType.CONNECT, 1, ip="10.0.0.1"),
+        entry("s2", EntryType.CONNECT, 2),
+        entry("s1", EntryType.PUBLISH, 3, topic="t"),
+        entry("s2", EntryType.DISCONNECT, 4),
+    ]
+    s2, s1 = devices.pure_seen(entries)
+    assert (s1.device, s1.connected, s1.last_seen, s1.messages, s1.ip) == (
+        "s1",
+        True,
+        3,
+        1,
+        "10.0.0.1",
+    )
+    assert (s2.device, s2.connected, s2.last_event) == ("s2", False, "disconnect")
+
+
+class FakeInspector:
+    def __init__(self) -> None:
+        self.entries: list[InspectorEntry] = []
+
+    def __call__(
+        self,
+        *,
+        device: str | None = None,
+        since_ms: int = 0,
+        until_ms: int | None = None,
+        types: Collection[EntryType | str] | None = None,
+        limit: int = 100,
+    ) -> list[InspectorEntry]:
+        return [e for e in self.entries if e.time >= since_ms][-limit:]
+
+
+def test_follow_yields_every_entry_once_and_empty_polls() -> None:
+    fake = FakeInspector()
+    fake.entries.append(entry("s1", EntryType.CONNECT, 1_000))
+    now = [2.0]
+    arrivals = iter(
+        [[entry("s1", EntryType.PUBLISH, 1_500)], [], [entry("s2", EntryType.CONNECT, 2_500)]]
+    )
+
+    def sleep(_seconds: float) -> None:
+        fake.entries.extend(next(arrivals))
+        now[0] += 1
+
+    batches = list(
+        inspector.follow(fake, since_ms=0, clock=lambda: now[0], sleep=sleep, max_polls=3)
+    )
+    assert [[e.time for e in b] for b in batches] == [[1_000], [1_500], [], [2_500]]
+
+
+def test_follow_reaches_further_back_when_entries_arrive_late() -> None:
+    """A writer falling behind stores entries later and later: the window follows it."""
+    fake = FakeInspector()
+    now = [10.0]
+    stored_late = iter([800, 1_500, 2_900])  # how late each poll's new entry is stored, ms
+
+    def sleep(_seconds: float) -> None:
+        now[0] += 1
+        late = next(stored_late)
+        fake.entries.append(entry("s1", EntryType.PUBLISH, int(now[0] * 1000) - late))
+
+    batches = list(
+        inspector.follow(
+            fake, since_ms=0, lookback_ms=1_000, clock=lambda: now[0], sleep=sleep, max_polls=3
+        )
+    )
+    assert [len(b) for b in batches] == [0, 1, 1, 1]
+
+
+def test_a_fast_follower_reads_the_recent_window_and_sweeps_the_whole_one() -> None:
+    """Most polls read the last second; every 3rd the whole look-back, so an entry stored very
+    late (a retry) still comes, once."""
+    fake = FakeInspector()
+    asked: list[int] = []
+
+    def read(**kw: Any) -> list[InspectorEntry]:
+        asked.append(kw["since_ms"])
+        return fake(**kw)
+
+    now = [100.0]
+
+    def sleep(_seconds: float) -> None:
+        now[0] += 1
+        if now[0] == 101:  # stored 4 s late: outside the recent second
+            fake.entries.append(entry("s1", EntryType.ACTION, 97_000))
+
+    batches = list(
+        inspector.follow(
+            read,
+            since_ms=0,
+            lookback_ms=6_000,
+            recent_ms=1_000,
+            sweep_polls=3,
+            clock=lambda: now[0],
+            sleep=sleep,
+            max_polls=4,
+        )
+    )
+    assert [len(b) for b in batches] == [0, 0, 0, 1, 0]
+    # polls 1-2 read the last second, poll 3 sweeps 6 s and finds the entry 6 s late: poll 4
+    # then reaches back twice that.
+    assert asked[1:] == [100_000, 101_000, 97_000, 92_000]
