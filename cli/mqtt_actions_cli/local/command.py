@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from mqtt_actions_cli.local.stack import LocalOptions, LocalStack
 from mqtt_actions_cli.local.state import ENV_STATE_DIR
 from mqtt_actions_cli.local.template import TemplateError
 
+# When the stack's code was loaded (the CLI loads it at once): the banner's "started in".
+_LOADED = time.monotonic()
 ENV_MQTT_PORT = "MQTT_ACTIONS_MQTT_PORT"
 ENV_AWS_PORT = "MQTT_ACTIONS_AWS_PORT"
 ENV_CONTROL_PORT = "MQTT_ACTIONS_CONTROL_PORT"
@@ -226,6 +229,7 @@ async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
             await stack.stop()
             return 1
     print(stack.banner(), flush=True)
+    print(f"  started in    {time.monotonic() - _LOADED:.1f} s", flush=True)
     ready = stack.ready_line()
     if console is not None:
         print(f"console  {console.address.url}", flush=True)
