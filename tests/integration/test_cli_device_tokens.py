@@ -12,7 +12,7 @@ import pytest
 
 from mqtt_actions.adapters.token_store import DynamoTokenStore
 from mqtt_actions.tokens import token_hash
-from mqtt_actions_cli import device_tokens
+from mqtt_actions_cli.ops import tokens as device_tokens
 from mqtt_actions_cli.target import Target
 from tests.integration.cli_support import moto_target, run
 from tests.integration.conftest import REGION, Aws

@@ -7,13 +7,11 @@ import secrets
 
 from pydantic import BaseModel, Field
 
+from mqtt_actions.limits import MAX_MQTT_PAYLOAD, MAX_TOPIC_SLASHES
 from mqtt_actions.topics import InvalidTopicError, validate_topic
 from mqtt_actions_cli.mqtt import publish_once
 from mqtt_actions_cli.ops.errors import UsageError
 from mqtt_actions_cli.target import Target
-
-MAX_PAYLOAD = 128 * 1024  # IoT Core's limit
-MAX_SLASHES = 7  # IoT Core's limit for topics that rules see
 
 
 class PublishResult(BaseModel):
@@ -38,15 +36,15 @@ def check(target_is_local: bool, topic: str, payload: bytes) -> list[str]:
             "wildcards + and # belong in actions' filters",
         ) from None
     warnings: list[str] = []
-    if len(payload) > MAX_PAYLOAD:
-        what = f"payload is {len(payload):,} bytes; IoT Core accepts at most {MAX_PAYLOAD:,}"
+    if len(payload) > MAX_MQTT_PAYLOAD:
+        what = f"payload is {len(payload):,} bytes; IoT Core accepts at most {MAX_MQTT_PAYLOAD:,}"
         if not target_is_local:
             raise UsageError(what, hint="send less, or split it into several messages")
         warnings.append(f"warning: {what} (the local broker takes it; AWS would not)")
-    if topic.count("/") > MAX_SLASHES:
+    if topic.count("/") > MAX_TOPIC_SLASHES:
         warnings.append(
             f"warning: topic has {topic.count('/')} slashes; IoT Core allows "
-            f"{MAX_SLASHES}, so on AWS no rule (and no action) would see it"
+            f"{MAX_TOPIC_SLASHES}, so on AWS no rule (and no action) would see it"
         )
     return warnings
 
