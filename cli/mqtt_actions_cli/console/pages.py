@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -145,9 +146,13 @@ async def _events(request: Request, follow: Iterator[list[InspectorEntry]]) -> A
                 yield ": ping\n\n"
                 last = time.monotonic()
     finally:
+        # A page that goes away cancels this stream while a worker thread may still be inside
+        # next(follow): closing a running generator raises ValueError. The follower then stops
+        # after that one poll, when the thread drops the last reference to it.
         close = getattr(follow, "close", None)
         if close is not None:
-            close()
+            with contextlib.suppress(ValueError):
+                close()
 
 
 def _hexdump(raw: bytes, width: int = 16) -> str:

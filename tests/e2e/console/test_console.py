@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e.conftest import Client, wait_until
+from tests.e2e.conftest import Client, LocalStack, wait_until
 from tests.e2e.console.conftest import Console, Watched, screenshot
 from tests.support.http_servers import serving
 
@@ -60,6 +60,21 @@ def test_a_publish_appears_on_live_within_3_s_without_reload(
     )
     screenshot(page, "live")
     assert watched.errors == []
+
+
+def test_leaving_the_live_page_leaves_no_traceback(
+    watched: Watched, console: Console, stack: LocalStack
+) -> None:
+    # The page's live stream is cancelled while its follower may be mid-poll in a thread.
+    page = watched.page
+    for _ in range(3):
+        page.goto(f"{console.base}/live")
+        expect(page.locator("#status")).to_have_text("live", timeout=10_000)
+        page.goto(f"{console.base}/topics")
+    page.goto(f"{console.base}/live")
+    expect(page.locator("#status")).to_have_text("live", timeout=10_000)
+    time.sleep(2)  # the cancelled streams' last polls return within a second
+    assert not stack.log_has("Traceback"), "\n".join(stack.lines[-60:])
 
 
 def test_the_device_filter_pause_and_resume(watched: Watched, connect: Connect) -> None:
