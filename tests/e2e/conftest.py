@@ -30,6 +30,7 @@ import pytest
 from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.adapters.bucket import DynamoBucket
 from mqtt_actions_cli.actions_file import load_actions_file
+from tests.support.mqtt_clients import stop_loop
 from tests.support.webhook import Hook, receiving
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -286,7 +287,7 @@ def connect(stack: LocalStack) -> Iterator[Callable[[str], Client]]:
     yield make
     for client in clients:
         client.paho.disconnect()
-        client.paho.loop_stop()
+        stop_loop(client.paho)
 
 
 @pytest.fixture

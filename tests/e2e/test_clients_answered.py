@@ -18,6 +18,7 @@ import pytest
 
 from mqtt_actions.adapters.inspector import DynamoInspector
 from tests.e2e.conftest import Client, LocalStack, mosquitto_pub, wait_until
+from tests.support.mqtt_clients import stop_loop
 
 pytestmark = pytest.mark.e2e
 
@@ -84,7 +85,7 @@ def test_a_client_id_taken_over_delivers_the_first_connections_last_will(
         )
         second.publish("dup/still-works", b"1")
     finally:
-        first.loop_stop()
+        stop_loop(first)
 
 
 def test_a_last_will_after_a_lost_connection_is_delivered_and_logged(
@@ -97,7 +98,7 @@ def test_a_last_will_after_a_lost_connection_is_delivered_and_logged(
     device.connect(stack.host, stack.mqtt_port, keepalive=30)
     device.loop_start()
     wait_until(lambda: stack.log_has(r"conn will-device connected"), "the connection")
-    device.loop_stop()
+    stop_loop(device)
     device.socket().close()  # type: ignore[union-attr]  # gone without a DISCONNECT
     (will,) = watcher.messages(1)
     assert (will.topic, will.payload) == ("will/gone", b"bye")
@@ -118,7 +119,7 @@ def test_the_inspector_records_qos_and_a_devices_entries_in_the_order_they_happe
         client.publish("order/zero", b"0", qos=0)
         client.publish("order/one", b"1", qos=1).wait_for_publish(timeout=10)
         client.disconnect()
-        client.loop_stop()
+        stop_loop(client)
 
         def entries(device: str = device) -> list[Any] | None:
             inspector = DynamoInspector(

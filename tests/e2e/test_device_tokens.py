@@ -19,6 +19,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from mqtt_actions.adapters.inspector import DynamoInspector
 from tests.e2e.conftest import ROOT, LocalStack, running_stack, wait_until
+from tests.support.mqtt_clients import stop_loop
 
 pytestmark = pytest.mark.e2e
 
@@ -85,7 +86,7 @@ def session(stack: LocalStack, client_id: str, password: str | None) -> Session:
 def close(*sessions: Session) -> None:
     for s in sessions:
         s.paho.disconnect()
-        s.paho.loop_stop()
+        stop_loop(s.paho)
 
 
 def inspector(stack: LocalStack) -> DynamoInspector:
@@ -167,7 +168,7 @@ def test_revoke_disconnects_the_live_client_and_refuses_its_next_connect(
         done = cli(token_stack, "devices", "revoke", "tok-revoked")
         assert done["closed"] == ["revokee-1"]
         assert device.disconnected.wait(10), "revoke did not close the connection"
-        device.paho.loop_stop()
+        stop_loop(device.paho)
         again = session(token_stack, "revokee-1", made["token"])
         assert again.connack[0].is_failure
         listed = {d["device"]: d for d in cli(token_stack, "devices", "list")}

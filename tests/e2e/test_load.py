@@ -17,6 +17,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from tests.e2e.conftest import Client, LocalStack
+from tests.support.mqtt_clients import stop_loop
 
 pytestmark = pytest.mark.e2e
 
@@ -117,7 +118,7 @@ actions:
                     info.wait_for_publish(timeout=60)
                     assert info.is_published(), f"{device}: no PUBACK"
                 paho.disconnect()
-                paho.loop_stop()
+                stop_loop(paho)
                 sent += burst
                 cycles[number] += 1
         except Exception as exc:

@@ -16,6 +16,7 @@ import pytest
 
 from mqtt_actions.adapters.inspector import DynamoInspector
 from tests.e2e.conftest import Client, LocalStack, wait_until
+from tests.support.mqtt_clients import stop_loop
 from tests.support.webhook import Hook
 
 pytestmark = pytest.mark.e2e
@@ -234,7 +235,7 @@ def test_lifecycle_events_for_connect_subscribe_disconnect_and_lost_connection(
     device.subscribe("life/#")
     device.unsubscribe("life/#")
     device.paho.disconnect()
-    device.paho.loop_stop()
+    stop_loop(device.paho)
     _connect_then_drop(stack, "dev-life")
 
     events = [(m.topic, json.loads(m.payload)) for m in watcher.messages(6)]
@@ -288,7 +289,7 @@ def test_inspector_records_connect_subscribe_publish_outcome_and_disconnect(
     device.subscribe("inspected/#")
     device.publish("bucket/inspected", json.dumps({"variable": "x", "value": 1}))
     device.paho.disconnect()
-    device.paho.loop_stop()
+    stop_loop(device.paho)
 
     inspector = DynamoInspector(stack.outputs["InspectorTableName"], stack.client("dynamodb"), 1)
     wanted = {"connect", "subscribe", "publish", "action", "disconnect"}

@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from tests.e2e.conftest import Client, LocalStack, mosquitto_pub, wait_until
+from tests.support.mqtt_clients import stop_loop
 
 pytestmark = pytest.mark.e2e
 
@@ -174,7 +175,7 @@ def test_an_offline_persistent_subscriber_gets_what_was_published_meanwhile(
     assert done[0] == mqtt.MQTT_ERR_SUCCESS
     wait_until(lambda: stack.log_has(r"burst-offline-sub \+ offline/\+/reading"), "the SUBACK")
     subscriber.disconnect()
-    subscriber.loop_stop()
+    stop_loop(subscriber)
 
     # When a device publishes 20 QoS 1 messages meanwhile
     device = connect("burst-offline-dev")
@@ -188,4 +189,4 @@ def test_an_offline_persistent_subscriber_gets_what_was_published_meanwhile(
         assert sorted(json.loads(m.payload)["value"] for m in received) == list(range(20))
     finally:
         subscriber.disconnect()
-        subscriber.loop_stop()
+        stop_loop(subscriber)

@@ -16,6 +16,7 @@ import pytest
 
 from mqtt_actions_cli.local.state import SAVE_SECONDS, STATE_FILE
 from tests.e2e.conftest import LocalStack, running_stack, wait_until
+from tests.support.mqtt_clients import stop_loop
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +39,7 @@ def _publish(local: LocalStack, topic: str, payload: bytes, *, retain: bool = Fa
     info.wait_for_publish(timeout=10)
     assert info.is_published()
     client.disconnect()
-    client.loop_stop()
+    stop_loop(client)
 
 
 def _retained(local: LocalStack, topic: str) -> bytes | None:
@@ -56,7 +57,7 @@ def _retained(local: LocalStack, topic: str) -> bytes | None:
     client.subscribe(topic, 1)
     arrived.wait(5)
     client.disconnect()
-    client.loop_stop()
+    stop_loop(client)
     return got[0] if got else None
 
 

@@ -70,13 +70,16 @@ def console(stack: LocalStack) -> Console:
     return Console(url=url, base=base, token=token, stack=stack)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API runs an event loop in the main thread while it
+# is open, and every later test calling asyncio.run() would fail ("cannot be called from a
+# running event loop").
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     executable = shutil.which("chromium")
     if executable is None:
