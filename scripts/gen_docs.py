@@ -161,8 +161,8 @@ def template_page() -> str:
     for name, spec in template.get("Parameters", {}).items():
         default = spec.get("Default")
         allowed = ", ".join(f"`{v}`" for v in spec.get("AllowedValues", []))
-        if not allowed and "MinValue" in spec or "MaxValue" in spec:
-            allowed = f"{spec.get('MinValue', '')}–{spec.get('MaxValue', '')}"
+        if not allowed and ("MinValue" in spec or "MaxValue" in spec):
+            allowed = f"{spec.get('MinValue', '')} to {spec.get('MaxValue', '')}"
         described = " ".join(str(spec.get("Description", "")).split()).replace("|", "\\|")
         shown = "" if default is None else f"`{default}`" if default != "" else "(empty)"
         lines.append(f"| `{name}` | {spec.get('Type', '')} | {shown} | {allowed} | {described} |")
