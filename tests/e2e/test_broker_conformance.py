@@ -64,7 +64,7 @@ class Paho:
         *,
         clean: bool = True,
         will: tuple[str, bytes] | None = None,
-        keepalive: int = 60,
+        keepalive: int = 0,  # the timers are scaled: paho's pings would come too late
     ) -> None:
         self.received: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.disconnected = threading.Event()
@@ -125,7 +125,7 @@ def test_keepalive_silent_client_is_disconnected_after_1_5_x_30_s_with_its_will(
     broker: RunningBroker,
 ) -> None:
     device, will_topic = _id("silent"), f"status/{uuid.uuid4().hex[:6]}"
-    watcher = Paho(broker.port, _id("watcher"), keepalive=0)
+    watcher = Paho(broker.port, _id("watcher"))
     watcher.subscribe(will_topic)
     silent = raw(broker.port)
     silent.connect(device, keepalive=5, will=(will_topic, b"offline"))  # then says nothing
@@ -198,7 +198,7 @@ def test_unacknowledged_qos1_delivery_is_resent_on_reconnect(
     device, topic = _id("sub"), f"data/{uuid.uuid4().hex[:6]}"
     caplog.set_level(logging.INFO)
     subscriber = raw(broker.port)
-    subscriber.connect(device, clean=False, keepalive=0)
+    subscriber.connect(device, clean=False)
     subscriber.subscribe(topic, 1)
     suback = subscriber.read()
     assert suback is not None
@@ -213,13 +213,39 @@ def test_unacknowledged_qos1_delivery_is_resent_on_reconnect(
     sender.publish(topic, b"while offline", qos=1)
     sender.publish(topic, b"qos 0 while offline", qos=0)
 
-    again = Paho(broker.port, device, clean=False, keepalive=0)
+    again = Paho(broker.port, device, clean=False)
     assert again.session_present is True
-    assert {again.next().payload, again.next().payload} == {b"unacknowledged", b"while offline"}
+    resent = [again.next(), again.next()]
+    assert {m.payload for m in resent} == {b"unacknowledged", b"while offline"}
+    assert [m.retain for m in resent] == [False, False]  # not retained messages
     assert again.nothing_more() == [], "a QoS 0 message was stored for the offline session"
     assert not [r for r in caplog.records if r.exc_info], "a traceback in the broker's log"
     again.close()
     sender.close()
+
+
+def test_a_qos1_delivery_never_acknowledged_is_dropped_after_iot_cores_retry_hour(
+    raw: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    with running_broker(BrokerRules(time_scale=0.001)) as broker:  # 1 h -> 3.6 s
+        device, topic = _id("deaf"), f"data/{uuid.uuid4().hex[:6]}"
+        subscriber = raw(broker.port)
+        subscriber.connect(device, clean=False)
+        subscriber.subscribe(topic, 1)
+        assert subscriber.read() is not None  # SUBACK
+        sender = Paho(broker.port, _id("sender"))
+        sender.publish(topic, b"never acknowledged")
+        broker.wait_for(
+            lambda: any("no PUBACK for message" in r.getMessage() for r in caplog.records),
+            "the dropped-message line",
+        )
+        subscriber.close()
+        again = Paho(broker.port, device, clean=False)
+        assert again.session_present is True
+        assert again.nothing_more() == [], "a message dropped after the retry time came back"
+        again.close()
+        sender.close()
 
 
 def test_quick_clean_then_persistent_reconnect_keeps_the_persistent_session(
@@ -245,13 +271,13 @@ def test_quick_clean_then_persistent_reconnect_keeps_the_persistent_session(
 def test_persistent_session_expires_after_iot_cores_hour() -> None:
     with running_broker(BrokerRules(time_scale=0.001)) as broker:  # 1 h -> 3.6 s
         device, topic = _id("expiring"), f"data/{uuid.uuid4().hex[:6]}"
-        first = Paho(broker.port, device, clean=False, keepalive=0)
+        first = Paho(broker.port, device, clean=False)
         first.subscribe(topic)
         first.close()
         time.sleep(3.6 + 2.5)  # the expiry, plus the broker's one-second sweep
-        sender = Paho(broker.port, _id("sender"), keepalive=0)
+        sender = Paho(broker.port, _id("sender"))
         sender.publish(topic, b"too late")
-        again = Paho(broker.port, device, clean=False, keepalive=0)
+        again = Paho(broker.port, device, clean=False)
         assert again.session_present is False
         assert again.nothing_more() == []
         again.close()

@@ -27,7 +27,7 @@ def _packet(first: int, body: bytes) -> bytes:
 def connect_packet(
     client_id: str,
     *,
-    keepalive: int = 60,
+    keepalive: int = 0,  # none: tests that want one say so
     clean: bool = True,
     will: tuple[str, bytes] | None = None,
 ) -> bytes:

@@ -33,6 +33,11 @@ UPSTREAM: list[tuple[Callable[..., Any], str, str]] = [
     (Broker._handle_message_delivery, "89727723da550bed", "replaced: $ topics, publish QoS"),
     (Broker._run_broadcast, "e852128b3e38e04a", "replaced: min QoS, QoS 1 offline"),
     (Broker._matches, "c03b25d98f4c0a34", "wrapped: IoT Core's a/# does not match a"),
+    (
+        Broker._publish_session_retained_messages,
+        "78cd66096c935c1f",
+        "replaced: the offline queue with RETAIN 0",
+    ),
     (Broker._delete_session, "a8333dded50648a7", "called after _take_over"),
     (Broker._session_monitor, "5091fa20cdfdc203", "reads is_anonymous, session_expiry_interval"),
     (Broker._handle_client_session, "8b1b52a03df9daf5", "starts the adopted handler"),
@@ -107,6 +112,7 @@ def test_the_fixed_broker_overrides_exactly_the_listed_methods() -> None:
         "_handle_message_delivery",
         "_run_broadcast",
         "_matches",
+        "_publish_session_retained_messages",
     }
     assert _overrides(FixedHandler, BrokerProtocolHandler) == {
         "handle_read_timeout",

@@ -38,6 +38,7 @@ is decided by `broker_rules.BrokerRules` (IoT Core by default, `--spec-broker` f
    Here the broker takes it or closes the connection (CLIENT_ERROR), as `BrokerRules` says.
 9. A second CONNECT on a connection ends it as CLIENT_ERROR (IoT Core's reason), not as a lost
    connection.
+10. Messages stored for an offline session were sent with RETAIN 1 on reconnect; RETAIN 0 here.
 """
 
 from __future__ import annotations
@@ -187,39 +188,54 @@ class FixedHandler(BrokerProtocolHandler):  # type: ignore[misc]
         app_message.publish_packet = packet
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._puback_waiters[packet_id] = waiter
-        acknowledged = asyncio.ensure_future(self._await_puback(app_message, waiter))
-        self._background.add(acknowledged)
-        acknowledged.add_done_callback(self._background.discard)
         # The caller (a broadcast, retained messages for a new subscription) waits as upstream
-        # did, then goes on; the message stays in flight until acknowledged.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(acknowledged), PUBACK_INLINE_S)
-
-    async def _await_puback(self, app_message: Any, waiter: asyncio.Future[Any]) -> None:
-        session, packet_id = self.session, app_message.packet_id
+        # did; after that the wait goes on in the background, the message still in flight.
         try:
-            app_message.puback_packet = await asyncio.wait_for(waiter, self.rules.qos1_retry)
+            await asyncio.wait_for(asyncio.shield(waiter), PUBACK_INLINE_S)
+        except TimeoutError:
+            self._spawn(self._await_puback(app_message, waiter, self.rules.qos1_retry))
+            return
+        except asyncio.CancelledError:
+            if not waiter.cancelled():
+                raise  # the caller itself is cancelled
+        self._acknowledged(app_message, waiter)
+
+    async def _await_puback(
+        self, app_message: Any, waiter: asyncio.Future[Any], wait: float
+    ) -> None:
+        try:
+            await asyncio.wait_for(waiter, wait)
         except TimeoutError:
             log.warning(
                 "warn %s: no PUBACK for message %d on %r in %.0f s: dropped (IoT Core's QoS 1 "
                 "retry limit)",
                 self._client_id(),
-                packet_id,
+                app_message.packet_id,
                 app_message.topic,
                 self.rules.qos1_retry,
             )
-        except asyncio.CancelledError:
-            # The connection ended (its waiters are cancelled): the message stays in the
-            # session, resent when a persistent session reconnects.
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
+            self._acknowledged(app_message, waiter, dropped=True)
             return
-        finally:
-            if self._puback_waiters.get(packet_id) is waiter:
-                del self._puback_waiters[packet_id]
-        if session is not None and session.inflight_out.get(packet_id) is app_message:
-            del session.inflight_out[packet_id]
+        except asyncio.CancelledError:
+            if not waiter.cancelled():
+                raise
+        self._acknowledged(app_message, waiter)
+
+    def _acknowledged(
+        self, app_message: Any, waiter: asyncio.Future[Any], *, dropped: bool = False
+    ) -> None:
+        """The PUBACK came (the message is done), the retry time passed (dropped), or the
+        connection ended (waiter cancelled: the message stays in the session, resent when a
+        persistent session reconnects)."""
+        packet_id = app_message.packet_id
+        if self._puback_waiters.get(packet_id) is waiter:
+            del self._puback_waiters[packet_id]
+        if waiter.cancelled() and not dropped:
+            return
+        if waiter.done() and not waiter.cancelled():
+            app_message.puback_packet = waiter.result()
+        if self.session is not None and self.session.inflight_out.get(packet_id) is app_message:
+            del self.session.inflight_out[packet_id]
 
     def _client_id(self) -> str:
         return str(self.session.client_id) if self.session is not None else "-"
@@ -456,6 +472,18 @@ class FixedBroker(Broker):  # type: ignore[misc]
                 await handler.handle_connection_closed()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ended.wait(), TAKEOVER_TIMEOUT)
+
+    # -- fix 10: replaces Broker._publish_session_retained_messages (the offline queue)
+    async def _publish_session_retained_messages(self, session: Session) -> None:
+        """What was stored for the session while it was offline, in order, with RETAIN 0:
+        upstream set RETAIN 1 on every one (MQTT 3.1.1 §3.3.1.3: only for messages sent
+        because of a new subscription; IoT Core does the same)."""
+        handler = self._get_handler(session)
+        if handler is None:
+            return
+        while not session.retained_messages.empty():
+            stored = session.retained_messages.get_nowait()
+            await handler.mqtt_publish(stored.topic, stored.data, stored.qos, retain=False)
 
     # -- fix 2: wraps Broker._authenticate
     async def _authenticate(self, session: Session, listener: ListenerConfig) -> bool:
