@@ -20,8 +20,8 @@ KEEPALIVE_FACTOR: Final = 1.5  # also MQTT 3.1.1 §3.1.2.10 ("one and a half tim
 # developerguide/mqtt.html#mqtt-persistent-sessions: "In MQTT 3, the default value of persistent
 # sessions expiration time is an hour".
 SESSION_EXPIRY_S: Final = 3_600.0
-# general/latest/gr/iot-core.html#message-broker-limits ("QoS 1 retry duration", 1 hour): an
-# unacknowledged QoS 1 delivery to a connected client is kept that long, then dropped.
+# An unacknowledged QoS 1 delivery to a connected client is kept this long, then dropped: older
+# editions of AWS's message broker limits said one hour; the current pages say nothing.
 QOS1_RETRY_S: Final = 3_600.0
 
 # developerguide/reserved-topics.html: "Topics that begin with a dollar sign ($) are reserved
