@@ -24,7 +24,7 @@ PARSERS = Path(__file__).resolve().parents[1] / "data" / "parsers"
 TOPIC = "site/kitchen/telemetry"
 DEVICE = device_context("sensor-01", [("site", "lisbon")], [{"key": "offset", "value": "1.5"}])
 FAST = ParserLimits(timeout_seconds=0.5)
-TAGOIO = ParserLimits()  # 2 s, 64 MB
+TAGOIO = ParserLimits()  # 2 s, 32 MB
 
 
 def parser(name: str) -> Parser:

@@ -37,7 +37,7 @@ class RouterSettings(BaseModel):
     webhook_allow_private: bool = Field(default=False, alias="WEBHOOK_ALLOW_PRIVATE")
     # Payload parsers: TagoIO's 2 s by default (template parameter ParserTimeoutSeconds).
     parser_timeout_seconds: float = Field(default=2.0, gt=0, le=30, alias="PARSER_TIMEOUT_SECONDS")
-    parser_memory_mb: int = Field(default=64, ge=16, le=1024, alias="PARSER_MEMORY_MB")
+    parser_memory_mb: int = Field(default=32, ge=16, le=1024, alias="PARSER_MEMORY_MB")
 
     @field_validator("analysis_functions", mode="before")
     @classmethod

@@ -34,6 +34,7 @@ __all__ = [
     "ParserLimits",
     "ParserLookup",
     "ParserRun",
+    "check_compiles",
     "check_points",
     "device_context",
     "language_of",
@@ -43,7 +44,7 @@ __all__ = [
 Language = Literal["javascript", "python"]
 LANGUAGES: Final[Mapping[str, Language]] = {".js": "javascript", ".py": "python"}
 DEFAULT_TIMEOUT_SECONDS: Final = 2.0  # TagoIO: "Code must complete within 2 seconds"
-DEFAULT_MEMORY_MB: Final = 64  # V8 heap of one parser (TagoIO publishes no figure)
+DEFAULT_MEMORY_MB: Final = 32  # heap of one parser (TagoIO publishes no figure)
 # TagoIO's parser editor takes up to 100 kB of code ("Payload Parser": code size limit 100kb);
 # it also keeps a device's registry item far under DynamoDB's 400 KB.
 MAX_SOURCE_BYTES: Final = 100_000
@@ -81,6 +82,9 @@ class Parser:
 class ParserLimits:
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     memory_mb: int = DEFAULT_MEMORY_MB
+
+
+DEFAULT_LIMITS: Final = ParserLimits()
 
 
 @dataclass(frozen=True)
@@ -189,11 +193,28 @@ def check_points(value: object, logs: Sequence[str] = ()) -> list[dict[str, Any]
     return value
 
 
+def check_compiles(parser: Parser, limits: ParserLimits = DEFAULT_LIMITS) -> None:
+    """ParserError("invalid") when the code does not compile (it is not run): JavaScript in V8,
+    Python with `compile()`. For `devices set --parser`, so a broken file is refused there."""
+    if parser.language == "javascript":
+        from mqtt_actions.parsers.javascript import engine
+
+        engine().compile(parser, limits)
+        return
+    try:
+        compile(parser.source, parser.name, "exec")
+    except SyntaxError as exc:
+        msg = f"the parser does not compile: SyntaxError: {exc.msg} (line {exc.lineno})"
+        raise ParserError("invalid", msg) from None
+    except ValueError as exc:  # NUL bytes
+        raise ParserError("invalid", f"the parser does not compile: {exc}") from None
+
+
 def run_parser(
     parser: Parser,
     points: list[dict[str, Any]],
     device: Mapping[str, Any],
-    limits: ParserLimits = ParserLimits(),
+    limits: ParserLimits = DEFAULT_LIMITS,
 ) -> ParserRun:
     """Run `parser` on `points`; its checked result, or ParserError. The engine of the
     parser's language is imported here, on first use."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -71,13 +72,21 @@ class _Compiled:
         self.context.close()
 
 
+_V8_WHERE: Final = re.compile(r"^\S*:(\d+): (\w*Error: .*)$")
+
+
 def _first_line(exc: Exception) -> str:
-    # mini-racer's messages hold the V8 message, then the source line and a caret.
-    lines = [line for line in str(exc).splitlines() if line.strip()]
+    """V8's compile error as `SyntaxError: ... (line N)`, N counted in the parser's own code
+    (mini-racer's message reads `undefined:LINE: SyntaxError: ...`, then the source line)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        where = _V8_WHERE.match(line)
+        if where:  # new Function puts two lines before the body
+            return f"{where.group(2)} (line {max(1, int(where.group(1)) - 2)})"
     for line in lines:
         if "Error" in line:
-            return line.strip()
-    return lines[0].strip() if lines else type(exc).__name__
+            return line
+    return lines[0] if lines else type(exc).__name__
 
 
 class JavaScriptEngine:
@@ -122,6 +131,11 @@ class JavaScriptEngine:
             raise ParserError("threw", str(result["error"]), logs)
         value = json.loads(result["result"])
         return ParserRun(check_points(value, logs), logs)
+
+    def compile(self, parser: Parser, limits: ParserLimits) -> None:
+        """Compile `parser` (kept warm for its first run); ParserError("invalid") if it does not."""
+        with self._lock:
+            self._context(parser, limits)
 
     def _context(self, parser: Parser, limits: ParserLimits) -> _Compiled:
         digest = parser.digest
