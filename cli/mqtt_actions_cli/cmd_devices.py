@@ -486,6 +486,48 @@ def _register_parser_commands(sub: argparse._SubParsersAction[Any]) -> None:
     testing.add_argument("--file", type=Path, metavar="FILE", help="a parser file to run instead")
     testing.set_defaults(func=run_parser_test)
 
+    importing = add_command(
+        sub,
+        "import-tagoio",
+        summary="payload parsers, tags and parameters from a TagoIO device export",
+        description=(
+            "Read a TagoIO device export (JSON: a list of device objects as the TagoIO API's\n"
+            "device info gives them, one object, or {status, result}) and give each registered\n"
+            "device of the same name its payload parser (`parse_function`, TagoIO's field for\n"
+            "the device's own JavaScript parser; `payload_decoder` when that is absent), tags\n"
+            "and configuration parameters. Create the devices first (`devices create NAME\n"
+            "--token` or `devices import-tokens`). Each device is reported: imported, skipped\n"
+            "(nothing to import) or refused and why (a parser that does not compile, an\n"
+            "unknown device). Exit 0 when the file was read, 2 when it could not be."
+        ),
+        examples="""
+  mqtt-actions devices import-tagoio tagoio-devices.json --dry-run
+  mqtt-actions devices import-tagoio tagoio-devices.json --stack mqtt-actions-dev --json""",
+    )
+    importing.add_argument("file", metavar="FILE", type=Path, help="the TagoIO device export")
+    importing.add_argument("--dry-run", action="store_true", help="report only; store nothing")
+    importing.set_defaults(func=run_import_tagoio)
+
+
+def run_import_tagoio(args: argparse.Namespace) -> int:
+    try:
+        document = json.loads(args.file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{args.file}: cannot read it as JSON ({exc})") from None
+    found = parsers.tagoio_devices(document)
+    target: Target = args.get_target()
+    report = parsers.import_tagoio(target, found, now_ms=_now_ms(), dry_run=args.dry_run)
+
+    def render() -> str:
+        rows = [
+            [r.device, r.status, r.parser or "—", str(r.tags), str(r.params), r.why or ""]
+            for r in report
+        ]
+        return table(["DEVICE", "STATUS", "PARSER", "TAGS", "PARAMS", "WHY"], rows)
+
+    emit(args, {"dry_run": args.dry_run, "devices": [r.model_dump() for r in report]}, render)
+    return EXIT_OK
+
 
 def run_parser_test(args: argparse.Namespace) -> int:
     target: Target = args.get_target()

@@ -124,3 +124,43 @@ def test_mistakes_are_refused_with_what_to_do(
     assert ran.code == 2
     assert message in ran.err
     assert "parser" not in run(capsys, ["devices", "show", "th-1"], local).out
+
+
+def test_import_tagoio_reads_parsers_tags_and_params_from_a_device_export(
+    local: Target, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Shaped as TagoIO's device info (tago-io/sdk-python Device_Type.py: name, tags,
+    # configuration_params, connector_parse, parse_function); our own devices and code.
+    export = Path(__file__).resolve().parents[1] / "data" / "tagoio_devices_export.json"
+    made = run(capsys, ["devices", "create", "broken-1", "--token", "--json"], local)
+    assert made.code == 0, made.err
+
+    dry = run(capsys, ["devices", "import-tagoio", str(export), "--dry-run", "--json"], local)
+    assert dry.code == 0, dry.err
+    assert "parser" not in run(capsys, ["devices", "show", "th-1"], local).out
+
+    ran = run(capsys, ["devices", "import-tagoio", str(export), "--json"], local)
+
+    assert ran.code == 0, ran.err
+    report = {d["device"]: d for d in ran.json()["devices"]}
+    assert (report["th-1"]["status"], report["th-1"]["tags"], report["th-1"]["params"]) == (
+        "imported",
+        1,
+        1,
+    )
+    assert report["door-1"]["status"] == "skipped"
+    assert report["broken-1"]["status"] == "refused"
+    assert "SyntaxError" in report["broken-1"]["why"]
+    assert report["ghost"]["status"] == "refused"
+    assert "no device 'ghost'" in report["ghost"]["why"]
+    tested = run(
+        capsys, ["devices", "parser", "test", "th-1", "--payload", "0109611395", "--json"], local
+    )
+    assert tested.json()["points"][1] == {
+        "variable": "temperature",
+        "value": 24.01,
+        "unit": "°C",
+        "group": tested.json()["points"][1]["group"],
+        "metadata": {"mqtt_topic": "th-1/data"},
+    }
+    assert {d["device"]: d["status"] for d in dry.json()["devices"]}["th-1"] == "would_import"

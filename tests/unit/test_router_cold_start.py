@@ -17,8 +17,8 @@ from mqtt_actions import actions, lifecycle, payload
 print(json.dumps({
     "idempotency": "aws_lambda_powertools.utilities.idempotency" in sys.modules,
     "parser_engines": sorted(
-        m for m in ("py_mini_racer", "mqtt_actions.parsers.javascript", "mqtt_actions.parsers.python")
-        if m in sys.modules
+        m for m in ("py_mini_racer", "mqtt_actions.parsers.javascript",
+                    "mqtt_actions.parsers.python") if m in sys.modules
     ),
     "built": sorted(
         m.__name__

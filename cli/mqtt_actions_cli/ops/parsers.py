@@ -6,6 +6,9 @@ router would give it; nothing is stored or sent. Attaching a parser is a device 
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ from mqtt_actions.parsers import (
     language_of,
     run_parser,
 )
-from mqtt_actions.parsers.registry import parser_of
+from mqtt_actions.parsers.registry import parser_of, parser_settings
 from mqtt_actions.payload import check_rows, wrap_payload
 from mqtt_actions_cli.ops import device_profiles
 from mqtt_actions_cli.ops.errors import UsageError
@@ -136,3 +139,98 @@ def dry_run(
 
 def _device(profile: DeviceProfile) -> dict[str, Any]:
     return device_context(profile.device, profile.tags, profile.params_list())
+
+
+# ------------------------------------------------------------- a TagoIO device export
+
+
+class DeviceImport(BaseModel):
+    """One device of a TagoIO export: what `devices import-tagoio` did with it."""
+
+    device: str
+    status: str  # imported | would_import | skipped | refused
+    parser: str | None = None
+    tags: int = 0
+    params: int = 0
+    why: str | None = None
+
+
+def tagoio_devices(document: Any) -> list[dict[str, Any]]:
+    """The device objects of a TagoIO export: a list, one device, or the API's `{status,
+    result}`; UsageError when it holds none."""
+    if isinstance(document, dict) and isinstance(document.get("result"), list | dict):
+        document = document["result"]
+    if isinstance(document, dict):
+        document = [document]
+    if not isinstance(document, list) or not all(isinstance(d, dict) for d in document):
+        raise UsageError(
+            "not a TagoIO device export: expected a list of device objects (each with a name)",
+            hint="export with the TagoIO API or SDK: account.devices.info(id) per device",
+        )
+    return document
+
+
+def _tagoio_parser(device: Mapping[str, Any]) -> str | None:
+    """The device's own parser code: `parse_function` (the SDK's DeviceInfo field, "Javascript
+    code for use as payload parser"), else `payload_decoder` (base64 text or plain code)."""
+    code = device.get("parse_function")
+    if isinstance(code, str) and code.strip():
+        return code
+    code = device.get("payload_decoder")
+    if not isinstance(code, str) or not code.strip():
+        return None
+    try:
+        return base64.b64decode(code, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return code
+
+
+def import_tagoio(
+    target: Target, devices: list[dict[str, Any]], *, now_ms: int, dry_run: bool
+) -> list[DeviceImport]:
+    """Parsers, tags and configuration parameters of TagoIO devices onto the registered devices
+    of the same name; each device reported, none half-done."""
+    report: list[DeviceImport] = []
+    for item in devices:
+        name = item.get("name")
+        if not isinstance(name, str) or not name:
+            report.append(DeviceImport(device="?", status="refused", why="the object has no name"))
+            continue
+        tags = [
+            f"{t.get('key')}={t.get('value', '')}"
+            for t in item.get("tags") or []
+            if isinstance(t, dict) and t.get("key")
+        ]
+        params = [
+            f"{p.get('key')}={p.get('value', '')}"
+            for p in item.get("configuration_params") or item.get("params") or []
+            if isinstance(p, dict) and p.get("key")
+        ]
+        code = _tagoio_parser(item)
+        extra: dict[str, str | None] = {}
+        label = None
+        try:
+            if code is not None:
+                parser = parser_from_source(code, f"{name}.js", "javascript", option=name)
+                extra = dict(parser_settings(parser))
+                label = parser.name
+            update = device_profiles.make_update(tags=tags, params=params, extra=extra)
+            if update.is_empty():
+                why = "no parser, tags or parameters in the export"
+                report.append(DeviceImport(device=name, status="skipped", why=why))
+                continue
+            if not dry_run:
+                device_profiles.set_profile(target, name, update, now_ms=now_ms)
+        except UsageError as exc:
+            report.append(DeviceImport(device=name, status="refused", why=str(exc)))
+            continue
+        report.append(
+            DeviceImport(
+                device=name,
+                status="would_import" if dry_run else "imported",
+                parser=label,
+                tags=len(tags),
+                params=len(params),
+            )
+        )
+    return report
