@@ -6,7 +6,8 @@
 - cli.md: every command's `--help`, from the argparse parsers `mqtt-actions` runs;
 - actions-file.md: every action type's fields, from the pydantic models the router validates with;
 - template-parameters.md: every parameter of template.yaml (type, default, allowed, description);
-- limits.md: the platform limits of `mqtt_actions.limits`, with the source each comment names.
+- limits.md: the platform limits of `mqtt_actions.limits`, with the source each comment names;
+- ../contributing.md: CONTRIBUTING.md with its links made relative to the site.
 
 `make docs` runs the check before `mkdocs build --strict`, and tests/unit/test_docs_generated.py
 regenerates the pages and diffs them: a new option or parameter without `make docs-gen` fails.
@@ -203,7 +204,15 @@ def limits_page() -> str:
     return "\n".join(lines)
 
 
+def contributing_page() -> str:
+    """CONTRIBUTING.md as a page of the site: its links to docs/ made relative to the site."""
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    text = text.replace("](docs/", "](").replace("](CONTRIBUTING.md)", "](contributing.md)")
+    return text.replace("\n\n", f"\n\n{GENERATED}\n\n", 1)
+
+
 PAGES: dict[str, Callable[[], str]] = {
+    "../contributing.md": contributing_page,
     "cli.md": cli_page,
     "actions-file.md": actions_page,
     "template-parameters.md": template_page,
@@ -228,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check and stale:
         print(f"stale generated pages: {', '.join(stale)}; run `make docs-gen`", file=sys.stderr)
         return 1
-    print(f"{'checked' if args.check else 'wrote'} {len(PAGES)} pages in docs/reference/")
+    print(f"{'checked' if args.check else 'wrote'} {len(PAGES)} pages in docs/")
     return 0
 
 
