@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mqtt_actions_cli.common import add_command
 from mqtt_actions_cli.errors import EXIT_OK
-from mqtt_actions_cli.ops import publish as ops_publish
 from mqtt_actions_cli.output import emit, note
+
+if TYPE_CHECKING:  # loaded when a handler runs, not for --help (main.py)
+    from mqtt_actions_cli.ops import publish as ops_publish
+else:
+    from mqtt_actions_cli.lazy import lazy
+
+    ops_publish = lazy("mqtt_actions_cli.ops.publish")
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -150,6 +148,9 @@ class ControlApi:
     def request(
         self, method: str, path: str, body: Any = None, *, timeout: float | None = None
     ) -> Any:
+        import urllib.error  # here: urllib.request costs a CLI's --help 60 ms
+        import urllib.request
+
         data = None if body is None else json.dumps(body).encode("utf-8")
         request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1 only, built above
             self.base + path,

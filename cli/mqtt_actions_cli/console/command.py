@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import webbrowser
 from typing import Any
 
 from mqtt_actions_cli.common import add_command
@@ -89,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"console  {server.address.url}", flush=True)
     print(f"target   {target.describe()}; Ctrl-C stops it", flush=True)
     if not args.no_browser:
+        import webbrowser  # here: it costs --help 30 ms
+
         webbrowser.open(server.address.url)
     server.serve_forever()
     return EXIT_OK

@@ -35,7 +35,6 @@ from mqtt_actions_cli.local.amqtt_fixes import broker_of, connection
 from mqtt_actions_cli.local.output import log
 from mqtt_actions_cli.local.template import ACCOUNT_ID, PARTITION, REGION
 
-AUTH_MODES: Final = ("anonymous", "tokens")
 AUTHORIZER_FUNCTION: Final = "DeviceAuthorizerFunction"
 PRINCIPAL_KEY: Final = "mqtt_actions.principal"
 POLICY_KEY: Final = "mqtt_actions.policy"

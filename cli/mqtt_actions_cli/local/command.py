@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mqtt_actions_cli.common import with_examples
+from mqtt_actions_cli.errors import EXIT_INTERRUPTED
 from mqtt_actions_cli.local import output
-from mqtt_actions_cli.local.auth import AUTH_MODES
-from mqtt_actions_cli.local.rules import RuleError
-from mqtt_actions_cli.local.stack import LocalOptions, LocalStack
 from mqtt_actions_cli.local.state import ENV_STATE_DIR
-from mqtt_actions_cli.local.template import TemplateError
+from mqtt_actions_cli.ops.defaults import AUTH_MODES
+
+if TYPE_CHECKING:  # the stack (amqtt, moto, boto3) loads when it starts, not for --help
+    from mqtt_actions_cli.local.stack import LocalOptions
 
 # When the stack's code was loaded (the CLI loads it at once): the banner's "started in".
 _LOADED = time.monotonic()
@@ -149,6 +148,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def _check_free(host: str, port: int, what: str, flag: str, env: str) -> None:
     if port == 0:
         return
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -163,6 +164,10 @@ def _check_free(host: str, port: int, what: str, flag: str, env: str) -> None:
 
 
 def run_local(args: argparse.Namespace) -> int:
+    import asyncio  # here, with the stack: not for --help
+
+    from mqtt_actions_cli.local.stack import LocalOptions
+
     output.setup(args.verbose)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     options = LocalOptions(
@@ -196,6 +201,12 @@ def _start_console(control_port: int, port: int) -> Any:
 
 
 async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
+    import asyncio
+
+    from mqtt_actions_cli.local.rules import RuleError
+    from mqtt_actions_cli.local.stack import LocalStack
+    from mqtt_actions_cli.local.template import TemplateError
+
     control = options.control_port
     if control is None and options.aws_port:
         control = options.aws_port + 1
@@ -216,10 +227,16 @@ async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
         await stack.stop()
         return 1
     stopping = asyncio.Event()
+    received: list[int] = []
+
+    def stop(sig: int) -> None:
+        received.append(sig)
+        stopping.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stopping.set)
+            loop.add_signal_handler(sig, stop, sig)
     console = None
     if console_port is not None:
         try:
@@ -241,4 +258,5 @@ async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
         await asyncio.to_thread(console.stop)
     await stack.stop()
     print("stopped", flush=True)
-    return 0
+    # Ctrl-C ends it as it ends any command: 130 (SIGTERM, a service manager's stop: 0).
+    return EXIT_INTERRUPTED if received[:1] == [signal.SIGINT] else 0
