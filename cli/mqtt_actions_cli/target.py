@@ -195,6 +195,20 @@ class ControlApi:
             raise TargetError("the local stack's GET /outbox is not a JSON list")
         return [item for item in data if isinstance(item, dict)]
 
+    def trusted_client(self) -> tuple[str, str]:
+        """(username, password) of the stack's own MQTT client, made at each start."""
+        try:
+            data = self.request("GET", "/trusted-client")
+        except _HttpStatusError as exc:
+            raise TargetError(
+                f"the local stack's control API answered GET /trusted-client with HTTP "
+                f"{exc.status}",
+                hint="restart it with `make run` (it may predate this command)",
+            ) from None
+        if not isinstance(data, dict) or not data.get("username") or not data.get("password"):
+            raise TargetError("the local stack's GET /trusted-client is not {username, password}")
+        return str(data["username"]), str(data["password"])
+
     def invoke(self, logical_id: str, event: Mapping[str, Any]) -> dict[str, Any]:
         try:
             result = self.request(

@@ -15,7 +15,7 @@ from mqtt_actions_cli.common import with_examples
 from mqtt_actions_cli.errors import EXIT_INTERRUPTED
 from mqtt_actions_cli.local import output
 from mqtt_actions_cli.local.broker_rules import BrokerRules
-from mqtt_actions_cli.local.state import ENV_STATE_DIR
+from mqtt_actions_cli.local.state import DEFAULT_STATE_DIR, ENV_STATE_DIR
 from mqtt_actions_cli.ops.defaults import AUTH_MODES
 
 if TYPE_CHECKING:  # the stack (amqtt, moto, boto3) loads when it starts, not for --help
@@ -27,7 +27,6 @@ ENV_MQTT_PORT = "MQTT_ACTIONS_MQTT_PORT"
 ENV_AWS_PORT = "MQTT_ACTIONS_AWS_PORT"
 ENV_CONTROL_PORT = "MQTT_ACTIONS_CONTROL_PORT"
 ENV_CONSOLE_PORT = "MQTT_ACTIONS_CONSOLE_PORT"
-DEFAULT_STATE_DIR = ".local-state"  # relative to where the stack starts (make run: the checkout)
 
 # The broker, the control API and the handlers share one GIL. A handler holds it for a few ms
 # at a time; at Python's default (5 ms) a device waiting for its PUBACK waits for that too.
@@ -99,6 +98,12 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"web console port (default aws-port + 2, env {ENV_CONSOLE_PORT}; 0 picks a free one)",
     )
     parser.add_argument("--no-console", action="store_true", help="do not start the web console")
+    parser.add_argument(
+        "--new-console-token",
+        action="store_true",
+        help="replace the console's token (kept in the state folder, file console-token, 0600, "
+        "so open tabs survive a restart): every open tab must use the new URL",
+    )
     parser.add_argument(
         "--param",
         type=_parameter,
@@ -208,26 +213,35 @@ def run_local(args: argparse.Namespace) -> int:
         fresh=args.fresh,
         broker_rules=BrokerRules(iot_core=not args.spec_broker, time_scale=args.broker_time_scale),
     )
-    console_port = None
+    console_port = token = None
     if not args.no_console:
+        from mqtt_actions_cli.console.token_store import TokenFileError, console_token
+
         console_port = args.console_port
         if console_port is None:
             console_port = args.aws_port + 2 if args.aws_port else 0
-    return asyncio.run(_serve(options, console_port))
+        try:
+            token = console_token(args.state_dir, rotate=args.new_console_token)
+        except TokenFileError as exc:
+            print(f"mqtt-actions local: {exc}", file=sys.stderr)
+            return 1
+    return asyncio.run(_serve(options, console_port, token))
 
 
-def _start_console(control_port: int, port: int) -> Any:
+def _start_console(control_port: int, port: int, token: str | None) -> Any:
     """The web console on the stack just started (in a thread of its own)."""
     from mqtt_actions_cli.console.server import ConsoleServer
     from mqtt_actions_cli.target import local_target
 
     target = local_target({ENV_CONTROL_PORT: str(control_port)})
-    server = ConsoleServer(target, port=port)
+    server = ConsoleServer(target, port=port, token=token)
     server.start()
     return server
 
 
-async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
+async def _serve(
+    options: LocalOptions, console_port: int | None = None, console_token: str | None = None
+) -> int:
     import asyncio
 
     from mqtt_actions_cli.local.rules import RuleError
@@ -267,7 +281,9 @@ async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
     console = None
     if console_port is not None:
         try:
-            console = await asyncio.to_thread(_start_console, stack.control_port, console_port)
+            console = await asyncio.to_thread(
+                _start_console, stack.control_port, console_port, console_token
+            )
         except (OSError, ImportError) as exc:
             print(f"mqtt-actions local: cannot start the console: {exc}", file=sys.stderr)
             await stack.stop()

@@ -5,6 +5,8 @@ Control (JSON):
   GET  /health                 {"ready": true}
   GET  /outputs                the template's outputs, resolved locally, plus the endpoints
   GET  /outbox                 SMS, e-mails and webhook calls captured
+  GET  /trusted-client         {username, password} of the stack's own MQTT client: publishes
+                               in any auth mode (`mqtt-actions publish`, the console)
   POST /invoke/{LogicalId}     run that function's handler now with the body as event -> result
 
 AWS (boto3 reaches them through AWS_ENDPOINT_URL_IOT_DATA_PLANE / AWS_ENDPOINT_URL_LAMBDA):
@@ -51,6 +53,8 @@ class ControlApp(Protocol):
     def outputs(self) -> dict[str, Any]: ...
 
     def outbox(self) -> list[dict[str, Any]]: ...
+
+    def trusted_client(self) -> dict[str, str]: ...
 
     def invoke_sync(self, name: str, event: Any) -> Any: ...
 
@@ -143,6 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, self.app.outputs())
         elif path == "/outbox":
             self._json(200, self.app.outbox())
+        elif path == "/trusted-client":
+            self._json(200, self.app.trusted_client())
         elif path.startswith("/retainedMessage/"):
             topic = unquote(path[len("/retainedMessage/") :])
             found = self.app.retained(topic)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import sys
 import tempfile
 import uuid
@@ -115,6 +116,7 @@ class LocalStack:
         self._engine: RulesEngine | None = None
         self._broker: LocalBroker | None = None
         self._outbox = Outbox()
+        self._trusted_password = secrets.token_urlsafe(24)  # auth.TRUSTED_USERNAME's
         self._sqs: Any = None
         self._local: LocalTemplate | None = None
         self._saved_stdout: IO[str] | None = None
@@ -178,6 +180,7 @@ class LocalStack:
         self._control.start()
         self._broker = LocalBroker(opts.host, opts.mqtt_port, sink=self._engine_message)
         self._broker.auth_mode, self._broker.authorizer = opts.auth, self._authorize
+        self._broker.trusted_password = self._trusted_password
         self._broker.rules = opts.broker_rules
         await self._broker.start()
         self.mqtt_port = self._broker.port
@@ -351,6 +354,10 @@ class LocalStack:
 
     def outbox(self) -> list[dict[str, Any]]:
         return self._outbox.items()
+
+    def trusted_client(self) -> dict[str, str]:
+        """The credentials of the stack's own MQTT client (publish in any auth mode)."""
+        return {"username": auth.TRUSTED_USERNAME, "password": self._trusted_password}
 
     def invoke_sync(self, name: str, event: Any) -> Any:
         return _started(self._runtime).invoke_sync(name, event)
