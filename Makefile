@@ -25,7 +25,7 @@ export AWS_DEFAULT_REGION    := us-east-1
 export SAM_CLI_TELEMETRY     := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help python venv sysdeps test quick load lint format typecheck pytest unit integration e2e validate security build bench run lock clean
+.PHONY: help python venv sysdeps test quick load lint format typecheck pytest unit integration e2e validate security build bench run lock clean corpus
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -138,3 +138,7 @@ lock: python ## re-resolve and pin every dependency (constraints*.txt) with uv
 
 clean: ## remove venvs, caches and build output
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .tools .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+corpus: $(VENV)/.installed ## run TagoIO analyses unchanged and check their effects: make corpus SNIPPETS=DIR
+	@if [ -z "$(SNIPPETS)" ]; then echo "usage: make corpus SNIPPETS=DIR (e.g. tago-io/analysis-snippets' snippets/analysis/python-rt2025)" >&2; exit 2; fi
+	$(PY) scripts/tagoio_corpus.py --snippets "$(SNIPPETS)"

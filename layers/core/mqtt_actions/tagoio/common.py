@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from mqtt_actions.analysis import AnalysisError, Context, InvalidMessageError
@@ -79,7 +79,7 @@ class Stores:
 class TagoRun:
     context: Context
     stores: Stores
-    log_lines: list[str] = field(default_factory=list)
+    notifications: int = 0
 
 
 CURRENT: contextvars.ContextVar[TagoRun | None] = contextvars.ContextVar("tagoio_run", default=None)

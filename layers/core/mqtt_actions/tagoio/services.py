@@ -95,8 +95,9 @@ class _Notification:
             points=0,
         )
         extra = {k: v for k, v in given.items() if k not in ("title", "message")}
+        run.notifications += 1
         result = ActionResult(
-            action_id=context.name,
+            action_id=f"{context.name}:notification:{run.notifications}",
             action_type=NOTIFICATION_ACTION_TYPE,
             outcome=Outcome.DONE,
             reason=None,
