@@ -187,7 +187,7 @@ def run_one(script: Path, project: Path, tables: dict[str, str], seeded_rows: in
     name = script.stem.replace("-", "_")[:40].rstrip("_")
     analyses.add_tagoio(script, name, COMMON_ENV, root=project)
     template = load_template(project / "template.yaml")
-    physical = {lid: table for lid, table in tables.items()}
+    physical = dict(tables)
     local = load_local_template(
         template, root=project, physical=physical, parameters={"EmailSender": SENDER}
     )
@@ -322,9 +322,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{mark} {r['script']:50} {r['expected']}")
             if not r["ok"]:
                 print(f"       outcome {r['outcome']}: {r['reason'] or ''}"[:400])
-        print(
-            f"{sum(r['ok'] for r in report)} of {len(report)} scripts did what they should, unchanged"
-        )
+        passed = sum(r["ok"] for r in report)
+        print(f"{passed} of {len(report)} scripts did what they should, unchanged")
     return 0
 
 
