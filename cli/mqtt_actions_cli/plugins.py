@@ -69,6 +69,12 @@ PLUGINS: dict[str, tuple[str, str, str, str]] = {
         "publish one MQTT message (local broker, or IoT Core with --stack)",
         "",
     ),
+    "analyses": (
+        "mqtt_actions_cli.cmd_analyses",
+        "register",
+        "analyses: add a TagoIO script unchanged, list, run, read the log",
+        "",
+    ),
     "console": (
         "mqtt_actions_cli.console.command",
         "register",
