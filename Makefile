@@ -51,9 +51,10 @@ $(SAM_VENV)/.installed: requirements-sam.txt constraints-sam.txt | python
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt | python
 	@$(MKVENV) $(CHECKOV_VENV) requirements-checkov.txt constraints-checkov.txt
 
-# Debian packages the tests drive as third-party clients (mosquitto_pub/_sub). Installed with
+# Debian packages the tests drive as third-party clients (mosquitto_pub/_sub), the browser the
+# console tests drive and the local gateway (haproxy, make run starts it). Installed with
 # apt-get when missing and running as root (CI); otherwise the command to run is printed.
-SYSTEM_PACKAGES := mosquitto-clients:mosquitto_pub chromium:chromium
+SYSTEM_PACKAGES := mosquitto-clients:mosquitto_pub chromium:chromium haproxy:haproxy
 sysdeps: ## install the Debian packages the tests need (apt-get, as root)
 	@missing=""; for pc in $(SYSTEM_PACKAGES); do command -v "$${pc#*:}" >/dev/null || missing="$$missing $${pc%%:*}"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
