@@ -17,7 +17,10 @@ lifecycle event, on every path alike.
 messages/s: one paho client publishes QoS 1 messages as fast as PUBACKs come (paho's 20 in
 flight), timed from the first publish to the last PUBACK. The stack's rule still invokes the
 router for every message (no action matches): the next round starts when it has handled them.
-The paths take turns, ROUNDS rounds; the table shows each path's median and the ratio to direct.
+The paths take turns, ROUNDS rounds; the table shows each path's median and the ratio to direct,
+and the CPU the stack's process and haproxy used per connection (from /proc): what the gateway
+itself costs, apart from the local broker's TLS listener (Python's asyncio TLS, which on AWS is
+IoT Core's side).
 
 Held connections: a fresh haproxy with the same configuration in front of a TLS server that only
 holds connections (SNI and ALPN checked as the stack's listener does); N plain clients connect
@@ -298,6 +301,19 @@ def held_connection_memory(count: int) -> tuple[float, float, int]:
     return (after - before) / max(held, 1), before / 1024, held
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 def _rss_kb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -317,16 +333,23 @@ def main(argv: list[str]) -> int:
     paths = ["direct", "tls", "gateway"]
     names = {"direct": "direct (plain)", "tls": "direct TLS (SNI + ALPN)", "gateway": "gateway"}
     conns: dict[str, list[float]] = {p: [] for p in paths}
+    stack_cpu: dict[str, float] = dict.fromkeys(paths, 0.0)  # CPU s over all rounds' connections
+    gateway_cpu: dict[str, float] = dict.fromkeys(paths, 0.0)
     msgs: dict[str, list[float]] = {p: [] for p in paths}
     with tempfile.TemporaryDirectory(prefix="gw-stack-") as state:
         stack = Stack(Path(state))
         try:
             sent = 0
+            haproxy = _children(stack.process.pid)
             for round_ in range(ROUNDS):
                 for path in paths:
+                    before = _cpu_seconds(stack.process.pid), sum(map(_cpu_seconds, haproxy))
                     conns[path].append(
                         connections_per_second(opener(stack, path), args.connections)
                     )
+                    time.sleep(1.0)  # the lifecycle events of the last connections
+                    stack_cpu[path] += _cpu_seconds(stack.process.pid) - before[0]
+                    gateway_cpu[path] += sum(map(_cpu_seconds, haproxy)) - before[1]
                 for path in paths:
                     msgs[path].append(
                         messages_per_second(stack, path, args.messages, f"bench-{path}-{round_}")
@@ -340,11 +363,18 @@ def main(argv: list[str]) -> int:
         f"Legacy-port gateway vs straight to the local broker: medians of {ROUNDS} rounds "
         f"({args.connections} connections, {args.messages} QoS 1 messages a round)"
     )
-    print(f"{'path':<26}{'connections/s':>15}{'ratio':>8}{'messages/s':>13}{'ratio':>8}")
+    print(
+        f"{'path':<26}{'connections/s':>15}{'ratio':>8}{'messages/s':>13}{'ratio':>8}"
+        f"{'stack CPU/conn':>16}{'haproxy CPU/conn':>18}"
+    )
     base_c, base_m = statistics.median(conns["direct"]), statistics.median(msgs["direct"])
+    made = ROUNDS * args.connections
     for path in paths:
         c, m = statistics.median(conns[path]), statistics.median(msgs[path])
-        print(f"{names[path]:<26}{c:>15,.0f}{c / base_c:>8.2f}{m:>13,.0f}{m / base_m:>8.2f}")
+        print(
+            f"{names[path]:<26}{c:>15,.0f}{c / base_c:>8.2f}{m:>13,.0f}{m / base_m:>8.2f}"
+            f"{stack_cpu[path] / made * 1000:>13.1f} ms{gateway_cpu[path] / made * 1000:>15.1f} ms"
+        )
     gw_c = statistics.median(conns["gateway"]) / base_c
     gw_m = statistics.median(msgs["gateway"]) / base_m
     print(
