@@ -40,6 +40,7 @@ from mqtt_actions_cli.cfn import (
 )
 from mqtt_actions_cli.local import auth, output, tls
 from mqtt_actions_cli.local.broker import LocalBroker, aws_differences
+from mqtt_actions_cli.local.broker_rules import BrokerRules
 from mqtt_actions_cli.local.control import ControlServer, PublishRefusedError
 from mqtt_actions_cli.local.moto_watch import WatchedMotoServer
 from mqtt_actions_cli.local.outbox import Outbox
@@ -99,6 +100,7 @@ class LocalOptions:
     auth: str = "anonymous"  # or "tokens": CONNECTs checked by DeviceAuthorizerFunction
     tls_port: int | None = None  # the TLS listener (as IoT Core's token endpoint); None: none
     gateway_port: int | None = None  # haproxy in front of the TLS listener; None: none
+    broker_rules: BrokerRules = field(default_factory=BrokerRules)  # IoT Core's, or plain MQTT
 
 
 class LocalStack:
@@ -181,6 +183,7 @@ class LocalStack:
         self._control.start()
         self._broker = LocalBroker(opts.host, opts.mqtt_port, sink=self._engine_message)
         self._broker.auth_mode, self._broker.authorizer = opts.auth, self._authorize
+        self._broker.rules = opts.broker_rules
         if opts.tls_port is not None:
             self._tls_files = tls.ensure_certificates(self._state_root())
             self._broker.tls_port = opts.tls_port
@@ -481,7 +484,7 @@ class LocalStack:
         rules = ", ".join(f"{r.name} ({', '.join(r.functions)})" for r in engine.rules)
         lines = [
             "mqtt-actions local: IoT Core, Lambda and the AWS services on this machine",
-            f"  MQTT broker   {self.mqtt_url}   (MQTT 3.1.1, QoS 0/1, no TLS, "
+            f"  MQTT broker   {self.mqtt_url}   (MQTT 3.1.1, {self._broker_mode()}, no TLS, "
             f"auth {self.options.auth})",
             *self._tls_lines(),
             f"  AWS (moto)    {self.aws_url}   (AWS_ENDPOINT_URL, region {REGION}, any keys)",
@@ -516,6 +519,13 @@ class LocalStack:
         elif self._gateway_problem:
             lines.append(f"  gateway       {self._gateway_problem}")
         return lines
+
+    def _broker_mode(self) -> str:
+        rules = self.options.broker_rules
+        mode = "IoT Core rules, QoS 0/1" if rules.iot_core else "plain MQTT (--spec-broker)"
+        if rules.time_scale != 1:
+            mode += f", timers x {rules.time_scale:g}"
+        return mode
 
     def _state_line(self) -> str:
         state = self.options.state_dir
