@@ -130,6 +130,7 @@ class LocalStack:
         self._tls_files: tls.TlsFiles | None = None
         self._gateway: Any = None  # local.gateway.LocalGateway once started
         self._gateway_problem = ""  # why there is no gateway (the banner says it)
+        self._devices_table = ""  # its writes move the marker too: payload parsers are there
         self.aws_port = options.aws_port
         self.mqtt_port = options.mqtt_port
         self.control_port = 0
@@ -152,6 +153,7 @@ class LocalStack:
             **create_queues(template, self._sqs, names),
         }
         self._actions_table = physical.get("ActionsTable", "")
+        self._devices_table = physical.get("DevicesTable", "")
         snapshot = self._open_state(physical, clients)
         parameters = {**LOCAL_PARAMETERS, **opts.parameters}
         self._parameters = parameters
@@ -322,7 +324,8 @@ class LocalStack:
         """A request to moto's server that may change something (from moto's server thread)."""
         if self._persistence is not None:
             self._persistence.mark_changed()
-        if self._actions_table in tables and self._marker is not None:
+        watched = {self._actions_table, self._devices_table} - {""}
+        if watched & tables and self._marker is not None:
             # A new content each time: the router compares contents, not times.
             self._marker.write_text(uuid.uuid4().hex, encoding="ascii")
 
