@@ -20,7 +20,8 @@ def test_a_refused_publish_is_said_on_the_form_and_the_message_kept(
     expect(page.locator("#publish-error")).to_contain_text("fix:")
     expect(page.get_by_label("Payload")).to_have_value('{"keep": "me"}')
     expect(page.get_by_label("Topic")).to_have_value("bad/+/topic")
-    assert watched.errors == []
+    # the answer is a 400 (the browser logs that); nothing else went wrong on the page
+    assert [e for e in watched.errors if "400 (Bad Request)" not in e] == []
 
 
 def test_a_devices_credentials_can_be_tried(watched: Watched, console: Console) -> None:
@@ -28,7 +29,7 @@ def test_a_devices_credentials_can_be_tried(watched: Watched, console: Console) 
     page.goto(f"{console.base}/publish")
     page.get_by_label("Topic").fill("try/creds")
     page.get_by_label("Payload").fill("1")
-    page.get_by_text("Try a device's credentials").click()
+    page.get_by_text("Try a device's credentials", exact=True).click()
     page.get_by_label("Username").fill("Token")
     page.get_by_label("Password").fill("anything: this stack is anonymous")
     page.get_by_role("button", name="Publish").click()
