@@ -42,7 +42,7 @@ python:
 # pip if uv cannot be had): one line per step with its time. The constraints files are the pins.
 MKVENV := PYTHON313="$(PYTHON313)" scripts/venv.sh
 
-$(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt constraints.txt pyproject.toml | python
+$(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt layers/parser/requirements.txt constraints.txt pyproject.toml | python
 	@$(MKVENV) $(VENV) requirements-dev.txt constraints.txt --editable
 
 # aws-sam-cli and checkov pin many packages of their own (boto3 among them), so each lives apart.
