@@ -7,8 +7,10 @@ each handler runs with its own function's variables on top (see runtime.py).
 moto: its server (127.0.0.1, `--aws-port`) is what the CLI and your own tools use. The handlers,
 in this process, reach the same moto backends in-process (moto's botocore hook, `mock_aws`
 started without a reset): the same boto3 calls, without an HTTP round trip and a server thread
-per call (6 ms of CPU per DynamoDB call over HTTP, 1.4 ms in-process). iot-data and Lambda
-calls still go over HTTP to the control API, whose effect (the broker, the runtime) lives here.
+per call (6 ms of CPU per DynamoDB call over HTTP, 1.4 ms in-process). Their iot-data and
+Lambda calls are addressed to the control API, whose effect (the broker, the runtime) lives
+here; they are answered by its request handler in the calling thread (in_process.py), while
+the CLI and the console reach the same routes over HTTP.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from mqtt_actions_cli.local import auth, output, tls
 from mqtt_actions_cli.local.broker import LocalBroker, aws_differences
 from mqtt_actions_cli.local.broker_rules import BrokerRules
 from mqtt_actions_cli.local.control import ControlServer, PublishRefusedError
+from mqtt_actions_cli.local.in_process import InProcessControl
 from mqtt_actions_cli.local.moto_watch import WatchedMotoServer
 from mqtt_actions_cli.local.outbox import Outbox
 from mqtt_actions_cli.local.output import log
@@ -114,6 +117,7 @@ class LocalStack:
         self._moto: WatchedMotoServer | None = None
         self._in_process: MockAWS | None = None
         self._control: ControlServer | None = None
+        self._control_in_process: InProcessControl | None = None
         self._runtime: FunctionRuntime | None = None
         self._engine: RulesEngine | None = None
         self._broker: LocalBroker | None = None
@@ -171,6 +175,8 @@ class LocalStack:
         if sender:
             clients["ses"].verify_email_identity(EmailAddress=sender)
         self._apply_environment()
+        self._control_in_process = InProcessControl(self._control, self.control_url)
+        self._control_in_process.install()
         self._saved_stdout = sys.stdout
         sys.stdout = output.FunctionOutput(sys.stdout, opts.verbose)
         self._runtime = FunctionRuntime(
@@ -255,6 +261,8 @@ class LocalStack:
             await asyncio.to_thread(self._runtime.stop, 5.0)
         if self._persistence is not None and self._broker is not None:
             await asyncio.to_thread(self._persistence.stop)
+        if self._control_in_process is not None:
+            self._control_in_process.uninstall()
         if self._control is not None:
             self._control.stop()
         if self._in_process is not None:
