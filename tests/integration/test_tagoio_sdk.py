@@ -10,6 +10,7 @@ import pytest
 
 from mqtt_actions.adapters.bucket import DynamoBucket
 from mqtt_actions.adapters.token_store import DynamoTokenStore
+from mqtt_actions.analysis import NotConfiguredError
 from mqtt_actions.tagoio import Analysis, Device, UnknownTokenError, token_hash
 from mqtt_actions.tokens import TokenRecord
 from tests.integration.conftest import Aws
@@ -78,7 +79,7 @@ def test_an_unknown_token_is_refused_and_nothing_is_stored(
     give_token(env, "another-token", "pump-8")
     monkeypatch.setenv("DEVICE_TOKENS_TABLE", env.tables["DeviceTokensTable"])
 
-    with pytest.raises(UnknownTokenError, match="no device has this token"):
+    with pytest.raises(UnknownTokenError, match="no device has the token"):
         lambda_handler(event(), LambdaContext())
 
     assert rows(env, "pump-8") == []
@@ -91,14 +92,41 @@ def test_a_revoked_token_is_refused_and_nothing_is_stored(
     give_token(env, TOKEN, "pump-7").revoke(token_hash(TOKEN), at_ms=2)
     monkeypatch.setenv("DEVICE_TOKENS_TABLE", env.tables["DeviceTokensTable"])
 
-    with pytest.raises(UnknownTokenError, match="no device has this token"):
+    with pytest.raises(UnknownTokenError, match="no device has the token"):
         lambda_handler(event(), LambdaContext())
 
     assert rows(env, "pump-7") == []
     assert rows(env, "gateway-1") == []
 
 
-def test_without_a_tokens_table_send_data_stores_in_the_triggers_device_bucket(env: Aws) -> None:
-    lambda_handler(event(), LambdaContext())
+def test_without_a_tokens_table_send_data_is_an_error_and_nothing_is_stored(env: Aws) -> None:
+    with pytest.raises(NotConfiguredError, match="DEVICE_TOKENS_TABLE is not set"):
+        lambda_handler(event(), LambdaContext())
 
-    assert rows(env, "gateway-1") == [("relayed", 31)]
+    assert rows(env, "gateway-1") == []
+
+
+def test_an_attachment_goes_out_as_a_raw_ses_message_with_the_file(env: Aws) -> None:
+    import boto3
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    from mqtt_actions.adapters.notify import SnsSesNotifier
+    from mqtt_actions.ports import EmailAttachment
+
+    boto3.client("ses", region_name="us-east-1").verify_email_identity(
+        EmailAddress="alerts@example.com"
+    )
+    notifier = SnsSesNotifier(
+        boto3.client("sns", region_name="us-east-1"),
+        boto3.client("sesv2", region_name="us-east-1"),
+        "alerts@example.com",
+    )
+    notifier.send_email_attachments(
+        ["ops@example.com"], "Export", "see the file", None,
+        [EmailAttachment(filename="export.csv", content=b"a,b\n1,2", content_type="text/csv")],
+    )  # fmt: skip
+    (sent,) = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+    raw = str(getattr(sent, "raw_data", ""))
+    assert 'filename="export.csv"' in raw
+    assert "see the file" in raw

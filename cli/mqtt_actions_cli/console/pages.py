@@ -18,14 +18,24 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response, S
 from starlette.routing import BaseRoute, Route
 
 from mqtt_actions.actions import ACTION_TYPES, Action
-from mqtt_actions.inspector import EntryType, InspectorEntry
+from mqtt_actions.inspector import EntryType, InspectorEntry, order_key
 from mqtt_actions.payload import wrap_payload
 from mqtt_actions_cli.console import forms
-from mqtt_actions_cli.console.app import Console
+from mqtt_actions_cli.console.app import Console, error_status
 from mqtt_actions_cli.errors import CliError, UsageError
 from mqtt_actions_cli.inspect import describe_entry
 from mqtt_actions_cli.ops import actions as ops_actions
-from mqtt_actions_cli.ops import bucket, devices, dlq, inspector, outbox, publish, tokens, topics
+from mqtt_actions_cli.ops import (
+    bucket,
+    devices,
+    dlq,
+    inspector,
+    outbox,
+    parsers,
+    publish,
+    tokens,
+    topics,
+)
 from mqtt_actions_cli.ops.errors import NotFoundError
 from mqtt_actions_cli.timeparse import parse_when
 
@@ -58,6 +68,7 @@ def entry_json(entry: InspectorEntry) -> dict[str, Any]:
     data = entry.model_dump(mode="json")
     data["summary"] = describe_entry(entry)
     data["topic"] = entry.details.get("topic")
+    data["order"] = order_key(entry)  # the Live page inserts a late entry at its place
     return data
 
 
@@ -373,6 +384,7 @@ def _devices(console: Console) -> list[BaseRoute]:
             bucket.query, target, name, since_ms=since_ms, until_ms=until_ms, limit=2000
         )
         history = await console.call(devices.history, target, name, since_ms=since_ms - 86_400_000)
+        parser = await console.call(parsers.status, target, name, since_ms=since_ms - 86_400_000)
         older = page.points[-1]["time_ms"] - 1 if len(page.points) == PAGE_ROWS else None
         return console.page(
             request,
@@ -381,6 +393,7 @@ def _devices(console: Console) -> list[BaseRoute]:
             points=page.points,
             series=_series(chart_rows.points),
             history=history,
+            parser=parser,
             since=since,
             until=until_text,
             older=older,
@@ -488,15 +501,23 @@ def _outbox_and_publish(console: Console) -> list[BaseRoute]:
             qos = int(form.get("qos", "0"))
         except ValueError:
             qos = -1
-        result = await console.call(
-            publish.publish,
-            console.target,
-            form.get("topic", ""),
-            form.get("payload", "").encode("utf-8"),
-            qos=qos,
-            retain=form.get("retain") == "on",
-            client_id=form.get("client_id") or None,
-        )
+        try:
+            result = await console.call(
+                publish.publish,
+                console.target,
+                form.get("topic", ""),
+                form.get("payload", "").encode("utf-8"),
+                qos=qos,
+                retain=form.get("retain") == "on",
+                client_id=form.get("client_id") or None,
+                username=form.get("username") or None,
+                password=form.get("password") or None,
+            )
+        except CliError as exc:  # said on the form, the typed message kept
+            form.pop("password", None)
+            return console.page(
+                request, "publish.html", form=form, result=None, error=exc, status=error_status(exc)
+            )
         return console.page(request, "publish.html", form=form, result=result)
 
     return [

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mqtt_actions_cli.common import with_examples
+from mqtt_actions_cli.errors import EXIT_INTERRUPTED
 from mqtt_actions_cli.local import output
-from mqtt_actions_cli.local.auth import AUTH_MODES
 from mqtt_actions_cli.local.broker_rules import BrokerRules
-from mqtt_actions_cli.local.rules import RuleError
-from mqtt_actions_cli.local.stack import LocalOptions, LocalStack
-from mqtt_actions_cli.local.state import ENV_STATE_DIR
-from mqtt_actions_cli.local.template import TemplateError
+from mqtt_actions_cli.local.state import DEFAULT_STATE_DIR, ENV_STATE_DIR
+from mqtt_actions_cli.ops.defaults import AUTH_MODES
+
+if TYPE_CHECKING:  # the stack (amqtt, moto, boto3) loads when it starts, not for --help
+    from mqtt_actions_cli.local.stack import LocalOptions
 
 # When the stack's code was loaded (the CLI loads it at once): the banner's "started in".
 _LOADED = time.monotonic()
@@ -28,7 +27,10 @@ ENV_MQTT_PORT = "MQTT_ACTIONS_MQTT_PORT"
 ENV_AWS_PORT = "MQTT_ACTIONS_AWS_PORT"
 ENV_CONTROL_PORT = "MQTT_ACTIONS_CONTROL_PORT"
 ENV_CONSOLE_PORT = "MQTT_ACTIONS_CONSOLE_PORT"
-DEFAULT_STATE_DIR = ".local-state"  # relative to where the stack starts (make run: the checkout)
+ENV_TLS_PORT = "MQTT_ACTIONS_TLS_PORT"
+ENV_GATEWAY_PORT = "MQTT_ACTIONS_GATEWAY_PORT"
+DEFAULT_TLS_PORT = 8883
+DEFAULT_GATEWAY_PORT = 1884
 
 # The broker, the control API and the handlers share one GIL. A handler holds it for a few ms
 # at a time; at Python's default (5 ms) a device waiting for its PUBACK waits for that too.
@@ -100,6 +102,31 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"web console port (default aws-port + 2, env {ENV_CONSOLE_PORT}; 0 picks a free one)",
     )
     parser.add_argument("--no-console", action="store_true", help="do not start the web console")
+    parser.add_argument(
+        "--new-console-token",
+        action="store_true",
+        help="replace the console's token (kept in the state folder, file console-token, 0600, "
+        "so open tabs survive a restart): every open tab must use the new URL",
+    )
+    parser.add_argument(
+        "--tls-port",
+        type=int,
+        default=_port_from_env(ENV_TLS_PORT, None),
+        help=f"TLS listener port, as IoT Core's token endpoint: SNI and ALPN mqtt required "
+        f"(default {DEFAULT_TLS_PORT}, 0 when --mqtt-port is 0; env {ENV_TLS_PORT})",
+    )
+    parser.add_argument(
+        "--gateway-port",
+        type=int,
+        default=_port_from_env(ENV_GATEWAY_PORT, None),
+        help=f"the legacy-port gateway's plain MQTT port: haproxy in front of the TLS listener "
+        f"(default {DEFAULT_GATEWAY_PORT}, 0 when --mqtt-port is 0; env {ENV_GATEWAY_PORT})",
+    )
+    parser.add_argument(
+        "--no-gateway",
+        action="store_true",
+        help="do not start the gateway (it starts by default when haproxy is installed)",
+    )
     parser.add_argument(
         "--param",
         type=_parameter,
@@ -175,6 +202,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def _check_free(host: str, port: int, what: str, flag: str, env: str) -> None:
     if port == 0:
         return
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -188,7 +217,18 @@ def _check_free(host: str, port: int, what: str, flag: str, env: str) -> None:
             raise OSError(msg) from None
 
 
+def _default_port(chosen: int | None, mqtt_port: int, default: int) -> int:
+    """A port left unset follows the broker's: fixed beside a fixed one, free beside port 0."""
+    if chosen is not None:
+        return chosen
+    return 0 if mqtt_port == 0 else default
+
+
 def run_local(args: argparse.Namespace) -> int:
+    import asyncio  # here, with the stack: not for --help
+
+    from mqtt_actions_cli.local.stack import LocalOptions
+
     output.setup(args.verbose)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     options = LocalOptions(
@@ -201,28 +241,47 @@ def run_local(args: argparse.Namespace) -> int:
         auth=args.auth,
         state_dir=args.state_dir,
         fresh=args.fresh,
+        tls_port=_default_port(args.tls_port, args.mqtt_port, DEFAULT_TLS_PORT),
+        gateway_port=None
+        if args.no_gateway
+        else _default_port(args.gateway_port, args.mqtt_port, DEFAULT_GATEWAY_PORT),
         broker_rules=BrokerRules(iot_core=not args.spec_broker, time_scale=args.broker_time_scale),
     )
-    console_port = None
+    console_port = token = None
     if not args.no_console:
+        from mqtt_actions_cli.console.token_store import TokenFileError, console_token
+
         console_port = args.console_port
         if console_port is None:
             console_port = args.aws_port + 2 if args.aws_port else 0
-    return asyncio.run(_serve(options, console_port))
+        try:
+            token = console_token(args.state_dir, rotate=args.new_console_token)
+        except TokenFileError as exc:
+            print(f"mqtt-actions local: {exc}", file=sys.stderr)
+            return 1
+    return asyncio.run(_serve(options, console_port, token))
 
 
-def _start_console(control_port: int, port: int) -> Any:
+def _start_console(control_port: int, port: int, token: str | None) -> Any:
     """The web console on the stack just started (in a thread of its own)."""
     from mqtt_actions_cli.console.server import ConsoleServer
     from mqtt_actions_cli.target import local_target
 
     target = local_target({ENV_CONTROL_PORT: str(control_port)})
-    server = ConsoleServer(target, port=port)
+    server = ConsoleServer(target, port=port, token=token)
     server.start()
     return server
 
 
-async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
+async def _serve(
+    options: LocalOptions, console_port: int | None = None, console_token: str | None = None
+) -> int:
+    import asyncio
+
+    from mqtt_actions_cli.local.rules import RuleError
+    from mqtt_actions_cli.local.stack import LocalStack
+    from mqtt_actions_cli.local.template import TemplateError
+
     control = options.control_port
     if control is None and options.aws_port:
         control = options.aws_port + 1
@@ -230,6 +289,10 @@ async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
         _check_free(options.host, options.mqtt_port, "MQTT", "--mqtt-port", ENV_MQTT_PORT)
         _check_free(options.host, options.aws_port, "AWS", "--aws-port", ENV_AWS_PORT)
         _check_free(options.host, control or 0, "control", "--control-port", ENV_CONTROL_PORT)
+        _check_free(options.host, options.tls_port or 0, "TLS", "--tls-port", ENV_TLS_PORT)
+        _check_free(
+            options.host, options.gateway_port or 0, "gateway", "--gateway-port", ENV_GATEWAY_PORT
+        )
         if console_port is not None:
             _check_free(options.host, console_port, "console", "--console-port", ENV_CONSOLE_PORT)
     except OSError as exc:
@@ -243,14 +306,22 @@ async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
         await stack.stop()
         return 1
     stopping = asyncio.Event()
+    received: list[int] = []
+
+    def stop(sig: int) -> None:
+        received.append(sig)
+        stopping.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stopping.set)
+            loop.add_signal_handler(sig, stop, sig)
     console = None
     if console_port is not None:
         try:
-            console = await asyncio.to_thread(_start_console, stack.control_port, console_port)
+            console = await asyncio.to_thread(
+                _start_console, stack.control_port, console_port, console_token
+            )
         except (OSError, ImportError) as exc:
             print(f"mqtt-actions local: cannot start the console: {exc}", file=sys.stderr)
             await stack.stop()
@@ -263,9 +334,12 @@ async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
         ready += f" console={console.address.url}"
     print(ready, flush=True)
     await stopping.wait()
-    print("stopping: broker, pending invocations (up to 5 s), control API, moto", flush=True)
+    print(
+        "stopping: gateway, broker, pending invocations (up to 5 s), control API, moto", flush=True
+    )
     if console is not None:
         await asyncio.to_thread(console.stop)
     await stack.stop()
     print("stopped", flush=True)
-    return 0
+    # Ctrl-C ends it as it ends any command: 130 (SIGTERM, a service manager's stop: 0).
+    return EXIT_INTERRUPTED if received[:1] == [signal.SIGINT] else 0

@@ -40,7 +40,14 @@ from mqtt_actions.limits import (
     MAX_SUBJECT_CHARS,
 )
 from mqtt_actions.payload import check_points
-from mqtt_actions.ports import AnalysisPorts, RetainedMessage
+from mqtt_actions.ports import (
+    ActionResult,
+    AnalysisPorts,
+    AttachmentNotifier,
+    EmailAttachment,
+    MessageRecord,
+    RetainedMessage,
+)
 from mqtt_actions.publishing import publish_problem, topic_problem
 from mqtt_actions.settings import AnalysisSettings
 
@@ -56,6 +63,9 @@ __all__ = [
 ]
 
 MAX_QUERY_LIMIT: Final = 1000
+MAX_ATTACHMENT_BYTES: Final = 5_000_000  # ours: a CSV export, well under SES's message size
+MAX_NOTES: Final = 50
+MAX_NOTE_CHARS: Final = 500
 
 Message = str | bytes | bytearray | memoryview | Mapping[str, Any] | Sequence[Any] | int | float
 
@@ -69,6 +79,7 @@ class Run:
     clock: Callable[[], float]
     timestamp: int  # ms: the trigger's time, else when the run started (bucket rows get it)
     done: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # log lines for the inspector entry
     _sequence: dict[str, int] = field(default_factory=dict)
 
     def count(self, what: str, n: int = 1) -> None:
@@ -269,9 +280,11 @@ class EmailService:
         subject: str | None = None,
         message: str | None = None,
         html: str | None = None,
+        attachments: Sequence[EmailAttachment] = (),
     ) -> str:
-        """Send one e-mail (to up to 50 addresses) with a text body, an HTML body, or both;
-        returns SES's message id. Also `send({"to", "subject", "message", "html"})`."""
+        """Send one e-mail (to up to 50 addresses) with a text body, an HTML body, or both, and
+        files attached (at most MAX_ATTACHMENT_BYTES in all); returns SES's message id. Also
+        `send({"to", "subject", "message", "html"})`."""
         recipients: object = to
         if isinstance(to, Mapping):
             example = '{"to": "ops@example.com", "subject": "Alarm", "message": "Too hot"}'
@@ -302,7 +315,22 @@ class EmailService:
                 "EmailSender parameter and add `EMAIL_SENDER: !Ref EmailSender` to the function's "
                 "Environment in template.yaml"
             )
+        size = sum(len(a.content) for a in attachments)
+        if size > MAX_ATTACHMENT_BYTES:
+            raise InvalidMessageError(
+                f"attachments hold {size:,} bytes; at most {MAX_ATTACHMENT_BYTES:,} in one e-mail"
+            )
+        notifier = self._run.ports.notifier
+        if attachments and not isinstance(notifier, AttachmentNotifier):
+            raise NotConfiguredError("this function's notifier cannot send attachments")
         self._run.allow("email")
+        if attachments:
+            assert isinstance(notifier, AttachmentNotifier)  # noqa: S101 - checked above
+            message_id = notifier.send_email_attachments(
+                addresses, subject, message, html, attachments
+            )
+            self._run.count("emails")
+            return message_id
         message_id = self._run.ports.notifier.send_email(addresses, subject, message, html)
         self._run.count("emails")
         return message_id
@@ -496,6 +524,19 @@ class Services:
         self.email = EmailService(run)
         self.sms = SmsService(run)
         self.analysis = AnalysisService(run)
+
+    def note(self, line: str) -> None:
+        """A log line the run's inspector entry keeps (the first MAX_NOTES, each cut to
+        MAX_NOTE_CHARS); the function's log has them all."""
+        if len(self._run.notes) < MAX_NOTES:
+            self._run.notes.append(line[:MAX_NOTE_CHARS])
+        elif len(self._run.notes) == MAX_NOTES:
+            self._run.notes.append("... (more in the function's log)")
+
+    def record(self, message: MessageRecord, result: ActionResult) -> None:
+        """An inspector entry of its own for this run (TagoIO's Notification.send)."""
+        self._run.ports.inspector.record_outcomes(message, [result])
+        self._run.count(result.action_type)
 
     def bucket(self, device: str | None = None) -> DeviceBucket:
         """The bucket of `device`; without one, of the device that published the trigger."""
