@@ -14,6 +14,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt import publish
 
 from mqtt_actions.adapters.inspector import DynamoInspector
 from tests.e2e.conftest import Client, LocalStack, mosquitto_pub, wait_until
@@ -154,9 +155,14 @@ def test_a_misbehaving_client_leaves_no_traceback(stack: LocalStack, sent: bytes
             while sock.recv(1024):
                 pass
     # The broker is still there for everyone else, and said nothing alarming about this one.
-    probe = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"after-{len(sent)}")
-    probe.connect(stack.host, stack.mqtt_port, keepalive=30)
-    probe.disconnect()
+    # A whole connect-publish-disconnect (paho's own loop runs until the DISCONNECT is sent).
+    publish.single(
+        "probe/after",
+        b"",
+        hostname=stack.host,
+        port=stack.mqtt_port,
+        client_id=f"after-{len(sent)}",
+    )
     # The probe's disconnect is logged after everything the hostile connection caused.
     wait_until(lambda: stack.log_has(rf"disc after-{len(sent)} disconnected"), "the probe")
     assert not [line for line in stack.lines[before:] if "Traceback" in line]
