@@ -171,6 +171,39 @@ def test_filters_given_with_the_token_are_added_and_dollar_aws_stays_denied() ->
     assert not policy_allows(everything, "iot:Subscribe", f"{ARN}:topicfilter/$aws/#")
 
 
+def _one(resource: str) -> list[str]:
+    statement = {"Effect": "Allow", "Action": "iot:Publish", "Resource": resource}
+    return [json.dumps({"Version": "2012-10-17", "Statement": [statement]})]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "topic", "allowed"),
+    [
+        ("a/*", "a/b/c", True),
+        ("a/*", "a/", True),
+        ("a/*", "a", False),
+        ("*", "", True),
+        ("a/?", "a/b", True),
+        ("a/?", "a/bc", False),
+        ("*/x/*/y", "p/x/q/x/r/y", True),
+        ("*/x/*/y", "p/x/q/y/z", False),
+        ("a*b*c", "abc", True),
+        ("a*b*c", "acb", False),
+        ("a*?b", "ab", False),
+        ("a*?b", "axb", True),
+        ("**", "anything", True),
+        ("a", "A", False),
+    ],
+)
+def test_policy_wildcards_match_as_iot_core_documents(
+    pattern: str, topic: str, allowed: bool
+) -> None:
+    """`*` any characters (`/` too), `?` exactly one; matched without a regex (issue #23)."""
+    assert policy_allows(_one(f"{ARN}:topic/{pattern}"), "iot:Publish", f"{ARN}:topic/{topic}") is (
+        allowed
+    )
+
+
 @pytest.mark.parametrize(
     ("topic_filter", "problem"),
     [

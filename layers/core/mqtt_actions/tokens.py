@@ -266,11 +266,44 @@ def _split(statement: Mapping[str, Any]) -> list[dict[str, Any]]:
     return parts
 
 
-def _pattern(text: str) -> re.Pattern[str]:
-    # IoT policy resource wildcards: `*` any characters (`/` too), `?` one character.
-    return re.compile(
-        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text), re.DOTALL
-    )
+def _glob_matches(pattern: str, text: str) -> bool:
+    """IoT policy wildcards: `*` any characters (`/` too), `?` one character.
+
+    Without a regex: `.*` per star backtracks polynomially (O(n^k) for k stars) on a long topic.
+    Here the first and last parts are anchored and each middle part is found at its leftmost
+    place, which is enough for `*`: O(len(text) x len(pattern)) at worst.
+    """
+    parts = pattern.split("*")
+    if len(parts) == 1:
+        return len(text) == len(pattern) and _part_at(pattern, text, 0)
+    first, *middle, last = parts
+    end = len(text) - len(last)
+    if end < len(first) or not _part_at(first, text, 0) or not _part_at(last, text, end):
+        return False
+    pos = len(first)
+    for part in middle:
+        found = _find_part(part, text, pos, end)
+        if found < 0:
+            return False
+        pos = found + len(part)
+    return True
+
+
+def _part_at(part: str, text: str, at: int) -> bool:
+    if "?" not in part:
+        return text.startswith(part, at)
+    if at + len(part) > len(text):
+        return False
+    return all(p in ("?", c) for p, c in zip(part, text[at : at + len(part)], strict=True))
+
+
+def _find_part(part: str, text: str, start: int, end: int) -> int:
+    if "?" not in part:
+        return text.find(part, start, end)
+    for at in range(start, end - len(part) + 1):
+        if _part_at(part, text, at):
+            return at
+    return -1
 
 
 def policy_allows(documents: Sequence[str], action: str, resource: str) -> bool:
@@ -281,11 +314,11 @@ def policy_allows(documents: Sequence[str], action: str, resource: str) -> bool:
         for statement in json.loads(document).get("Statement", []):
             actions = statement.get("Action", [])
             actions = [actions] if isinstance(actions, str) else actions
-            if not any(_pattern(a).fullmatch(action) for a in actions):
+            if not any(_glob_matches(a, action) for a in actions):
                 continue
             resources = statement.get("Resource", [])
             resources = [resources] if isinstance(resources, str) else resources
-            if not any(_pattern(r).fullmatch(resource) for r in resources):
+            if not any(_glob_matches(r, resource) for r in resources):
                 continue
             if statement.get("Effect") == "Deny":
                 return False
