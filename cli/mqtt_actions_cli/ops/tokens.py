@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mqtt_actions.adapters.token_store import DynamoTokenStore, IotDataConnections
+from mqtt_actions.device_profiles import KIND_TOKEN, DeviceUpdate
 from mqtt_actions.ports import ConnectionCloser, TokenStore
 from mqtt_actions.tokens import (
     TOKEN_USERNAME,
@@ -27,6 +28,7 @@ from mqtt_actions.tokens import (
     token_policy,
 )
 from mqtt_actions_cli.errors import CliError, TargetError, UsageError
+from mqtt_actions_cli.ops import device_profiles
 from mqtt_actions_cli.target import Target
 
 TOKEN_BYTES = 32  # 256 random bits, 43 URL-safe characters
@@ -81,12 +83,22 @@ def create(
     subscribe: Sequence[str],
     *,
     now_ms: int,
+    update: DeviceUpdate | None = None,
 ) -> dict[str, Any]:
-    """A new random token for `device`, stored as its hash; the token is returned once."""
+    """A new random token for `device`, stored as its hash; the token is returned once. The
+    device's profile (tags, parameters: `update`) is registered with it."""
     check_filters(device, publish, subscribe)
     where = endpoint(target)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     record = TokenRecord(device, tuple(publish), tuple(subscribe), created_at=now_ms)
+    # The profile first: a refused tag or parameter leaves no token behind.
+    profile = device_profiles.register(
+        device_profiles.registry_for(target),
+        device,
+        KIND_TOKEN,
+        update or DeviceUpdate(),
+        now_ms=now_ms,
+    )
     if not store_for(target).add(token_hash(token), record):  # 2^-256: but never overwrite
         raise CliError("a token with this hash is stored already; run the command again")
     return {
@@ -98,6 +110,8 @@ def create(
         "publish": [device, f"{device}/#", *publish],
         "subscribe": [device, f"{device}/#", *subscribe],
         "created_at": now_ms,
+        "tags": profile.tags_list(),
+        "params": profile.params_list(),
     }
 
 
@@ -188,6 +202,11 @@ def list_devices(target: Target) -> list[dict[str, Any]]:
     found = sorted(devices.values(), key=lambda d: d["device"])
     if not target.is_local:
         found += _things(target)
+    profiles = device_profiles.all_profiles(target)
+    for entry in found:
+        profile = profiles.get(entry["device"])
+        entry["tags"] = profile.tags_list() if profile else []
+        entry["params"] = profile.params_list() if profile else []
     return found
 
 
