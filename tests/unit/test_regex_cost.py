@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from mqtt_actions.actions import ActionsFileError, parse_actions
 from mqtt_actions.actions.problems import _path as problem_path
 from mqtt_actions.conditions import as_number
+from mqtt_actions.device_profiles import EXTRA_NAME
 from mqtt_actions.templating import render, render_header
 from mqtt_actions.text import first_surrogate, without_surrogates
 from mqtt_actions.tokens import policy_allows
@@ -124,6 +125,7 @@ ENTRY_POINTS: dict[str, Callable[[str], object]] = {
     "timeparse.parse_when": _quietly(lambda text: parse_when(text, option="--since", now=0)),
     "local.control invoke path": lambda text: _INVOKE.match(f"/2015-03-31/functions/{text}"),
     # The tokenizer's pattern at one position (the parser around it is plain Python).
+    "device_profiles extra name": lambda text: EXTRA_NAME.fullmatch(text),
     "local.sql token pattern": lambda text: _SQL_TOKEN.match(text),
     "tagoio_import.convert": _quietly(_tagoio),
 }
@@ -134,6 +136,7 @@ NOT_OUTSIDE_TEXT = {
 }
 COVERED_MODULES = {
     "layers/core/mqtt_actions/conditions.py",
+    "layers/core/mqtt_actions/device_profiles.py",
     "layers/core/mqtt_actions/tokens.py",
     "layers/core/mqtt_actions/templating.py",
     "layers/core/mqtt_actions/text.py",
