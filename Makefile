@@ -25,7 +25,7 @@ export AWS_DEFAULT_REGION    := us-east-1
 export SAM_CLI_TELEMETRY     := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help python venv sysdeps test quick load lint format typecheck pytest unit integration e2e validate security build bench run lock clean
+.PHONY: help python venv sysdeps test quick load lint format typecheck pytest unit integration e2e validate security build bench run paho lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -125,6 +125,14 @@ bench: $(VENV)/.installed ## run every benchmark in benchmarks/ and print their 
 run: $(VENV)/.installed ## the local stack: MQTT broker on 127.0.0.1:1883, AWS (moto) on :4566
 	@echo "==> starting the local stack (Ctrl-C stops it)"
 	@$(BIN)/mqtt-actions local
+
+# Eclipse Paho's MQTT 3.1.1 interoperability suite against the local stack, with IoT Core's broker
+# rules and with --spec-broker. The suite is not part of the project (nor on PyPI): clone
+# https://github.com/eclipse/paho.mqtt.testing and pass its interoperability directory.
+paho: $(VENV)/.installed ## run Paho's interoperability suite against the local stack: make paho PAHO=DIR
+	@test -n "$(PAHO)" || { echo "error: PAHO is not set: make paho PAHO=path/to/paho.mqtt.testing/interoperability" >&2; exit 2; }
+	$(PY) scripts/paho_interop.py --suite "$(PAHO)" --local
+	$(PY) scripts/paho_interop.py --suite "$(PAHO)" --local --spec-broker
 
 # uv resolves each requirements file afresh (newest releases) for Python 3.13 on Linux and writes
 # the pins; commit the constraints files together with a green `make test`.
