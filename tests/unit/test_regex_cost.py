@@ -36,6 +36,7 @@ from mqtt_actions_cli.actions_file import _nesting
 from mqtt_actions_cli.console.forms import problems_by_field
 from mqtt_actions_cli.errors import UsageError
 from mqtt_actions_cli.inspect import parse_since
+from mqtt_actions_cli.local.broker_rules import _PUBLISHABLE_RESERVED as _RESERVED
 from mqtt_actions_cli.local.control import _INVOKE
 from mqtt_actions_cli.local.sql import _TOKEN as _SQL_TOKEN
 from mqtt_actions_cli.tagoio_import import convert
@@ -126,6 +127,10 @@ ENTRY_POINTS: dict[str, Callable[[str], object]] = {
     "local.control invoke path": lambda text: _INVOKE.match(f"/2015-03-31/functions/{text}"),
     # The tokenizer's pattern at one position (the parser around it is plain Python).
     "device_profiles extra name": lambda text: EXTRA_NAME.fullmatch(text),
+    "local.broker_rules reserved topics (device topics)": lambda text: (
+        _RESERVED.match(f"$aws/things/{text}"),
+        _RESERVED.match(f"$aws/rules/{text}"),
+    ),
     "local.sql token pattern": lambda text: _SQL_TOKEN.match(text),
     "tagoio_import.convert": _quietly(_tagoio),
 }
@@ -147,6 +152,7 @@ COVERED_MODULES = {
     "cli/mqtt_actions_cli/inspect.py",
     "cli/mqtt_actions_cli/timeparse.py",
     "cli/mqtt_actions_cli/local/control.py",
+    "cli/mqtt_actions_cli/local/broker_rules.py",
     "cli/mqtt_actions_cli/local/sql.py",
     "cli/mqtt_actions_cli/tagoio_import.py",
 }
