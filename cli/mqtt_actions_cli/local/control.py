@@ -261,7 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class ControlServer:
     def __init__(self, app: ControlApp, host: str, port: int) -> None:
-        handler = type("Handler", (_Handler,), {"app": app})
+        handler: type[_Handler] = type("Handler", (_Handler,), {"app": app})
         self._server = ThreadingHTTPServer((host, port), handler)
         handler.hosts = own_hosts(host, self.port)
         self._server.daemon_threads = True
