@@ -5,6 +5,7 @@ SHELL := /bin/bash
 VENV      := .venv
 SAM_VENV  := .venv-sam
 CHECKOV_VENV := .venv-checkov
+DOCS_VENV := .venv-docs
 BIN       := $(VENV)/bin
 PY        := $(BIN)/python
 SAM       := $(SAM_VENV)/bin/sam
@@ -25,7 +26,7 @@ export AWS_DEFAULT_REGION    := us-east-1
 export SAM_CLI_TELEMETRY     := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help python venv sysdeps test quick load lint format typecheck pytest unit integration e2e validate security build bench run paho lock clean
+.PHONY: help python venv sysdeps test quick load docs docs-gen docs-serve lint format typecheck pytest unit integration e2e validate security build bench run paho lock clean corpus tagoio-sdk-reference
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +52,10 @@ $(SAM_VENV)/.installed: requirements-sam.txt constraints-sam.txt | python
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt | python
 	@$(MKVENV) $(CHECKOV_VENV) requirements-checkov.txt constraints-checkov.txt
 
+# mkdocs-material pins Markdown and Jinja2 of its own: the documentation site has its venv too.
+$(DOCS_VENV)/.installed: requirements-docs.txt constraints-docs.txt | python
+	@$(MKVENV) $(DOCS_VENV) requirements-docs.txt constraints-docs.txt
+
 # Debian packages the tests drive as third-party clients (mosquitto_pub/_sub). Installed with
 # apt-get when missing and running as root (CI); otherwise the command to run is printed.
 SYSTEM_PACKAGES := mosquitto-clients:mosquitto_pub chromium:chromium
@@ -63,7 +68,7 @@ sysdeps: ## install the Debian packages the tests need (apt-get, as root)
 	  || { cat /tmp/mqtt-actions-apt.log >&2; exit 1; }; \
 	t=$$(( ($${EPOCHREALTIME/./} - start) / 100000 )); echo "==> apt-get: installed$$missing ($$((t / 10)).$$((t % 10)) s)"
 
-venv: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## create or refresh the venvs
+venv: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(DOCS_VENV)/.installed ## create or refresh the venvs
 
 test: venv lint typecheck pytest validate security build ## everything CI runs: lint, types, all test suites, SAM lint, IaC scan and build
 
@@ -87,7 +92,7 @@ format: $(VENV)/.installed ## apply ruff fixes and formatting
 typecheck: $(VENV)/.installed ## mypy --strict over layers/, functions/, cli/
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed sysdeps ## every test suite: unit, integration, e2e
+pytest: $(VENV)/.installed sysdeps tagoio-sdk-reference ## every test suite: unit, integration, e2e
 	$(BIN)/pytest
 
 # tests/inspector is one suite by behaviour: its tests on moto are marked `integration`.
@@ -119,6 +124,17 @@ security: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## checkov over temp
 build: $(SAM_VENV)/.installed ## sam build (arm64 wheels for the layer)
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build --cached --parallel
 
+# The documentation site: sources in docs/, reference pages generated from the code.
+docs-gen: $(VENV)/.installed ## regenerate docs/reference/ (CLI, actions file, template parameters, limits)
+	$(PY) scripts/gen_docs.py
+
+docs: $(VENV)/.installed $(DOCS_VENV)/.installed ## build the documentation site strictly (stale reference pages or broken links fail)
+	$(PY) scripts/gen_docs.py --check
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict --quiet --site-dir .site
+
+docs-serve: $(DOCS_VENV)/.installed ## serve the documentation site on http://127.0.0.1:8000 with live reload
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
+
 bench: $(VENV)/.installed ## run every benchmark in benchmarks/ and print their tables
 	@for b in benchmarks/*.py; do echo "==> $$b"; $(PY) $$b || exit 1; done
 
@@ -138,11 +154,23 @@ paho: $(VENV)/.installed ## run Paho's interoperability suite against the local 
 # the pins; commit the constraints files together with a green `make test`.
 lock: python ## re-resolve and pin every dependency (constraints*.txt) with uv
 	@uv=$$(command -v uv || echo .tools/uv/bin/uv); test -x "$$uv" || { echo "error: no uv yet: run 'make venv' first" >&2; exit 1; }; \
-	for pair in requirements-dev.txt:constraints.txt requirements-sam.txt:constraints-sam.txt requirements-checkov.txt:constraints-checkov.txt; do \
+	for pair in requirements-dev.txt:constraints.txt requirements-sam.txt:constraints-sam.txt requirements-checkov.txt:constraints-checkov.txt requirements-docs.txt:constraints-docs.txt; do \
 	  echo "==> $${pair#*:} from $${pair%%:*}"; \
 	  "$$uv" pip compile --quiet --python "$(PYTHON313)" --python-platform linux --no-header --no-annotate \
 	    "$${pair%%:*}" -o "$${pair#*:}" || exit 1; \
 	done
 
 clean: ## remove venvs, caches and build output
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .tools .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(DOCS_VENV) .site .tools .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# TagoIO's SDK from PyPI, for comparison only: a directory, not on any path (see the file).
+TAGOIO_SDK_REF := $(VENV)/tagoio-sdk-reference
+tagoio-sdk-reference: $(TAGOIO_SDK_REF)/.installed
+$(TAGOIO_SDK_REF)/.installed: requirements-tagoio-sdk.txt | $(VENV)/.installed
+	@uv=$$(command -v uv || echo .tools/uv/bin/uv); rm -rf $(TAGOIO_SDK_REF); \
+	"$$uv" pip install --quiet --no-deps --python $(PY) --target $(TAGOIO_SDK_REF) -r requirements-tagoio-sdk.txt \
+	  && touch $@ && echo "==> $(TAGOIO_SDK_REF): tagoio-sdk (reference, not importable)"
+
+corpus: $(VENV)/.installed ## run TagoIO analyses unchanged and check their effects: make corpus SNIPPETS=DIR
+	@if [ -z "$(SNIPPETS)" ]; then echo "usage: make corpus SNIPPETS=DIR (e.g. tago-io/analysis-snippets' snippets/analysis/python-rt2025)" >&2; exit 2; fi
+	$(PY) scripts/tagoio_corpus.py --snippets "$(SNIPPETS)"

@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.adapters.aws import client
 from mqtt_actions.adapters.bucket import DynamoBucket
+from mqtt_actions.adapters.device_profiles import profiles_from_env
 from mqtt_actions.adapters.dlq import SqsDeadLetters
 from mqtt_actions.adapters.idempotency import PowertoolsOnce
 from mqtt_actions.adapters.inspector import DynamoInspector, LoggingInspector
@@ -27,6 +28,8 @@ from mqtt_actions.adapters.webhook import HttpWebhookClient
 from mqtt_actions.change_marker import ChangeMarker
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.observability import traced
+from mqtt_actions.parsers import ParserLookup
+from mqtt_actions.parsers.registry import CachedParsers
 from mqtt_actions.ports import AdapterWrappers, InspectorLog, NeedsInvocation
 from mqtt_actions.router import (
     ActionsSource,
@@ -74,8 +77,23 @@ def deps() -> RouterDeps:
         inspector=_inspector(cfg, dynamodb),
         dead_letters=SqsDeadLetters(cfg.dead_letter_queue_url, client("sqs")),
         once=PowertoolsOnce(cfg.idempotency_table, dynamodb, cfg.idempotency_seconds),
+        parsers=_parsers(cfg),
     )
     return wrap_adapters(built, wrappers)
+
+
+def _parsers(cfg: RouterSettings) -> ParserLookup | None:
+    """Devices' payload parsers from the device registry (DEVICES_TABLE), cached like the
+    actions; None when the template gives no registry. No parser engine is imported here."""
+    registry = profiles_from_env()
+    if registry is None:
+        return None
+    return CachedParsers(
+        registry.get,
+        cfg.actions_cache_seconds,
+        clock=time.time,
+        changed=ChangeMarker(cfg.actions_change_file).changed if cfg.actions_change_file else None,
+    )
 
 
 def _inspector(cfg: RouterSettings, dynamodb: Any) -> InspectorLog:

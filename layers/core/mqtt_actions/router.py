@@ -36,6 +36,7 @@ from mqtt_actions.actions import Action, effective_rate_limit
 from mqtt_actions.conditions import explain
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.executors import ExecContext, execute
+from mqtt_actions.parsers import DeviceParser, ParserError, ParserLimits, ParserLookup, run_parser
 from mqtt_actions.payload import wrap_payload
 from mqtt_actions.ports import (
     ActionError,
@@ -148,6 +149,8 @@ class RouterDeps:
     clock: Callable[[], float] = field(default=time.time)
     # The action types run through `once`; the dry run sends every type through it.
     guarded_types: frozenset[str] = GUARDED_TYPES
+    # Devices' payload parsers (the device registry); None: no device has one.
+    parsers: ParserLookup | None = None
 
 
 def wrap_adapters(deps: RouterDeps, wrappers: AdapterWrappers) -> RouterDeps:
@@ -186,13 +189,22 @@ class RetryLaterError(RuntimeError):
 
 
 def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> RouteSummary:
-    """Run every action matching `event.topic` once; one failing action never stops the others."""
+    """Run every action matching `event.topic` once; one failing action never stops the others.
+
+    When the message matches some action and its device has a payload parser, the parser runs
+    first, once, on the wrapped points: its result is what the conditions, insert_bucket, the
+    placeholders, analyses and webhooks see. A parser that fails runs no action: the message
+    goes to the inspector and the dead-letter queue with the parser's error and console lines."""
     payload = event.payload_bytes()  # decoded once per event (the handler validated it)
     points = wrap_payload(payload, event.topic)
     matched = deps.actions.match(event.topic)
     if event.only_actions is not None:
         wanted = set(event.only_actions)
         matched = [a for a in matched if a.id in wanted]
+    parsed: ActionResult | None = None
+    found = deps.parsers.for_device(event.device) if matched and deps.parsers else None
+    if found is not None:
+        points, parsed = _parse(found, points, settings)
     message = MessageRecord(
         device=event.device,
         topic=event.topic,
@@ -206,16 +218,52 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
         qos=event.local_qos,
     )
     deps.inspector.record_message(message)
+    if parsed is not None and parsed.outcome is Outcome.FAILED:
+        deps.inspector.record_outcomes(message, (parsed,))
+        deps.dead_letters.send(_parser_dead_letter(event, parsed))
+        return RouteSummary(message, (parsed,))
     run = _MessageRun(
         ExecContext(event=event, payload=payload, points=points, deps=deps, settings=settings),
         deps,
     )
     results = tuple(run.action(action) for action in matched)
+    if parsed is not None:
+        results = (parsed, *results)
     deps.inspector.record_outcomes(message, results)
     for result in results:
         if result.outcome is Outcome.FAILED:
             deps.dead_letters.send(_dead_letter(event, result))
     return RouteSummary(message, results)
+
+
+# The parser's step in a message's outcomes: not an action id ([a-z0-9-]), so never one of them.
+PARSER_STEP = "payload_parser"
+
+
+def _parse(
+    found: DeviceParser, points: list[dict[str, Any]], settings: RouterSettings
+) -> tuple[list[dict[str, Any]], ActionResult]:
+    """The device's parser on `points`: (the points to use, the parser's outcome)."""
+    limits = ParserLimits(settings.parser_timeout_seconds, settings.parser_memory_mb)
+    label = found.parser.label()
+    try:
+        run = run_parser(found.parser, points, found.device, limits)
+    except ParserError as exc:
+        detail: dict[str, Any] = {"parser": label, "error_kind": exc.kind, "logs": exc.logs}
+        reason = f"payload parser {label} failed: {exc.message}; nothing stored"
+        return points, _step(Outcome.FAILED, reason, detail)
+    detail = {"parser": label, "points": len(run.points), "logs": run.logs}
+    return run.points, _step(Outcome.DONE, None, detail)
+
+
+def _step(outcome: Outcome, reason: str | None, detail: dict[str, Any]) -> ActionResult:
+    return ActionResult(
+        action_id=PARSER_STEP,
+        action_type=PARSER_STEP,
+        outcome=outcome,
+        reason=reason,
+        detail=detail,
+    )
 
 
 @dataclass(frozen=True)
@@ -344,15 +392,30 @@ def _preview(payload: bytes) -> str:
     return text + ("…" if len(payload) > PREVIEW_BYTES else "")
 
 
+def _parser_dead_letter(event: RouterEvent, result: ActionResult) -> dict[str, Any]:
+    """A message its device's parser failed on: replayed whole once the parser is fixed."""
+    return {
+        "kind": "parser_failed",
+        "reason": result.reason,
+        "parser": result.detail.get("parser"),
+        "logs": result.detail.get("logs", []),
+        "event": _event_json(event),
+    }
+
+
+def _event_json(event: RouterEvent) -> dict[str, Any]:
+    # The original as parsed: the local stack's QoS only when the local stack gave one.
+    return event.model_dump(
+        mode="json",
+        exclude={"only_actions"} | (set() if event.local_qos is not None else {"local_qos"}),
+    )
+
+
 def _dead_letter(event: RouterEvent, result: ActionResult) -> dict[str, Any]:
     return {
         "kind": "action_failed",
         "action_id": result.action_id,
         "action_type": result.action_type,
         "reason": result.reason,
-        # The original as parsed: the local stack's QoS only when the local stack gave one.
-        "event": event.model_dump(
-            mode="json",
-            exclude={"only_actions"} | (set() if event.local_qos is not None else {"local_qos"}),
-        ),
+        "event": _event_json(event),
     }

@@ -35,6 +35,9 @@ class RouterSettings(BaseModel):
     max_hops: int = Field(default=4, ge=1, le=32, alias="MAX_HOPS")
     idempotency_seconds: int = Field(default=3600, ge=60, alias="IDEMPOTENCY_SECONDS")
     webhook_allow_private: bool = Field(default=False, alias="WEBHOOK_ALLOW_PRIVATE")
+    # Payload parsers: TagoIO's 2 s by default (template parameter ParserTimeoutSeconds).
+    parser_timeout_seconds: float = Field(default=2.0, gt=0, le=30, alias="PARSER_TIMEOUT_SECONDS")
+    parser_memory_mb: int = Field(default=32, ge=16, le=1024, alias="PARSER_MEMORY_MB")
 
     @field_validator("analysis_functions", mode="before")
     @classmethod
