@@ -30,6 +30,8 @@ from mqtt_actions.actions import ActionsFileError, parse_actions
 from mqtt_actions.actions.problems import _path as problem_path
 from mqtt_actions.conditions import as_number
 from mqtt_actions.device_profiles import EXTRA_NAME
+from mqtt_actions.parsers.javascript import _V8_WHERE
+from mqtt_actions.tagoio_query import to_ms
 from mqtt_actions.templating import render, render_header
 from mqtt_actions.text import first_surrogate, without_surrogates
 from mqtt_actions.tokens import policy_allows
@@ -40,8 +42,11 @@ from mqtt_actions_cli.inspect import parse_since
 from mqtt_actions_cli.local.broker_rules import _PUBLISHABLE_RESERVED as _RESERVED
 from mqtt_actions_cli.local.control import _INVOKE
 from mqtt_actions_cli.local.sql import _TOKEN as _SQL_TOKEN
+from mqtt_actions_cli.ops.analyses import ENV_KEY
+from mqtt_actions_cli.ops.analyses import NAME as ANALYSIS_NAME
 from mqtt_actions_cli.tagoio_import import convert
 from mqtt_actions_cli.timeparse import parse_when
+from tagoio_sdk._paths import _TYPES as _SDK_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
 # Doubling up to 100 KB: a superlinear pattern crosses BOUND at the first size where it is too
@@ -133,6 +138,10 @@ ENTRY_POINTS: dict[str, Callable[[str], object]] = {
         _RESERVED.match(f"$aws/things/{text}"),
         _RESERVED.match(f"$aws/rules/{text}"),
     ),
+    "ops.analyses names": lambda text: (ANALYSIS_NAME.fullmatch(text), ENV_KEY.fullmatch(text)),
+    "parsers.javascript V8 error line": lambda text: _V8_WHERE.match(f"x:1: {text}"),
+    "tagoio_query.to_ms (analysis queries)": _quietly(lambda text: to_ms("start_date", text, 0)),
+    "tagoio_sdk module paths": lambda text: _SDK_TYPES.fullmatch(f"tagoio_sdk.{text}"),
     "local.sql token pattern": lambda text: _SQL_TOKEN.match(text),
     "tagoio_import.convert": _quietly(_tagoio),
 }
@@ -142,6 +151,10 @@ NOT_OUTSIDE_TEXT = {
     "cli/mqtt_actions_cli/console/pages.py": "a device name already validated as a thing name",
 }
 COVERED_MODULES = {
+    "cli/mqtt_actions_cli/ops/analyses.py",
+    "layers/core/mqtt_actions/parsers/javascript.py",
+    "layers/core/mqtt_actions/tagoio_query.py",
+    "layers/core/tagoio_sdk/_paths.py",
     "layers/core/mqtt_actions/conditions.py",
     "layers/core/mqtt_actions/device_profiles.py",
     "layers/core/mqtt_actions/tokens.py",
