@@ -34,7 +34,7 @@ from mqtt_actions.parsers.javascript import _V8_WHERE
 from mqtt_actions.tagoio_query import to_ms
 from mqtt_actions.templating import render, render_header
 from mqtt_actions.text import first_surrogate, without_surrogates
-from mqtt_actions.tokens import policy_allows
+from mqtt_actions.tokens import policy_allows, weak_token_problem
 from mqtt_actions_cli.actions_file import _nesting
 from mqtt_actions_cli.console.forms import problems_by_field
 from mqtt_actions_cli.errors import UsageError
@@ -119,6 +119,7 @@ def _tagoio(text: str) -> object:
 ENTRY_POINTS: dict[str, Callable[[str], object]] = {
     "conditions.as_number (device values)": as_number,
     "tokens.policy_allows (device topics)": _policy,
+    "tokens.weak_token_problem (imported tokens)": weak_token_problem,
     "templating.render": lambda text: render(text, {"VALUE": text}),
     "templating.render_header": lambda text: render_header(text, {"VALUE": text}),
     "text.first_surrogate": first_surrogate,

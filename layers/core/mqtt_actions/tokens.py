@@ -92,6 +92,41 @@ def check_token(token: str) -> None:
         raise PolicyInputError(msg)
 
 
+# TagoIO's device tokens are UUIDs (8-4-4-4-12 hex digits).
+_UUID: Final = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+STRONG_MIN: Final = 24  # characters of a token that is not a UUID
+STRONG_DISTINCT: Final = 12  # distinct characters, of a token that is not a UUID
+UUID_DISTINCT: Final = 8  # distinct hex digits of a UUID token (a random one has ~15)
+
+
+def weak_token_problem(token: str) -> str | None:
+    """Why `token` does not look random, or None (issue #23: `aaaaaaaaaaaaaaaa` was imported).
+    Random-looking: a UUID (TagoIO's format) with at least 8 distinct hex digits, or 24+
+    characters with 12+ distinct ones from 3 of the 4 classes lower / upper / digit / other, or
+    48+ characters with 24+ distinct ones.
+    A heuristic, not a proof: it refuses the guessable, not every weak secret."""
+    if _UUID.fullmatch(token):
+        distinct = len(set(token.replace("-", "").lower()))
+        if distinct >= UUID_DISTINCT:
+            return None
+        return f"a UUID of only {distinct} distinct hex digits (a random one has about 15)"
+    classes = sum(
+        any(test(c) for c in token)
+        for test in (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum())
+    )
+    distinct = len(set(token))
+    if len(token) >= STRONG_MIN and distinct >= STRONG_DISTINCT and classes >= 3:
+        return None
+    if len(token) >= 2 * STRONG_MIN and distinct >= 2 * STRONG_DISTINCT:  # long and varied
+        return None
+    return (
+        f"{len(token)} characters, {distinct} distinct, from {classes} of lower/upper/digit/other "
+        f"(want a UUID, or {STRONG_MIN}+ characters, {STRONG_DISTINCT}+ distinct, 3 classes)"
+    )
+
+
 def _encode(device: str) -> str:
     out = [PRINCIPAL_PREFIX]
     for char in device:
