@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,8 +36,11 @@ from mqtt_actions_cli.local.amqtt_fixes import broker_of, connection
 from mqtt_actions_cli.local.output import log
 from mqtt_actions_cli.local.template import ACCOUNT_ID, PARTITION, REGION
 
-AUTH_MODES: Final = ("anonymous", "tokens")
 AUTHORIZER_FUNCTION: Final = "DeviceAuthorizerFunction"
+# The stack's own client (`mqtt-actions publish` and the console's Publish without credentials):
+# this username and a password made at each start, which only the control API hands out.
+# Like IoT Core's iot-data Publish with IAM, it is not a device: no token, no policy.
+TRUSTED_USERNAME: Final = "mqtt-actions-trusted"
 PRINCIPAL_KEY: Final = "mqtt_actions.principal"
 POLICY_KEY: Final = "mqtt_actions.policy"
 REASON_KEY: Final = "mqtt_actions.disconnect_reason"
@@ -97,13 +101,26 @@ class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         super().__init__(context)
         self._authorize: Authorizer | None = None
         self._publish_event: PublishEvent | None = None
+        self._trusted_password: str | None = None
 
-    def bind(self, authorize: Authorizer, publish_event: PublishEvent) -> None:
+    def bind(
+        self, authorize: Authorizer, publish_event: PublishEvent, trusted_password: str | None
+    ) -> None:
         self._authorize, self._publish_event = authorize, publish_event
+        self._trusted_password = trusted_password
+
+    def _is_trusted(self, session: Session) -> bool:
+        if session.username != TRUSTED_USERNAME or not self._trusted_password:
+            return False
+        given = session.password
+        given = given if isinstance(given, bytes) else str(given or "").encode()
+        return hmac.compare_digest(given, self._trusted_password.encode())
 
     async def authenticate(self, *, session: Session) -> bool:
         if self._authorize is None:
             return False  # not bound yet: nobody gets in unchecked
+        if self._is_trusted(session):
+            return True  # no policy kept: TokenTopicPlugin lets it publish anywhere
         connection_id = str(uuid.uuid4())
         try:
             answer = await asyncio.to_thread(self._authorize, connect_event(session, connection_id))
@@ -168,9 +185,15 @@ async def disconnect(broker: Broker, client_id: str, reason: str) -> bool:
     return True
 
 
-def bind(broker: Broker, authorize: Authorizer, publish_event: PublishEvent) -> None:
-    """Connect the loaded TokenAuthPlugin to the authorizer handler and the lifecycle events."""
+def bind(
+    broker: Broker,
+    authorize: Authorizer,
+    publish_event: PublishEvent,
+    trusted_password: str | None = None,
+) -> None:
+    """Connect the loaded TokenAuthPlugin to the authorizer handler and the lifecycle events;
+    `trusted_password` lets the stack's own client (TRUSTED_USERNAME) in."""
     plugin = broker.plugins_manager.get_plugin(TokenAuthPlugin.__name__)
     if not isinstance(plugin, TokenAuthPlugin):
         raise RuntimeError("the token auth plugin did not load into amqtt (--auth tokens)")
-    plugin.bind(authorize, publish_event)
+    plugin.bind(authorize, publish_event, trusted_password)
