@@ -7,6 +7,8 @@ Two amqtt plugins (amqtt 0.12.1's plugin API: `BaseAuthPlugin.authenticate` deci
   handler with it (in a worker thread: it reads the tokens table) and keeps the answer's
   principal id and policy documents on the session. A refusal gets CONNACK 5 "not authorized"
   and a `connect_failed` lifecycle event (AUTHORIZATION_FAILED), as on IoT Core.
+  The Last Will is checked like a publish (`will_problem`): a Will topic outside the policy
+  refuses the CONNECT.
 - `TokenTopicPlugin` checks each action against those documents (mqtt_actions.tokens.
   policy_allows). A subscribe outside them gets SUBACK 0x80; a publish outside them is dropped
   and the client disconnected with AUTH_ERROR ("authorization failed", AWS IoT developer guide,
@@ -94,6 +96,21 @@ def _granted(answer: Any) -> tuple[str, list[str]] | None:
     return principal, [d for d in documents if isinstance(d, str)]
 
 
+def will_problem(session: Session, documents: list[str]) -> str | None:
+    """Why the CONNECT's Last Will is outside the policy, or None. IoT Core authorizes a Will
+    like a publish: `iot:Publish` on its topic, and `iot:RetainPublish` when retained (AWS IoT
+    developer guide, "Retained message policy examples"). Issue #23: a device set a retained
+    Will on another device's topic."""
+    topic = session.will_topic if session.will_flag else None
+    if not topic:
+        return None
+    needed = ["iot:Publish"] + (["iot:RetainPublish"] if session.will_retain else [])
+    for iot_action in needed:
+        if not policy_allows(documents, iot_action, f"{ARN_PREFIX}:topic/{topic}"):
+            return f"its Last Will topic {topic[:200]!r} is outside its policy ({iot_action})"
+    return None
+
+
 class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
     """CONNECT -> DeviceAuthorizerFunction -> CONNACK; bound by `bind` once the stack runs."""
 
@@ -128,9 +145,12 @@ class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
             log.warning("auth %s: the authorizer failed (%s)", session.client_id, exc)
             answer = None
         granted = _granted(answer)
-        if granted is not None:
+        problem = will_problem(session, granted[1]) if granted is not None else None
+        if granted is not None and problem is None:
             session.attributes[PRINCIPAL_KEY], session.attributes[POLICY_KEY] = granted
             return True
+        if problem is not None:
+            log.warning("auth %s refused: %s", session.client_id, problem)
         log.warning("auth %s refused: CONNACK not authorized", session.client_id)
         if self._publish_event is not None and session.client_id:
             await self._publish_event(
