@@ -27,6 +27,7 @@ sys.path[:0] = [str(ROOT / "layers" / "core"), str(ROOT)]
 from _machine import machine  # noqa: E402
 
 from mqtt_actions.actions import parse_actions  # noqa: E402
+from mqtt_actions.bindings import DeviceDirectory, DeviceIdentity  # noqa: E402
 from mqtt_actions.events import RouterEvent  # noqa: E402
 from mqtt_actions.ports import ActionResult, MessageRecord  # noqa: E402
 from mqtt_actions.router import ActionsSource, RouterDeps, route  # noqa: E402
@@ -113,6 +114,7 @@ def bench_routing(n: int, messages: int, rng: random.Random) -> tuple[float, flo
         inspector=null,
         dead_letters=null,
         once=MemoryOnce(),
+        devices=DeviceDirectory(lambda _client_id: None, DeviceIdentity.CLIENT_ID),
     )
     settings = RouterSettings.model_validate(
         {

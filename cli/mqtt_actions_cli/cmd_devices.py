@@ -221,13 +221,16 @@ def run_create_token(args: argparse.Namespace) -> int:
             if made["tls"]
             else (f"-p {made['port']}")
         )
+        warning = [f"warning: {made['warning']}", ""] if made["warning"] else []
         return "\n".join(
             [
+                *warning,
                 f"device {made['device']!r}: token created in {target.describe()}",
                 f"  token      {made['token']}",
                 "             (shown once: only its hash is stored)",
                 f"  endpoint   {made['host']}:{made['port']} ({scheme})",
-                f"  username   {made['username']}   client id: any",
+                f"  username   {made['username']}   client id: any one no other device uses "
+                "while connected",
                 f"  publish    {', '.join(made['publish'])}",
                 f"  subscribe  {', '.join(made['subscribe'])}",
                 "",
@@ -278,11 +281,12 @@ def run_list(args: argparse.Namespace) -> int:
         if not found:
             return f"no devices in {target.describe()}"
         return table(
-            ["device", "kind", "created", "last seen", "tokens"],
+            ["device", "kind", "client ids", "created", "last seen", "tokens"],
             [
                 [
                     d["device"],
                     d["kind"],
+                    _client_ids(d),
                     iso_ms(d["created"]) if d["created"] else "-",
                     iso_ms(d["last_seen"]) if d["last_seen"] else "-",
                     f"{d['tokens']} ({d['revoked']} revoked)" if d["kind"] == "token" else "-",
@@ -295,6 +299,14 @@ def run_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _client_ids(device: dict[str, Any]) -> str:
+    """Live client ids; else the last one seen, marked so."""
+    if device["client_ids"]:
+        return ", ".join(device["client_ids"])
+    last = device.get("last_client_id")
+    return f"({last}, offline)" if last else "-"
+
+
 def run_revoke(args: argparse.Namespace) -> int:
     target: Target = args.get_target()
     done = tokens.revoke_device(target, args.name, now_ms=_now_ms())
@@ -305,7 +317,7 @@ def run_revoke(args: argparse.Namespace) -> int:
             + (f" ({done['already_revoked']} were already)" if done["already_revoked"] else "")
         ]
         if done["closed"]:
-            lines.append(f"  closed the live connection of client id {', '.join(done['closed'])}")
+            lines.append(f"  closed the live connections of client ids {', '.join(done['closed'])}")
         if done["not_connected"]:
             lines.append(f"  not connected now: {', '.join(done['not_connected'])}")
         return "\n".join(lines)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mqtt_actions.actions import Action
+from mqtt_actions.bindings import DeviceDirectory, DeviceIdentity
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.ports import ActionError, ActionResult, MessageRecord
 from mqtt_actions.router import ActionsSource, RouterDeps
@@ -169,6 +170,8 @@ def in_memory_deps(
         dead_letters=_DeadLetters(memory),
         once=_Once(memory),
         clock=clock,
+        # The client id is the device, as on the local stack without token checking.
+        devices=DeviceDirectory(lambda _client_id: None, DeviceIdentity.CLIENT_ID),
     )
 
 

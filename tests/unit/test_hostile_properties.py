@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from mqtt_actions.actions import ACTION_TYPES, ActionsFileError, parse_actions
+from mqtt_actions.bindings import DeviceDirectory, DeviceIdentity
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.inspector import lifecycle_entry, message_entry, outcome_entries
 from mqtt_actions.lifecycle import describe, parse_lifecycle
@@ -671,6 +672,7 @@ def test_route_never_fails_an_action_with_healthy_adapters(
         dead_letters=fakes,
         once=fakes,
         clock=lambda: 0.0,
+        devices=DeviceDirectory(lambda _client_id: None, DeviceIdentity.CLIENT_ID),
     )
     cfg = RouterSettings.from_env(
         {

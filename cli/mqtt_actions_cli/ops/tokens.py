@@ -8,17 +8,20 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mqtt_actions.adapters.binding_store import DynamoBindingStore
 from mqtt_actions.adapters.token_store import DynamoTokenStore, IotDataConnections
-from mqtt_actions.ports import ConnectionCloser, TokenStore
+from mqtt_actions.ports import BindingStore, ConnectionCloser, TokenStore
 from mqtt_actions.tokens import (
     TOKEN_USERNAME,
     PolicyInputError,
     PolicyScope,
     TokenRecord,
+    TopicAccess,
     check_device_name,
     check_token,
     policy_documents,
@@ -31,11 +34,17 @@ from mqtt_actions_cli.target import Target
 
 TOKEN_BYTES = 32  # 256 random bits, 43 URL-safe characters
 MQTT_TLS_PORT = 8883
-_CHECK_SCOPE = PolicyScope("arn:aws:iot:us-east-1:000000000000")  # sizes and filters only
+# Sizes and filters only: the narrowest access, which spells out every filter.
+_CHECK_SCOPE = PolicyScope("arn:aws:iot:us-east-1:000000000000", access=TopicAccess.OWN)
 
 
 def store_for(target: Target) -> TokenStore:
     return DynamoTokenStore(target.output("DeviceTokensTableName"), target.client("dynamodb"))
+
+
+def bindings_for(target: Target) -> BindingStore:
+    """Client id -> device of live token connections (the authorizer records them)."""
+    return DynamoBindingStore(target.output("DeviceBindingsTableName"), target.client("dynamodb"))
 
 
 def connections_for(target: Target) -> ConnectionCloser:
@@ -69,7 +78,9 @@ def check_filters(device: str, publish: Sequence[str], subscribe: Sequence[str])
     """UsageError naming the device, filter and rule when a token could not be granted."""
     try:
         check_device_name(device)
-        policy_documents(token_policy(_CHECK_SCOPE, device, publish, subscribe))
+        policy_documents(
+            token_policy(_CHECK_SCOPE, device, publish, subscribe, client_id="client-id")
+        )
     except PolicyInputError as exc:
         raise UsageError(str(exc), hint="see `mqtt-actions devices create --help`") from None
 
@@ -89,11 +100,19 @@ def create(
     record = TokenRecord(device, tuple(publish), tuple(subscribe), created_at=now_ms)
     if not store_for(target).add(token_hash(token), record):  # 2^-256: but never overwrite
         raise CliError("a token with this hash is stored already; run the command again")
+    warning = None
+    if target.is_local and target.outputs.get("DeviceAuth", "tokens") != "tokens":
+        warning = (
+            "this local stack does not check tokens (started without --auth tokens): any "
+            "client connects and its client id is the device; restart it with "
+            "`MQTT_ACTIONS_AUTH=tokens make run` (or `mqtt-actions local --auth tokens`)"
+        )
     return {
         "device": device,
         "token": token,
         "username": TOKEN_USERNAME,
         **where,
+        "warning": warning,
         "principal": principal_for(device),
         "publish": [device, f"{device}/#", *publish],
         "subscribe": [device, f"{device}/#", *subscribe],
@@ -166,9 +185,15 @@ def import_tokens(
 # ---------------------------------------------------------------------------- list, revoke
 
 
-def list_devices(target: Target) -> list[dict[str, Any]]:
-    """Token devices (from the table) and, on a deployed stack, certificate devices (things)."""
+def list_devices(target: Target, *, now_s: float | None = None) -> list[dict[str, Any]]:
+    """Token devices (from the table) with the client ids of their live connections, and, on a
+    deployed stack, certificate devices (things: the client id is the thing name)."""
     devices: dict[str, dict[str, Any]] = {}
+    now = time.time() if now_s is None else now_s
+    bound: dict[str, list[str]] = {}
+    for binding in bindings_for(target).all():
+        if binding.live(now):
+            bound.setdefault(binding.device, []).append(binding.client_id)
     for _key, record in store_for(target).all():
         entry = devices.setdefault(
             record.device,
@@ -179,8 +204,12 @@ def list_devices(target: Target) -> list[dict[str, Any]]:
                 "last_seen": None,
                 "tokens": 0,
                 "revoked": 0,
+                "client_ids": sorted(bound.get(record.device, [])),
+                "last_client_id": None,
             },
         )
+        if record.last_seen is not None and record.last_seen == entry["last_seen"]:
+            entry["last_client_id"] = record.last_client_id
         entry["created"] = min(entry["created"], record.created_at)
         entry["last_seen"] = max(filter(None, (entry["last_seen"], record.last_seen)), default=None)
         entry["tokens"] += 1
@@ -194,15 +223,23 @@ def list_devices(target: Target) -> list[dict[str, Any]]:
 def _things(target: Target) -> list[dict[str, Any]]:
     pages = target.client("iot").get_paginator("list_things").paginate()
     names = sorted(thing["thingName"] for page in pages for thing in page.get("things", []))
-    blank = {"created": None, "last_seen": None, "tokens": 0, "revoked": 0}
-    return [{"device": name, "kind": "certificate", **blank} for name in names]
+    blank = {"created": None, "last_seen": None, "tokens": 0, "revoked": 0, "last_client_id": None}
+    return [
+        {"device": name, "kind": "certificate", **blank, "client_ids": [name]} for name in names
+    ]
 
 
 def revoke(
-    store: TokenStore, closer: ConnectionCloser, device: str, *, now_ms: int
+    store: TokenStore,
+    bindings: BindingStore,
+    closer: ConnectionCloser,
+    device: str,
+    *,
+    now_ms: int,
 ) -> dict[str, Any]:
-    """Revoke every token of `device` (the next connect is refused) and close the connections
-    IoT Core knows by the tokens' last client ids, as TagoIO does when a token is deleted."""
+    """Revoke every token of `device` (the next connect is refused), then close every live
+    connection it has (one per binding: any client id it used), as TagoIO does when a token is
+    deleted, and end those bindings."""
     rows = store.by_device(device)
     if not rows:
         raise UsageError(
@@ -213,8 +250,12 @@ def revoke(
         if record.revoked_at is None:
             store.revoke(key, now_ms)
             revoked += 1
-    client_ids = sorted({r.last_client_id for _k, r in rows if r.last_client_id})
-    closed = [cid for cid in client_ids if closer.close(cid)]
+    client_ids = sorted({b.client_id for b in bindings.by_device(device)})
+    closed = []
+    for client_id in client_ids:
+        if closer.close(client_id):
+            closed.append(client_id)
+        bindings.delete(client_id, device)
     return {
         "device": device,
         "revoked": revoked,
@@ -226,4 +267,6 @@ def revoke(
 
 def revoke_device(target: Target, device: str, *, now_ms: int) -> dict[str, Any]:
     """`revoke` with the target's token store and connection closer."""
-    return revoke(store_for(target), connections_for(target), device, now_ms=now_ms)
+    return revoke(
+        store_for(target), bindings_for(target), connections_for(target), device, now_ms=now_ms
+    )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mqtt_actions.actions import ACTION_TYPES, Action
+from mqtt_actions.bindings import DeviceDirectory, DeviceIdentity
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.ports import ActionResult, MessageRecord
 from mqtt_actions.router import ActionsSource, RouterDeps, route
@@ -189,6 +190,8 @@ def dry_run_deps(
         once=EveryTime(recorder),
         clock=clock,
         guarded_types=frozenset(ACTION_TYPES),
+        # A dry run simulates the device it is given: its client id names it.
+        devices=DeviceDirectory(lambda _client_id: None, DeviceIdentity.CLIENT_ID),
     )
 
 

@@ -33,6 +33,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from mqtt_actions.actions import Action, effective_rate_limit
+from mqtt_actions.bindings import UNKNOWN_CONNECTION, DeviceDirectory
 from mqtt_actions.conditions import explain
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.executors import ExecContext, execute
@@ -148,6 +149,9 @@ class RouterDeps:
     clock: Callable[[], float] = field(default=time.time)
     # The action types run through `once`; the dry run sends every type through it.
     guarded_types: frozenset[str] = GUARDED_TYPES
+    # Names the device of a message's client id (the authorizer's binding); None: only events
+    # that name their device (a dry run, a replayed dead letter) can be routed.
+    devices: DeviceDirectory | None = None
 
 
 def wrap_adapters(deps: RouterDeps, wrappers: AdapterWrappers) -> RouterDeps:
@@ -185,8 +189,30 @@ class RetryLaterError(RuntimeError):
         self.action_ids = list(action_ids)
 
 
+# The inspector's name for a message whose device is unknown: never a device name (`(` and `)`
+# are not allowed in one), so nothing is ever filed under it by mistake.
+UNKNOWN_DEVICE = "(unknown)"
+IDENTITY_CHECK = "identity"  # the inspector line of a message refused for its unknown device
+
+
+def resolve_device(event: RouterEvent, deps: RouterDeps) -> RouterEvent | None:
+    """`event` naming its device (mqtt_actions.bindings), or None: an unknown connection."""
+    if event.device:
+        return event  # a replay or a dry run: named when it first came
+    if deps.devices is None:
+        return None
+    device = deps.devices.device_for(event.clientid, event.principal)
+    return None if device is None else event.model_copy(update={"device": device})
+
+
 def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> RouteSummary:
-    """Run every action matching `event.topic` once; one failing action never stops the others."""
+    """Run every action matching `event.topic` once; one failing action never stops the others.
+    A message whose device cannot be named runs nothing: the inspector shows it and a dead
+    letter keeps it (reason `unknown connection`)."""
+    named = resolve_device(event, deps)
+    if named is None:
+        return _unknown_connection(event, deps)
+    event = named
     payload = event.payload_bytes()  # decoded once per event (the handler validated it)
     points = wrap_payload(payload, event.topic)
     matched = deps.actions.match(event.topic)
@@ -216,6 +242,45 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
         if result.outcome is Outcome.FAILED:
             deps.dead_letters.send(_dead_letter(event, result))
     return RouteSummary(message, results)
+
+
+def _unknown_connection(event: RouterEvent, deps: RouterDeps) -> RouteSummary:
+    payload = event.payload_bytes()
+    message = MessageRecord(
+        device=UNKNOWN_DEVICE,
+        topic=event.topic,
+        traceid=event.traceid,
+        timestamp=event.timestamp,
+        size=len(payload),
+        preview=_preview(payload),
+        points=0,
+        hops=event.hops,
+        matched=1,
+        qos=event.local_qos,
+    )
+    why = (
+        f"{UNKNOWN_CONNECTION}: client id {event.clientid!r} has no binding to a device (not "
+        "connected through the token authorizer, or its binding ended); no action ran"
+    )
+    result = ActionResult(
+        action_id=IDENTITY_CHECK,
+        action_type=IDENTITY_CHECK,
+        outcome=Outcome.REFUSED,
+        reason=why,
+        detail={"client_id": event.clientid},
+    )
+    deps.inspector.record_message(message)
+    deps.inspector.record_outcomes(message, (result,))
+    deps.dead_letters.send(
+        {
+            "kind": "unknown_connection",
+            "reason": UNKNOWN_CONNECTION,
+            "client_id": event.clientid,
+            "event": _event_json(event),
+        }
+    )
+    logger.warning("unknown connection", extra={"client_id": event.clientid})
+    return RouteSummary(message, (result,))
 
 
 @dataclass(frozen=True)
@@ -350,9 +415,14 @@ def _dead_letter(event: RouterEvent, result: ActionResult) -> dict[str, Any]:
         "action_id": result.action_id,
         "action_type": result.action_type,
         "reason": result.reason,
-        # The original as parsed: the local stack's QoS only when the local stack gave one.
-        "event": event.model_dump(
-            mode="json",
-            exclude={"only_actions"} | (set() if event.local_qos is not None else {"local_qos"}),
-        ),
+        "event": _event_json(event),
     }
+
+
+def _event_json(event: RouterEvent) -> dict[str, Any]:
+    """The original as parsed (with the device it was named for, so a replay files it under the
+    same device); the local stack's QoS only when the local stack gave one."""
+    exclude = {"only_actions"} | (set() if event.local_qos is not None else {"local_qos"})
+    if not event.device:
+        exclude.add("device")
+    return event.model_dump(mode="json", exclude=exclude)
