@@ -25,7 +25,7 @@ export AWS_DEFAULT_REGION    := us-east-1
 export SAM_CLI_TELEMETRY     := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help python venv sysdeps test quick lint format typecheck pytest unit integration e2e validate security build bench run lock clean
+.PHONY: help python venv sysdeps test quick load lint format typecheck pytest unit integration e2e validate security build bench run lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -68,9 +68,13 @@ venv: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## cr
 test: venv lint typecheck pytest validate security build ## everything CI runs: lint, types, all test suites, SAM lint, IaC scan and build
 
 # The suite to run while working: everything but the tests marked `slow` (tests/conftest.py marks
-# e2e and property tests; fault and hostile-input matrices are marked in their files).
-quick: lint typecheck ## lint, types, unit and fast integration tests (no e2e, load or property tests)
-	$(BIN)/pytest -q -m "not slow"
+# e2e tests; fault and hostile-input matrices are marked in their files). Property tests run with
+# hypothesis's `quick` profile (20 examples each instead of 300).
+quick: lint typecheck ## lint, types, unit, fast integration and property tests (small profile; no e2e)
+	$(BIN)/pytest -q -m "not slow" --hypothesis-profile=quick
+
+load: $(VENV)/.installed sysdeps ## only the long load tests (make test runs them too)
+	$(BIN)/pytest -m load
 
 lint: $(VENV)/.installed ## ruff lint and format check
 	$(BIN)/ruff check .

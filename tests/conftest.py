@@ -1,11 +1,17 @@
 """Test-wide safety: no test can reach real AWS (fake credentials, fixed region, no endpoints).
-And the `slow` marker: every e2e test (the local stack), every property test (hypothesis) and
-every test marked by hand; `make quick` runs the rest."""
+The `slow` marker: every e2e test (the local stack) and every test marked by hand; `make quick`
+runs the rest. Property tests (hypothesis) run in both: 300 examples each under the default
+profile (`make test`), 20 under `--hypothesis-profile=quick` (`make quick`)."""
 
 import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("full", max_examples=300)
+settings.register_profile("quick", max_examples=20)
+settings.load_profile("full")
 
 _E2E = Path(__file__).parent / "e2e"
 
@@ -31,6 +37,5 @@ os.environ.update(
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         in_e2e = item.path.is_relative_to(_E2E)
-        property_test = getattr(getattr(item, "obj", None), "is_hypothesis_test", False)
-        if in_e2e or property_test:
+        if in_e2e:
             item.add_marker(pytest.mark.slow)

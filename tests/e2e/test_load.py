@@ -19,7 +19,7 @@ import pytest
 from tests.e2e.conftest import Client, LocalStack
 from tests.support.mqtt_clients import stop_loop
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.load]
 
 CLIENTS = 20
 PER_CLIENT = 500

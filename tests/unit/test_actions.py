@@ -1,12 +1,15 @@
 """The actions file: every field rule and every error message a user can meet."""
 
+import ast
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from pydantic import ValidationError
 
+import mqtt_actions
 from mqtt_actions.actions import (
     ACTION_TYPES,
     Action,
@@ -25,6 +28,7 @@ from mqtt_actions.actions import (
     read_stored_action,
     stored_fingerprint,
 )
+from mqtt_actions.actions.stored import RULE_MODULES
 from mqtt_actions_cli.actions_file import load_actions_file
 
 EXAMPLE = """\
@@ -794,3 +798,63 @@ def test_a_fingerprint_holds_for_its_text_only() -> None:
     config = parse_action(BASE["sms"]).model_dump_json()
     assert stored_fingerprint(config) == stored_fingerprint(config)
     assert stored_fingerprint(config) != stored_fingerprint(config.replace("m", "n"))
+
+
+def _package_imports(path: Path) -> set[str]:
+    """The `mqtt_actions` modules a source file imports (any depth of `from ... import`)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mqtt_actions."):
+            found.add(node.module or "")
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("mqtt_actions."))
+    return found
+
+
+def test_fingerprint_covers_every_module_the_action_rules_import() -> None:
+    # Given the models: every mqtt_actions module they reach through imports decides what a valid
+    # action is (a limit, a condition operator, a topic rule), so it must be in the fingerprint,
+    # else a tightened rule would leave actions stored under the old one trusted.
+    package = Path(mqtt_actions.__file__).parent
+    todo, seen = ["mqtt_actions.actions.model", "mqtt_actions.actions.problems"], set[str]()
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        relative = module.removeprefix("mqtt_actions.").replace(".", "/")
+        path = package / f"{relative}.py"
+        if not path.exists():  # a package: its __init__
+            path = package / relative / "__init__.py"
+        todo.extend(_package_imports(path))
+    rules = {
+        str(p.relative_to(package))
+        for m in seen
+        for p in [package / f"{m.removeprefix('mqtt_actions.').replace('.', '/')}.py"]
+        if p.exists()
+    }
+    assert rules <= set(RULE_MODULES), f"add to RULE_MODULES: {sorted(rules - set(RULE_MODULES))}"
+    assert all((package / name).is_file() for name in RULE_MODULES)
+
+
+def test_a_change_to_any_rule_module_changes_every_fingerprint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a copy of the package where only limits.py (not model.py) differs
+    import mqtt_actions.actions.stored as stored
+
+    config = '{"id": "a"}'
+    before = stored_fingerprint(config)
+    package = Path(mqtt_actions.__file__).parent
+    copy = tmp_path / "mqtt_actions"
+    for name in RULE_MODULES:
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_bytes((package / name).read_bytes())
+    (copy / "limits.py").write_bytes((package / "limits.py").read_bytes() + b"\n# tightened\n")
+    monkeypatch.setattr(stored, "__file__", str(copy / "actions" / "stored.py"))
+    stored._rules_digest.cache_clear()
+    try:
+        # Then the fingerprint of the same action text changes
+        assert stored_fingerprint(config) != before
+    finally:
+        stored._rules_digest.cache_clear()

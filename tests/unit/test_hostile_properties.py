@@ -55,8 +55,16 @@ from mqtt_actions.topics import (
 )
 from mqtt_actions_cli.actions_file import MAX_NESTING, load_actions_file
 
-BOUNDED = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-FEW = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+BOUNDED = settings(
+    max_examples=min(200, settings.default.max_examples),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+FEW = settings(
+    max_examples=min(50, settings.default.max_examples),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 # ---------------------------------------------------------------- strategies
 

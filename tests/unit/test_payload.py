@@ -268,7 +268,7 @@ def starts_like_json_container(payload: bytes) -> bool:
     return text.startswith(("{", "["))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(payload=payloads, topic=st.text(min_size=1, max_size=64))
 def test_any_bytes_give_points_with_the_topic_and_lose_nothing(payload: bytes, topic: str) -> None:
     points = wrap_payload(payload, topic)
@@ -311,7 +311,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(value=json_values)
 def test_json_values_follow_the_tagoio_rule(value: Any) -> None:
     payload = json.dumps(value).encode()

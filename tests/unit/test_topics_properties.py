@@ -37,7 +37,7 @@ filters = (
 )
 shared = st.sampled_from(["", "$share/g/"])
 pairs = st.lists(st.tuples(shared, filters, st.integers(0, 5)), max_size=12)
-SETTINGS = settings(max_examples=300, deadline=None)
+SETTINGS = settings(deadline=None)  # examples: the profile's (tests/conftest.py)
 INDEXES = [
     pytest.param(TopicIndex, 0, id="shapes"),
     pytest.param(TopicIndex, 4, id="shapes-cached"),

@@ -1,7 +1,8 @@
 """The stored form of an action: the router's cold start.
 
 An action is stored as its `model_dump_json()` next to a fingerprint: a sha256 over the rules
-(the source of `model.py` and `wording.py`) and that text. A row whose fingerprint matches is built
+(the source of every module the action models import from this package, `RULE_MODULES`) and that
+text. A row whose fingerprint matches is built
 without validating (the models are never built on the router's cold start); any other row (stored
 by an older version, or edited since) is validated in full.
 """
@@ -18,10 +19,21 @@ from typing import Final
 from mqtt_actions.actions.model import CLASSES, Action, Condition, RateLimit
 from mqtt_actions.actions.problems import parse_actions
 
-__all__ = ["read_stored_action", "stored_fingerprint"]
+__all__ = ["RULE_MODULES", "read_stored_action", "stored_fingerprint"]
 
-# The modules whose text decides what a valid action is.
-_RULES: Final = ("model.py", "wording.py")
+# The modules whose text decides what a valid action is: the models and every module of this
+# package they import, directly or not (tests/unit/test_actions.py recomputes the closure from
+# the imports and fails when a module is missing here). Paths relative to `mqtt_actions/`.
+RULE_MODULES: Final = (
+    "actions/model.py",
+    "actions/problems.py",
+    "actions/wording.py",
+    "conditions.py",
+    "limits.py",
+    "templating.py",
+    "text.py",
+    "topics.py",
+)
 
 
 @functools.cache
@@ -29,8 +41,10 @@ def _rules_digest() -> bytes:
     # Any change to the rules (a rule, a field) changes every fingerprint, so actions stored under
     # the old rules are validated in full again.
     digest = hashlib.sha256()
-    for name in _RULES:
-        digest.update((Path(__file__).parent / name).read_bytes())
+    package = Path(__file__).parent.parent
+    for name in RULE_MODULES:
+        digest.update(name.encode())
+        digest.update((package / name).read_bytes())
     return digest.digest()
 
 
