@@ -3,8 +3,8 @@
 
 What AWS documents, and so all this relies on (docs/SECURITY.md, "How a device is identified"):
 - a custom authorizer receives the MQTT client id (`protocolData.mqtt.clientId`, AWS IoT
-  developer guide "Defining your Lambda function", config-custom-auth.html#custom-auth-lambda), and its policy can
-  allow `iot:Connect` on exactly `client/<that id>`;
+  developer guide "Defining your Lambda function", config-custom-auth.html#custom-auth-lambda),
+  and its policy can allow `iot:Connect` on exactly `client/<that id>`;
 - a rule's `clientid()` is "the ID of the MQTT client sending the message, or `n/a` if the
   message wasn't sent over MQTT" (iot-sql-functions.html);
 - `principal()` is an X.509 certificate thumbprint for a certificate device (iot-sql-functions.
