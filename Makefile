@@ -5,6 +5,7 @@ SHELL := /bin/bash
 VENV      := .venv
 SAM_VENV  := .venv-sam
 CHECKOV_VENV := .venv-checkov
+DOCS_VENV := .venv-docs
 BIN       := $(VENV)/bin
 PY        := $(BIN)/python
 SAM       := $(SAM_VENV)/bin/sam
@@ -25,7 +26,7 @@ export AWS_DEFAULT_REGION    := us-east-1
 export SAM_CLI_TELEMETRY     := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help python venv sysdeps test quick load lint format typecheck pytest unit integration e2e validate security build bench run lock clean
+.PHONY: help python venv sysdeps test quick load docs docs-gen docs-serve lint format typecheck pytest unit integration e2e validate security build bench run paho lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +52,10 @@ $(SAM_VENV)/.installed: requirements-sam.txt constraints-sam.txt | python
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt | python
 	@$(MKVENV) $(CHECKOV_VENV) requirements-checkov.txt constraints-checkov.txt
 
+# mkdocs-material pins Markdown and Jinja2 of its own: the documentation site has its venv too.
+$(DOCS_VENV)/.installed: requirements-docs.txt constraints-docs.txt | python
+	@$(MKVENV) $(DOCS_VENV) requirements-docs.txt constraints-docs.txt
+
 # Debian packages the tests drive as third-party clients (mosquitto_pub/_sub). Installed with
 # apt-get when missing and running as root (CI); otherwise the command to run is printed.
 SYSTEM_PACKAGES := mosquitto-clients:mosquitto_pub chromium:chromium
@@ -63,7 +68,7 @@ sysdeps: ## install the Debian packages the tests need (apt-get, as root)
 	  || { cat /tmp/mqtt-actions-apt.log >&2; exit 1; }; \
 	t=$$(( ($${EPOCHREALTIME/./} - start) / 100000 )); echo "==> apt-get: installed$$missing ($$((t / 10)).$$((t % 10)) s)"
 
-venv: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## create or refresh the venvs
+venv: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(DOCS_VENV)/.installed ## create or refresh the venvs
 
 test: venv lint typecheck pytest validate security build ## everything CI runs: lint, types, all test suites, SAM lint, IaC scan and build
 
@@ -119,6 +124,17 @@ security: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## checkov over temp
 build: $(SAM_VENV)/.installed ## sam build (arm64 wheels for the layer)
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build --cached --parallel
 
+# The documentation site: sources in docs/, reference pages generated from the code.
+docs-gen: $(VENV)/.installed ## regenerate docs/reference/ (CLI, actions file, template parameters, limits)
+	$(PY) scripts/gen_docs.py
+
+docs: $(VENV)/.installed $(DOCS_VENV)/.installed ## build the documentation site strictly (stale reference pages or broken links fail)
+	$(PY) scripts/gen_docs.py --check
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict --quiet --site-dir .site
+
+docs-serve: $(DOCS_VENV)/.installed ## serve the documentation site on http://127.0.0.1:8000 with live reload
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
+
 bench: $(VENV)/.installed ## run every benchmark in benchmarks/ and print their tables
 	@for b in benchmarks/*.py; do echo "==> $$b"; $(PY) $$b || exit 1; done
 
@@ -126,15 +142,23 @@ run: $(VENV)/.installed ## the local stack: MQTT broker on 127.0.0.1:1883, AWS (
 	@echo "==> starting the local stack (Ctrl-C stops it)"
 	@$(BIN)/mqtt-actions local
 
+# Eclipse Paho's MQTT 3.1.1 interoperability suite against the local stack, with IoT Core's broker
+# rules and with --spec-broker. The suite is not part of the project (nor on PyPI): clone
+# https://github.com/eclipse/paho.mqtt.testing and pass its interoperability directory.
+paho: $(VENV)/.installed ## run Paho's interoperability suite against the local stack: make paho PAHO=DIR
+	@test -n "$(PAHO)" || { echo "error: PAHO is not set: make paho PAHO=path/to/paho.mqtt.testing/interoperability" >&2; exit 2; }
+	$(PY) scripts/paho_interop.py --suite "$(PAHO)" --local
+	$(PY) scripts/paho_interop.py --suite "$(PAHO)" --local --spec-broker
+
 # uv resolves each requirements file afresh (newest releases) for Python 3.13 on Linux and writes
 # the pins; commit the constraints files together with a green `make test`.
 lock: python ## re-resolve and pin every dependency (constraints*.txt) with uv
 	@uv=$$(command -v uv || echo .tools/uv/bin/uv); test -x "$$uv" || { echo "error: no uv yet: run 'make venv' first" >&2; exit 1; }; \
-	for pair in requirements-dev.txt:constraints.txt requirements-sam.txt:constraints-sam.txt requirements-checkov.txt:constraints-checkov.txt; do \
+	for pair in requirements-dev.txt:constraints.txt requirements-sam.txt:constraints-sam.txt requirements-checkov.txt:constraints-checkov.txt requirements-docs.txt:constraints-docs.txt; do \
 	  echo "==> $${pair#*:} from $${pair%%:*}"; \
 	  "$$uv" pip compile --quiet --python "$(PYTHON313)" --python-platform linux --no-header --no-annotate \
 	    "$${pair%%:*}" -o "$${pair#*:}" || exit 1; \
 	done
 
 clean: ## remove venvs, caches and build output
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .tools .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(DOCS_VENV) .site .tools .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis

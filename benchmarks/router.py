@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/router.py [--quick]
 
 Routing: 10, 1,000 and 10,000 actions (70 % exact filters, 20 % '+', 10 % '#'), each message
-matching a few of them, insert_bucket into a no-op bucket (insert_bucket runs without the
-idempotency guard; the in-memory one is there for completeness).
+matching a few of them, insert_bucket into the in-memory ports of `mqtt_actions.memory` (the
+ones the tests and the dry run use; insert_bucket runs without the idempotency guard).
 Import: `functions/router/app.py` in a fresh interpreter against a bare
 `import boto3, pydantic; from aws_lambda_powertools import Logger`, same run, best of N.
 """
@@ -17,7 +17,6 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,59 +26,10 @@ sys.path[:0] = [str(ROOT / "layers" / "core"), str(ROOT)]
 from _machine import machine  # noqa: E402
 
 from mqtt_actions.actions import parse_actions  # noqa: E402
-from mqtt_actions.bindings import DeviceDirectory, DeviceIdentity  # noqa: E402
 from mqtt_actions.events import RouterEvent  # noqa: E402
-from mqtt_actions.ports import ActionResult, MessageRecord  # noqa: E402
-from mqtt_actions.router import ActionsSource, RouterDeps, route  # noqa: E402
-from mqtt_actions.settings import RouterSettings  # noqa: E402
-
-
-class Null:
-    """Every port at once, doing nothing (we measure the logic, not the network)."""
-
-    def insert(self, device: str, points: Sequence[Mapping[str, Any]], **_: Any) -> int:
-        return len(points)
-
-    def allow(self, *_: Any) -> bool:
-        return True
-
-    def send_sms(self, to: str, message: str) -> str:
-        return "id"
-
-    def send_email(self, *_: Any) -> str:
-        return "id"
-
-    def publish(self, *_: Any, **__: Any) -> None:
-        return None
-
-    def invoke_async(self, *_: Any) -> None:
-        return None
-
-    def post(self, *_: Any, **__: Any) -> int:
-        return 200
-
-    def record_message(self, message: MessageRecord) -> None:
-        return None
-
-    def record_outcomes(self, message: MessageRecord, results: Sequence[ActionResult]) -> None:
-        return None
-
-    def send(self, record: Mapping[str, Any]) -> None:
-        return None
-
-
-class MemoryOnce:
-    def __init__(self) -> None:
-        self.done: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def run_once(
-        self, key: Mapping[str, str], work: Callable[[], dict[str, Any]]
-    ) -> dict[str, Any]:
-        k = (key["traceid"], key["action_id"])
-        if k not in self.done:
-            self.done[k] = work()
-        return self.done[k]
-
+from mqtt_actions.memory import Memory, memory_deps  # noqa: E402
+from mqtt_actions.router import route  # noqa: E402
+from tests.support.lambda_env import router_settings  # noqa: E402
 
 DEVICES = 10  # per site; sites = actions / 10, so a message matches ~3 actions at any size
 
@@ -102,28 +52,9 @@ def actions(n: int, rng: random.Random) -> list[Any]:
 
 def bench_routing(n: int, messages: int, rng: random.Random) -> tuple[float, float]:
     loaded = actions(n, rng)
-    null, sites = Null(), max(1, n // DEVICES)
-    deps = RouterDeps(
-        actions=ActionsSource(lambda: loaded, ttl=1e9, clock=time.time),
-        bucket=null,
-        rate_limiter=null,
-        notifier=null,
-        publisher=null,
-        invoker=null,
-        webhooks=null,
-        inspector=null,
-        dead_letters=null,
-        once=MemoryOnce(),
-        devices=DeviceDirectory(lambda _client_id: None, DeviceIdentity.CLIENT_ID),
-    )
-    settings = RouterSettings.model_validate(
-        {
-            "BUCKET_TABLE": "b",
-            "ACTIONS_TABLE": "a",
-            "IDEMPOTENCY_TABLE": "i",
-            "DEAD_LETTER_QUEUE_URL": "q",
-        }
-    )
+    sites = max(1, n // DEVICES)
+    deps = memory_deps(loaded, Memory())  # the in-memory ports the tests and the dry run use
+    settings = router_settings()
     payload = base64.b64encode(json.dumps({"variable": "temp", "value": 21.5}).encode()).decode()
     events = [
         RouterEvent(

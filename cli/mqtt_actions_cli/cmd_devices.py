@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mqtt_actions.device_profiles import DeviceProfile, DeviceUpdate
 from mqtt_actions_cli.common import add_command
 from mqtt_actions_cli.errors import EXIT_OK, EXIT_USAGE, UsageError
-from mqtt_actions_cli.ops import devices, tokens
+from mqtt_actions_cli.ops import device_profiles, devices, tokens
 from mqtt_actions_cli.output import emit, iso_ms, note, table
 from mqtt_actions_cli.target import Target
 
@@ -94,8 +95,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="an MQTT filter the device may subscribe to and receive from "
         "(repeatable; default NAME/#)",
     )
+    add_profile_options(create, removals=False)
     create.set_defaults(func=run_create)
     _register_token_commands(sub)
+    _register_profile_commands(sub)
 
 
 def run_create(args: argparse.Namespace) -> int:
@@ -113,7 +116,16 @@ def run_create(args: argparse.Namespace) -> int:
     files = devices.certificate_files(name, args.out)
     devices.check_certificate_device(name, publish, subscribe, files)
     target: Target = args.get_target()
-    created = devices.create_certificate_device(target, name, publish, subscribe, files, warn=note)
+    created = devices.create_certificate_device(
+        target,
+        name,
+        publish,
+        subscribe,
+        files,
+        warn=note,
+        update=profile_update(args),
+        now_ms=_now_ms(),
+    )
     info = created["info"]
 
     def render() -> str:
@@ -125,6 +137,7 @@ def run_create(args: argparse.Namespace) -> int:
                 f"  policy       {info['policy']}: connect as {name} only; "
                 f"publish {', '.join(publish)}; subscribe {', '.join(subscribe)}",
                 f"  endpoint     {info['endpoint']}:{MQTT_TLS_PORT}",
+                *_profile_lines(created["tags"], created["params"], indent=13),
                 "  files (0600) " + ", ".join(str(p) for p in files.values()),
                 "",
                 f"connect with the Amazon root CA ({ROOT_CA_URL}), e.g.:",
@@ -211,7 +224,12 @@ def run_create_token(args: argparse.Namespace) -> int:
     tokens.check_filters(args.name, args.publish or [], args.subscribe or [])
     target: Target = args.get_target()
     made = tokens.create(
-        target, args.name, args.publish or [], args.subscribe or [], now_ms=_now_ms()
+        target,
+        args.name,
+        args.publish or [],
+        args.subscribe or [],
+        now_ms=_now_ms(),
+        update=profile_update(args),
     )
 
     def render() -> str:
@@ -233,6 +251,7 @@ def run_create_token(args: argparse.Namespace) -> int:
                 "while connected",
                 f"  publish    {', '.join(made['publish'])}",
                 f"  subscribe  {', '.join(made['subscribe'])}",
+                *_profile_lines(made["tags"], made["params"], indent=11),
                 "",
                 "try it:",
                 f"  mosquitto_pub -h {made['host']} {tls_flags} -i any-id -u Token "
@@ -281,7 +300,7 @@ def run_list(args: argparse.Namespace) -> int:
         if not found:
             return f"no devices in {target.describe()}"
         return table(
-            ["device", "kind", "client ids", "created", "last seen", "tokens"],
+            ["device", "kind", "client ids", "created", "last seen", "tokens", "tags"],
             [
                 [
                     d["device"],
@@ -290,6 +309,7 @@ def run_list(args: argparse.Namespace) -> int:
                     iso_ms(d["created"]) if d["created"] else "-",
                     iso_ms(d["last_seen"]) if d["last_seen"] else "-",
                     f"{d['tokens']} ({d['revoked']} revoked)" if d["kind"] == "token" else "-",
+                    _pairs_text(d["tags"]) or "-",
                 ]
                 for d in found
             ],
@@ -323,4 +343,125 @@ def run_revoke(args: argparse.Namespace) -> int:
         return "\n".join(lines)
 
     emit(args, done, render)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- tags and parameters
+
+
+def add_profile_options(parser: argparse.ArgumentParser, *, removals: bool) -> None:
+    """--tag / --param (and, for `set`, --untag / --unparam) on a devices command."""
+    parser.add_argument(
+        "--tag",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="a device tag as on TagoIO (repeatable; a key given again replaces its value)",
+    )
+    parser.add_argument(
+        "--param",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="a configuration parameter as on TagoIO (repeatable; a changed value is unsent again)",
+    )
+    if removals:
+        parser.add_argument(
+            "--untag", metavar="KEY", action="append", default=[], help="remove a tag"
+        )
+        parser.add_argument(
+            "--unparam", metavar="KEY", action="append", default=[], help="remove a parameter"
+        )
+
+
+def device_settings(args: argparse.Namespace) -> dict[str, str | None]:
+    """Per-device settings other than tags and parameters, from `devices set`'s options: each
+    option a feature adds to `set` maps here to one name (None removes the setting)."""
+    return {}
+
+
+def profile_update(args: argparse.Namespace) -> DeviceUpdate:
+    return device_profiles.make_update(
+        tags=args.tag,
+        params=args.param,
+        untag=getattr(args, "untag", []),
+        unparam=getattr(args, "unparam", []),
+        extra=device_settings(args),
+    )
+
+
+def _pairs_text(pairs: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{p['key']}={p['value']}" for p in pairs)
+
+
+def _profile_lines(
+    tags: list[dict[str, Any]], params: list[dict[str, Any]], indent: int
+) -> list[str]:
+    lines = []
+    if tags:
+        lines.append("  tags".ljust(indent) + _pairs_text(tags))
+    if params:
+        lines.append("  params".ljust(indent) + _pairs_text(params))
+    return lines
+
+
+def _register_profile_commands(sub: argparse._SubParsersAction[Any]) -> None:
+    setting = add_command(
+        sub,
+        "set",
+        summary="set a device's tags and configuration parameters",
+        description=(
+            "Change what the device registry holds for device NAME (a token or certificate\n"
+            "device): tags and configuration parameters, as on TagoIO. Analyses read them with\n"
+            "Account(...).devices.info / paramList (tagoio_sdk). A key given again replaces its\n"
+            "value; a parameter whose value changes is marked unsent. Works locally and with\n"
+            "--stack."
+        ),
+        examples="""
+  mqtt-actions devices set sensor-03 --tag type=temperature --tag site=lisbon
+  mqtt-actions devices set sensor-03 --param interval=60 --untag site
+  mqtt-actions devices set sensor-04 --param threshold=30 --stack mqtt-actions-dev --json""",
+    )
+    setting.add_argument("name", metavar="NAME", help="the device")
+    add_profile_options(setting, removals=True)
+    setting.set_defaults(func=run_set)
+
+    showing = add_command(
+        sub,
+        "show",
+        summary="a device's kind, tags and configuration parameters",
+        description="What the device registry holds for device NAME.",
+        examples="""
+  mqtt-actions devices show sensor-03
+  mqtt-actions devices show sensor-04 --stack mqtt-actions-dev --json""",
+    )
+    showing.add_argument("name", metavar="NAME", help="the device")
+    showing.set_defaults(func=run_show)
+
+
+def _render_profile(profile: DeviceProfile) -> str:
+    lines = [f"device {profile.device!r} ({profile.kind})"]
+    lines.append("  tags    " + (_pairs_text(profile.tags_list()) or "none"))
+    if not profile.params:
+        lines.append("  params  none")
+    for param in profile.params:
+        sent = "sent" if param.sent else "not sent"
+        lines.append(f"  param   {param.key}={param.value}  ({sent}, id {param.id})")
+    for name, value in sorted(profile.extra.items()):
+        lines.append(f"  {name}  {len(value)} characters")
+    return "\n".join(lines)
+
+
+def run_set(args: argparse.Namespace) -> int:
+    update = profile_update(args)
+    target: Target = args.get_target()
+    profile = device_profiles.set_profile(target, args.name, update, now_ms=_now_ms())
+    emit(args, profile.as_dict(), lambda: _render_profile(profile))
+    return EXIT_OK
+
+
+def run_show(args: argparse.Namespace) -> int:
+    target: Target = args.get_target()
+    profile = device_profiles.show(target, args.name)
+    emit(args, profile.as_dict(), lambda: _render_profile(profile))
     return EXIT_OK

@@ -11,6 +11,7 @@ import pytest
 from mqtt_actions.adapters.inspector import DynamoInspector
 from tests.inspector.support import NOW_S
 from tests.integration.conftest import Aws, aws_env
+from tests.support.lambda_env import LambdaContext, lambda_context
 
 __all__ = ["aws_env"]
 
@@ -21,14 +22,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-class Context:
-    function_name = "InspectorFunction"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:InspectorFunction"
-    aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+def Context() -> LambdaContext:  # noqa: N802 - stands for the class it replaced
+    return lambda_context("InspectorFunction")
 
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]

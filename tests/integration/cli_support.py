@@ -50,6 +50,7 @@ def moto_target(
         "ActionsTableName": aws_env.tables["ActionsTable"],
         "IdempotencyTableName": aws_env.tables["IdempotencyTable"],
         "DeadLetterQueueUrl": aws_env.queues["DeadLetterQueue"],
+        "DevicesTableName": aws_env.tables["DevicesTable"],
         "RouterFunctionName": "RouterFunction" if kind == "local" else "test-router",
         "MqttHost": "127.0.0.1",
         "MqttPort": "1883",

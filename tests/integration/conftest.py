@@ -20,6 +20,7 @@ from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.adapters.bucket import DynamoBucket
 from mqtt_actions_cli.actions_file import load_actions_file
 from mqtt_actions_cli.cfn import LocalNames, create_queues, create_tables, load_template
+from tests.support.lambda_env import LambdaContext
 from tests.support.webhook import Hook, receiving
 
 REGION = "us-east-1"
@@ -95,14 +96,7 @@ def webhook() -> Iterator[Hook]:
 # ---------------------------------------------------------------- the router handler
 
 
-class Context:
-    function_name = "RouterFunction"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:RouterFunction"
-    aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+Context = LambdaContext  # the router's, from tests.support.lambda_env
 
 
 class RecordingInvoker:

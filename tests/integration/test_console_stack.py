@@ -84,6 +84,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
             "ActionsTableName": tables["ActionsTable"],
             "InspectorTableName": tables["InspectorTable"],
             "DeviceTokensTableName": tables["DeviceTokensTable"],
+            "DevicesTableName": tables["DevicesTable"],
             "DeadLetterQueueUrl": queues["DeadLetterQueue"],
             "RouterFunctionName": "prod-RouterFunction",
         }

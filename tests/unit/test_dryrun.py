@@ -9,18 +9,9 @@ from typing import Any
 from mqtt_actions.actions import parse_actions
 from mqtt_actions.dryrun import dry_run
 from mqtt_actions.events import RouterEvent
-from mqtt_actions.settings import RouterSettings
+from tests.support.lambda_env import router_settings
 
-SETTINGS = RouterSettings.from_env(
-    {
-        "BUCKET_TABLE": "b",
-        "ACTIONS_TABLE": "a",
-        "IDEMPOTENCY_TABLE": "i",
-        "DEAD_LETTER_QUEUE_URL": "q",
-        "EMAIL_SENDER": "alerts@example.com",
-        "ANALYSIS_FUNCTIONS": json.dumps({"forecast": "forecast-fn"}),
-    }
-)
+SETTINGS = router_settings(ANALYSIS_FUNCTIONS={"forecast": "forecast-fn"})
 
 ACTIONS = parse_actions(
     {

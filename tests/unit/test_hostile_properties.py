@@ -12,7 +12,7 @@ import base64
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from mqtt_actions.actions import ACTION_TYPES, ActionsFileError, parse_actions
-from mqtt_actions.bindings import DeviceDirectory, DeviceIdentity
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.inspector import lifecycle_entry, message_entry, outcome_entries
 from mqtt_actions.lifecycle import describe, parse_lifecycle
+from mqtt_actions.memory import Memory, memory_deps
 from mqtt_actions.payload import (
     RAW_VARIABLE,
     DataPoint,
@@ -33,9 +33,8 @@ from mqtt_actions.payload import (
     check_rows,
     wrap_payload,
 )
-from mqtt_actions.ports import ActionResult, MessageRecord, Outcome
-from mqtt_actions.router import ActionsSource, RouterDeps, route
-from mqtt_actions.settings import RouterSettings
+from mqtt_actions.ports import Outcome
+from mqtt_actions.router import route
 from mqtt_actions.templating import (
     TemplateContext,
     TemplateError,
@@ -54,6 +53,7 @@ from mqtt_actions.topics import (
     validate_topic,
 )
 from mqtt_actions_cli.actions_file import MAX_NESTING, load_actions_file
+from tests.support.lambda_env import router_settings
 
 BOUNDED = settings(
     max_examples=min(200, settings.default.max_examples),
@@ -550,92 +550,35 @@ def test_placeholder_values_are_text_for_any_points(
 # ---------------------------------------------------------------- route() with strict fakes
 
 
-class Strict:
-    """Adapters that refuse what boto3 or http.client would refuse: text that is not UTF-8,
-    JSON that is not strict. They never fail otherwise, so no action may end `failed`."""
-
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-        self.dead: list[Mapping[str, Any]] = []
-        self.records: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def _take(self, *parts: object) -> None:
-        utf8_json([p.decode("latin-1") if isinstance(p, bytes) else p for p in parts])
-        self.sent.append(parts)
-
-    # BucketWriter
-    def insert(
-        self, device: str, points: Sequence[Mapping[str, Any]], *, traceid: str, timestamp: int
-    ) -> int:
-        self._take(device, list(points), traceid)
-        return len(points)
-
-    # RateLimiter
-    def allow(self, action_id: str, max_count: int, per_seconds: int, now: float) -> bool:
-        return True
-
-    # Notifier
-    def send_sms(self, to: str, message: str) -> str:
-        self._take(to, message)
-        return "sms-1"
-
-    def send_email(
-        self, to: Sequence[str], subject: str, text: str | None, html: str | None
-    ) -> str:
-        assert not _CONTROL.search(subject)
-        self._take(list(to), subject, text, html)
-        return "mail-1"
-
-    # Publisher
-    def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool, hops: int) -> None:
-        validate_topic(topic)
-        self._take(topic, payload)
-
-    # Invoker
-    def invoke_async(self, function: str, event: Mapping[str, Any]) -> None:
-        json.dumps(event, allow_nan=False).encode("utf-8")  # as LambdaInvoker: ASCII JSON
-        self.sent.append((function, event))
-
-    # WebhookClient
-    def post(
-        self,
-        url: str,
-        body: bytes,
-        headers: Mapping[str, str],
-        *,
-        timeout: float,
-        retries: int,
-        allow_http: bool = False,
-    ) -> int:
+def strict(method: str, args: tuple[Any, ...]) -> None:
+    """A `Memory.check` that refuses what boto3 or http.client would refuse: text that is not
+    UTF-8, JSON that is not strict. It never fails otherwise, so no action may end `failed`."""
+    if method == "send_email":
+        assert not _CONTROL.search(args[1])  # the subject is one header line
+    elif method == "publish":
+        validate_topic(args[0])
+    elif method == "invoke_async":
+        json.dumps(args[1], allow_nan=False).encode("utf-8")  # as LambdaInvoker: ASCII JSON
+        return
+    elif method == "post":
+        url, body, headers = args
         url.encode("ascii")  # http.client sends the request line as ASCII
         for name, value in headers.items():
             name.encode("ascii")
             value.encode("latin-1")  # http.client encodes header values as Latin-1
             assert not _CONTROL.search(value)
         body.decode("utf-8")
-        self._take(url, body)
-        return 200
-
-    # InspectorLog
-    def record_message(self, message: MessageRecord) -> None:
-        message_entry(message).model_dump_json().encode("utf-8")
-
-    def record_outcomes(self, message: MessageRecord, results: Sequence[ActionResult]) -> None:
-        for entry in outcome_entries(message, results):
+        args = (url, body)
+    elif method == "record_message":
+        message_entry(args[0]).model_dump_json().encode("utf-8")
+        return
+    elif method == "record_outcomes":
+        for entry in outcome_entries(*args):
             entry.model_dump_json().encode("utf-8")
-
-    # DeadLetters
-    def send(self, record: Mapping[str, Any]) -> None:
-        self.dead.append(record)
-
-    # OnceRunner
-    def run_once(
-        self, key: Mapping[str, str], work: Callable[[], dict[str, Any]]
-    ) -> dict[str, Any]:
-        k = (key["traceid"], key["action_id"])
-        if k not in self.records:
-            self.records[k] = work()
-        return self.records[k]
+        return
+    elif method == "send":  # a dead letter: the test asserts there is none
+        return
+    utf8_json([p.decode("latin-1") if isinstance(p, bytes) else p for p in args])
 
 
 EVERY_TYPE = """
@@ -666,32 +609,10 @@ actions:
 def test_route_never_fails_an_action_with_healthy_adapters(
     payload: bytes, topic: str, clientid: str
 ) -> None:
-    fakes = Strict()
+    memory = Memory(check=strict)
     actions = load_actions_file(EVERY_TYPE)
-    deps = RouterDeps(
-        actions=ActionsSource(lambda: actions, ttl=60, clock=lambda: 0.0),
-        bucket=fakes,
-        rate_limiter=fakes,
-        notifier=fakes,
-        publisher=fakes,
-        invoker=fakes,
-        webhooks=fakes,
-        inspector=fakes,
-        dead_letters=fakes,
-        once=fakes,
-        clock=lambda: 0.0,
-        devices=DeviceDirectory(lambda _client_id: None, DeviceIdentity.CLIENT_ID),
-    )
-    cfg = RouterSettings.from_env(
-        {
-            "BUCKET_TABLE": "b",
-            "ACTIONS_TABLE": "a",
-            "IDEMPOTENCY_TABLE": "i",
-            "DEAD_LETTER_QUEUE_URL": "https://sqs.example/dlq",
-            "EMAIL_SENDER": "alerts@example.com",
-            "ANALYSIS_FUNCTIONS": '{"forecast": "forecast-fn"}',
-        }
-    )
+    deps = memory_deps(actions, memory, clock=lambda: 0.0)
+    cfg = router_settings()
     event = RouterEvent(
         payload=base64.b64encode(payload).decode(),
         topic=topic,
@@ -704,7 +625,7 @@ def test_route_never_fails_an_action_with_healthy_adapters(
     assert len(summary.results) == expected
     failed = [r for r in summary.results if r.outcome is Outcome.FAILED]
     assert not failed, failed
-    assert fakes.dead == []
+    assert memory.dead_letters == []
     for result in summary.results:
         if result.outcome is Outcome.REFUSED:
             assert result.reason

@@ -96,6 +96,7 @@ def test_an_invocation_that_succeeds_on_retry_is_not_dead_lettered() -> None:
     deadline = time.monotonic() + 10
     while not rt.idle() and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert rt.idle(), "the retries did not finish within 10 s"
     rt.stop()
     assert sent.records == []
 

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from mqtt_actions.observability import traced
+from tests.support.lambda_env import LambdaContext, lambda_context
 
 
-class Context:
-    function_name = "f"
-    aws_request_id = "r"
+def Context() -> LambdaContext:  # noqa: N802 - stands for the class it replaced
+    return lambda_context("f", aws_request_id="r")
 
 
 @pytest.mark.parametrize("flag", ["true", "false", None])

@@ -14,7 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from amqtt.adapters import StreamWriterAdapter
@@ -26,7 +26,14 @@ from amqtt.session import Session
 from mqtt_actions.limits import MAX_MQTT_PAYLOAD, MAX_TOPIC_SLASHES
 from mqtt_actions.topics import topic_matches
 from mqtt_actions_cli.local import auth
-from mqtt_actions_cli.local.amqtt_fixes import TAKEN_OVER, FixedBroker
+from mqtt_actions_cli.local.amqtt_fixes import (
+    DISCONNECT_REASON,
+    TAKEN_OVER,
+    WILL_SENT,
+    FixedBroker,
+    rules_of,
+)
+from mqtt_actions_cli.local.broker_rules import BrokerRules
 from mqtt_actions_cli.local.connect_gate import (
     CONNACK_NOT_AUTHORIZED,
     CONNACK_UNACCEPTABLE_PROTOCOL,
@@ -127,6 +134,8 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
         client_session.attributes.pop(_CLEAN_KEY, None)
         client_session.attributes.pop(_REPORTED_KEY, None)
         client_session.attributes.pop(auth.REASON_KEY, None)
+        for key in (TAKEN_OVER, DISCONNECT_REASON, WILL_SENT):  # the previous connection's
+            client_session.attributes.pop(key, None)
         info = self._session_info(client_session)
         previous = self._current.get(client_id)
         if previous is not None and previous is not client_session:
@@ -175,26 +184,31 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
     async def on_broker_client_disconnected(
         self, *, client_id: str, client_session: Session
     ) -> None:
-        clean = bool(client_session.attributes.get(_CLEAN_KEY))
-        reason = client_session.attributes.get(auth.REASON_KEY) or (
-            "CLIENT_INITIATED_DISCONNECT" if clean else "CONNECTION_LOST"
+        # Read everything first: a new connection with this client id may reuse the session.
+        attributes = client_session.attributes
+        clean = bool(attributes.get(_CLEAN_KEY))
+        reason = (
+            ("DUPLICATE_CLIENTID" if attributes.get(TAKEN_OVER) else None)
+            or attributes.get(auth.REASON_KEY)
+            or attributes.get(DISCONNECT_REASON)
+            or ("CLIENT_INITIATED_DISCONNECT" if clean else "CONNECTION_LOST")
         )
-        if client_session.attributes.get(TAKEN_OVER):
-            reason = "DUPLICATE_CLIENTID"
+        will = attributes.get(WILL_SENT)
         if self.closing:
             log.info("disc %s disconnected (SERVER_INITIATED_DISCONNECT)", client_id)
             return
         await self._disconnected(client_id, client_session, reason)
         if self._current.get(client_id) is client_session:
             del self._current[client_id]
-        if not clean and client_session.will_flag and client_session.will_topic:
-            self._last_will(client_id, client_session)
+        if will is not None:
+            self._last_will(client_id, client_session, will)
 
-    def _last_will(self, client_id: str, session: Session) -> None:
+    def _last_will(
+        self, client_id: str, session: Session, will: tuple[str, bytes, int, bool]
+    ) -> None:
         """amqtt sends the Last Will to subscribers, but not through its message events: log it
         and hand it to the rules engine here."""
-        topic, payload = str(session.will_topic), bytes(session.will_message or b"")
-        qos, retain = int(session.will_qos or 0), bool(session.will_retain)
+        topic, payload, qos, retain = will
         log.info(
             "will %s -> %s (%d B, qos %d%s)",
             client_id,
@@ -240,10 +254,19 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
             log.warning("warn %s: %s", client_id, problem)
         if "+" in topic or "#" in topic:
             retained = [t for t in self.context.retained_messages if topic_matches(topic, t)]
-            if retained:
+            if retained and rules_of(self.context).retained_on_subscribe(topic):
                 log.warning(
-                    "warn %s: %d retained message(s) delivered to wildcard subscription %r; "
-                    "IoT Core delivers retained messages to exact-topic subscriptions only",
+                    "warn %s: %d retained message(s) delivered to wildcard subscription %r "
+                    "(--spec-broker); IoT Core delivers retained messages to exact-topic "
+                    "subscriptions only",
+                    client_id,
+                    len(retained),
+                    topic,
+                )
+            elif retained:
+                log.info(
+                    "sub  %s: %d retained message(s) not sent to wildcard subscription %r, as "
+                    "IoT Core does (exact-topic subscriptions only)",
                     client_id,
                     len(retained),
                     topic,
@@ -322,9 +345,11 @@ class LocalBroker:
     auth_mode: str = "anonymous"  # or "tokens": CONNECTs go to `authorizer` (local/auth.py)
     authorizer: auth.Authorizer | None = None
     _final_retained: dict[str, tuple[bytes, int, int]] | None = None
+    # IoT Core's behaviour; BrokerRules(iot_core=False): plain MQTT
+    rules: BrokerRules = field(default_factory=BrokerRules)
 
     async def start(self) -> None:
-        broker = FixedBroker(broker_config(self.auth_mode))
+        broker = FixedBroker(broker_config(self.auth_mode), rules=self.rules)
         await broker.start()
         plugin = broker.plugins_manager.get_plugin(IotCorePlugin.__name__)
         if not isinstance(plugin, IotCorePlugin):
@@ -375,7 +400,7 @@ class LocalBroker:
     ) -> None:
         """Publish as the broker (iot-data Publish lands here); delivered to subscribers."""
         broker, retained_at = self._started()
-        await broker.internal_message_broadcast(topic, payload, None)
+        await broker.internal_message_broadcast(topic, payload, qos)
         if retain:
             await broker.retain_message(None, topic, payload, qos)
             if payload:

@@ -16,6 +16,7 @@ from typing import Any
 from mqtt_actions_cli.common import with_examples
 from mqtt_actions_cli.local import output
 from mqtt_actions_cli.local.auth import AUTH_MODES
+from mqtt_actions_cli.local.broker_rules import BrokerRules
 from mqtt_actions_cli.local.rules import RuleError
 from mqtt_actions_cli.local.stack import LocalOptions, LocalStack
 from mqtt_actions_cli.local.state import ENV_STATE_DIR
@@ -46,6 +47,16 @@ def _port_from_env(name: str, default: int | None) -> int | None:
     if not 0 <= port <= 65535:
         raise SystemExit(f"mqtt-actions local: {name}={port} is not a port number (0-65535)")
     return port
+
+
+def _time_scale(text: str) -> float:
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = 0.0
+    if not 0 < scale <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return scale
 
 
 def _parameter(text: str) -> tuple[str, str]:
@@ -113,6 +124,21 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"anonymous (default, env {ENV_AUTH}): any client connects, its client id is the "
         "device; tokens: username Token + a device token, checked by DeviceAuthorizerFunction "
         "as on IoT Core (devices create --token)",
+    )
+    parser.add_argument(
+        "--spec-broker",
+        action="store_true",
+        help="plain MQTT 3.1.1 broker instead of IoT Core's rules (QoS 2 answered, retained "
+        "messages to wildcard subscriptions, keep-alive under 30 s as given, sessions kept "
+        "forever, any $ topic published); README: Local stack vs IoT Core",
+    )
+    parser.add_argument(
+        "--broker-time-scale",
+        type=_time_scale,
+        default=1.0,
+        metavar="F",
+        help="multiply the broker's timers (keep-alive, session expiry, QoS 1 retry) by F, "
+        "0 < F <= 1, for tests: 0.1 closes a silent keep-alive 30 s client after 4.5 s",
     )
     parser.add_argument(
         "--state-dir",
@@ -184,6 +210,7 @@ def run_local(args: argparse.Namespace) -> int:
         auth=args.auth,
         state_dir=args.state_dir,
         fresh=args.fresh,
+        broker_rules=BrokerRules(iot_core=not args.spec_broker, time_scale=args.broker_time_scale),
     )
     console_port = None
     if not args.no_console:

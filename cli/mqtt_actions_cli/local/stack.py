@@ -40,6 +40,7 @@ from mqtt_actions_cli.cfn import (
 )
 from mqtt_actions_cli.local import auth, output
 from mqtt_actions_cli.local.broker import LocalBroker, aws_differences
+from mqtt_actions_cli.local.broker_rules import BrokerRules
 from mqtt_actions_cli.local.control import ControlServer, PublishRefusedError
 from mqtt_actions_cli.local.moto_watch import WatchedMotoServer
 from mqtt_actions_cli.local.outbox import Outbox
@@ -103,6 +104,7 @@ class LocalOptions:
     fresh: bool = False  # start empty: do not restore the saved state (it is replaced)
     extra_environment: dict[str, str] = field(default_factory=dict)
     auth: str = "anonymous"  # or "tokens": CONNECTs checked by DeviceAuthorizerFunction
+    broker_rules: BrokerRules = field(default_factory=BrokerRules)  # IoT Core's, or plain MQTT
 
 
 class LocalStack:
@@ -182,6 +184,7 @@ class LocalStack:
         self._control.start()
         self._broker = LocalBroker(opts.host, opts.mqtt_port, sink=self._engine_message)
         self._broker.auth_mode, self._broker.authorizer = opts.auth, self._authorize
+        self._broker.rules = opts.broker_rules
         await self._broker.start()
         self.mqtt_port = self._broker.port
         if snapshot is not None:
@@ -423,7 +426,7 @@ class LocalStack:
         rules = ", ".join(f"{r.name} ({', '.join(r.functions)})" for r in engine.rules)
         lines = [
             "mqtt-actions local: IoT Core, Lambda and the AWS services on this machine",
-            f"  MQTT broker   {self.mqtt_url}   (MQTT 3.1.1, QoS 0/1, no TLS, "
+            f"  MQTT broker   {self.mqtt_url}   (MQTT 3.1.1, {self._broker_mode()}, no TLS, "
             f"auth {self.options.auth})",
             f"  device auth   {AUTH_LINES[self.options.auth]}",
             f"  AWS (moto)    {self.aws_url}   (AWS_ENDPOINT_URL, region {REGION}, any keys)",
@@ -439,6 +442,13 @@ class LocalStack:
                 "/invoke/<Function> runs one"
             )
         return "\n".join(lines)
+
+    def _broker_mode(self) -> str:
+        rules = self.options.broker_rules
+        mode = "IoT Core rules, QoS 0/1" if rules.iot_core else "plain MQTT (--spec-broker)"
+        if rules.time_scale != 1:
+            mode += f", timers x {rules.time_scale:g}"
+        return mode
 
     def _state_line(self) -> str:
         state = self.options.state_dir

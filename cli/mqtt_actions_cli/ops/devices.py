@@ -1,6 +1,7 @@
 """Devices: create a certificate device (AWS IoT thing + keys + tight policy, undone if a step
 fails), and the devices seen by the inspector (connected now or last seen, their history).
-Token devices are in ops/tokens.py."""
+Token devices are in ops/tokens.py; tags and configuration parameters (the device registry) in
+ops/device_profiles.py."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from mqtt_actions.device_profiles import KIND_CERTIFICATE, DeviceUpdate
 from mqtt_actions.inspector import EntryType, InspectorEntry
 from mqtt_actions_cli.iot_policy import PolicyInputError, check_thing_name, device_policy
-from mqtt_actions_cli.ops import inspector
+from mqtt_actions_cli.ops import device_profiles, inspector
 from mqtt_actions_cli.ops.errors import OpsError, UsageError
 from mqtt_actions_cli.target import Target
 
@@ -65,11 +67,15 @@ def create_certificate_device(
     files: dict[str, Path],
     *,
     warn: Warn = lambda _message: None,
+    update: DeviceUpdate | None = None,
+    now_ms: int = 0,
 ) -> dict[str, Any]:
     """Thing NAME, an active certificate with its key (written 0600 into `files`), and a policy
-    mqtt-actions-NAME allowing client id NAME only, `publish` and `subscribe`. A failed step
-    undoes the ones before it (`warn` says what could not be undone)."""
+    mqtt-actions-NAME allowing client id NAME only, `publish` and `subscribe`; its profile
+    (tags, parameters: `update`) in the device registry. A failed step undoes the ones before
+    it (`warn` says what could not be undone)."""
     check_certificate_device(name, publish, subscribe, files)
+    registry = device_profiles.registry_for(target)  # a stack without one fails before any step
     iot = target.client("iot")
     errors = iot.exceptions
     policy_name = f"mqtt-actions-{name}"
@@ -133,6 +139,9 @@ def create_certificate_device(
             "private_key_file": str(files["private_key"]),
             "root_ca_url": ROOT_CA_URL,
         }
+        profile = device_profiles.register(
+            registry, name, KIND_CERTIFICATE, update or DeviceUpdate(), now_ms=now_ms
+        )
         _write_private(
             files,
             {
@@ -146,6 +155,8 @@ def create_certificate_device(
         raise
     return {
         "info": info,
+        "tags": profile.tags_list(),
+        "params": profile.params_list(),
         "policy_document": document,
         "files": {k: str(v) for k, v in files.items()},
     }

@@ -15,6 +15,7 @@ from typing import Any
 
 from mqtt_actions.adapters.binding_store import DynamoBindingStore
 from mqtt_actions.adapters.token_store import DynamoTokenStore, IotDataConnections
+from mqtt_actions.device_profiles import KIND_TOKEN, DeviceUpdate
 from mqtt_actions.ports import BindingStore, ConnectionCloser, TokenStore
 from mqtt_actions.tokens import (
     TOKEN_USERNAME,
@@ -30,6 +31,7 @@ from mqtt_actions.tokens import (
     token_policy,
 )
 from mqtt_actions_cli.errors import CliError, TargetError, UsageError
+from mqtt_actions_cli.ops import device_profiles
 from mqtt_actions_cli.target import Target
 
 TOKEN_BYTES = 32  # 256 random bits, 43 URL-safe characters
@@ -92,12 +94,22 @@ def create(
     subscribe: Sequence[str],
     *,
     now_ms: int,
+    update: DeviceUpdate | None = None,
 ) -> dict[str, Any]:
-    """A new random token for `device`, stored as its hash; the token is returned once."""
+    """A new random token for `device`, stored as its hash; the token is returned once. The
+    device's profile (tags, parameters: `update`) is registered with it."""
     check_filters(device, publish, subscribe)
     where = endpoint(target)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     record = TokenRecord(device, tuple(publish), tuple(subscribe), created_at=now_ms)
+    # The profile first: a refused tag or parameter leaves no token behind.
+    profile = device_profiles.register(
+        device_profiles.registry_for(target),
+        device,
+        KIND_TOKEN,
+        update or DeviceUpdate(),
+        now_ms=now_ms,
+    )
     if not store_for(target).add(token_hash(token), record):  # 2^-256: but never overwrite
         raise CliError("a token with this hash is stored already; run the command again")
     warning = None
@@ -117,6 +129,8 @@ def create(
         "publish": [device, f"{device}/#", *publish],
         "subscribe": [device, f"{device}/#", *subscribe],
         "created_at": now_ms,
+        "tags": profile.tags_list(),
+        "params": profile.params_list(),
     }
 
 
@@ -208,15 +222,20 @@ def list_devices(target: Target, *, now_s: float | None = None) -> list[dict[str
                 "last_client_id": None,
             },
         )
-        if record.last_seen is not None and record.last_seen == entry["last_seen"]:
-            entry["last_client_id"] = record.last_client_id
         entry["created"] = min(entry["created"], record.created_at)
         entry["last_seen"] = max(filter(None, (entry["last_seen"], record.last_seen)), default=None)
+        if record.last_seen is not None and record.last_seen == entry["last_seen"]:
+            entry["last_client_id"] = record.last_client_id
         entry["tokens"] += 1
         entry["revoked"] += record.revoked_at is not None
     found = sorted(devices.values(), key=lambda d: d["device"])
     if not target.is_local:
         found += _things(target)
+    profiles = device_profiles.all_profiles(target)
+    for entry in found:
+        profile = profiles.get(entry["device"])
+        entry["tags"] = profile.tags_list() if profile else []
+        entry["params"] = profile.params_list() if profile else []
     return found
 
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from mqtt_actions.bindings import Binding
+from mqtt_actions.device_profiles import DeviceProfile
 from mqtt_actions.tokens import TokenRecord
 
 
@@ -271,3 +272,18 @@ class BindingStore(Protocol):
     def by_device(self, device: str) -> list[Binding]: ...
 
     def all(self) -> list[Binding]: ...
+
+
+class DeviceProfiles(Protocol):
+    """The device registry, read side: a device's tags, configuration parameters and settings
+    (analyses' `Account.devices`, the router). None / absent for a device never registered."""
+
+    def get(self, device: str) -> DeviceProfile | None: ...
+
+    def all(self) -> list[DeviceProfile]: ...
+
+
+class DeviceRegistry(DeviceProfiles, Protocol):
+    """The device registry, with writes (`devices create|set`, `Account.devices.paramSet`)."""
+
+    def put(self, profile: DeviceProfile) -> None: ...
