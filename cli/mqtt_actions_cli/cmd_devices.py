@@ -5,14 +5,16 @@ list devices, revoke a device's tokens."""
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 from mqtt_actions.device_profiles import DeviceProfile, DeviceUpdate
+from mqtt_actions.parsers.registry import PARSER, PARSER_LANGUAGE, PARSER_NAME, parser_settings
 from mqtt_actions_cli.common import add_command
-from mqtt_actions_cli.errors import EXIT_OK, EXIT_USAGE, UsageError
-from mqtt_actions_cli.ops import device_profiles, devices, tokens
+from mqtt_actions_cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from mqtt_actions_cli.ops import device_profiles, devices, parsers, tokens
 from mqtt_actions_cli.output import emit, iso_ms, note, table
 from mqtt_actions_cli.target import Target
 
@@ -377,7 +379,14 @@ def add_profile_options(parser: argparse.ArgumentParser, *, removals: bool) -> N
 def device_settings(args: argparse.Namespace) -> dict[str, str | None]:
     """Per-device settings other than tags and parameters, from `devices set`'s options: each
     option a feature adds to `set` maps here to one name (None removes the setting)."""
-    return {}
+    settings: dict[str, str | None] = {}
+    if getattr(args, "parser", None) is not None and getattr(args, "no_parser", False):
+        raise UsageError("give --parser FILE or --no-parser, not both")
+    if getattr(args, "parser", None) is not None:
+        settings.update(parser_settings(parsers.read_parser(args.parser)))
+    elif getattr(args, "no_parser", False):
+        settings.update(parser_settings(None))
+    return settings
 
 
 def profile_update(args: argparse.Namespace) -> DeviceUpdate:
@@ -409,7 +418,7 @@ def _register_profile_commands(sub: argparse._SubParsersAction[Any]) -> None:
     setting = add_command(
         sub,
         "set",
-        summary="set a device's tags and configuration parameters",
+        summary="set a device's tags, configuration parameters and payload parser",
         description=(
             "Change what the device registry holds for device NAME (a token or certificate\n"
             "device): tags and configuration parameters, as on TagoIO. Analyses read them with\n"
@@ -420,10 +429,28 @@ def _register_profile_commands(sub: argparse._SubParsersAction[Any]) -> None:
         examples="""
   mqtt-actions devices set sensor-03 --tag type=temperature --tag site=lisbon
   mqtt-actions devices set sensor-03 --param interval=60 --untag site
-  mqtt-actions devices set sensor-04 --param threshold=30 --stack mqtt-actions-dev --json""",
+  mqtt-actions devices set sensor-04 --param threshold=30 --stack mqtt-actions-dev --json
+  mqtt-actions devices set sensor-03 --parser parsers/th-01.js
+  mqtt-actions devices set --tagged type=th-01 --parser parsers/th-01.js""",
     )
-    setting.add_argument("name", metavar="NAME", help="the device")
+    setting.add_argument("name", metavar="NAME", nargs="?", help="the device")
+    setting.add_argument(
+        "--tagged",
+        metavar="KEY=VALUE",
+        help="instead of NAME: every registered device with this tag (e.g. type=th-01)",
+    )
     add_profile_options(setting, removals=True)
+    setting.add_argument(
+        "--parser",
+        metavar="FILE",
+        type=Path,
+        help="attach a payload parser: FILE.js (TagoIO's JavaScript, run unchanged) or FILE.py "
+        "(def parse(payload, device)); it runs on the device's messages before anything is "
+        "stored",
+    )
+    setting.add_argument(
+        "--no-parser", action="store_true", help="remove the device's payload parser"
+    )
     setting.set_defaults(func=run_set)
 
     showing = add_command(
@@ -437,6 +464,102 @@ def _register_profile_commands(sub: argparse._SubParsersAction[Any]) -> None:
     )
     showing.add_argument("name", metavar="NAME", help="the device")
     showing.set_defaults(func=run_show)
+    _register_parser_commands(sub)
+
+
+def _register_parser_commands(sub: argparse._SubParsersAction[Any]) -> None:
+    group = sub.add_parser(
+        "parser",
+        help="a device's payload parser: test it on a payload",
+        description="A device's payload parser (attach one with `devices set NAME --parser F`).",
+        epilog="run `mqtt-actions devices parser test --help` for the options",
+    )
+    parser_sub = group.add_subparsers(title="parser commands", metavar="COMMAND", required=True)
+    testing = add_command(
+        parser_sub,
+        "test",
+        summary="dry run: the points the device's parser makes of a payload",
+        description=(
+            "Run device NAME's payload parser (from the target's device registry, locally or\n"
+            "with --stack) here, on the data points the router would give it for PAYLOAD\n"
+            "published on --topic, and print the points it would store, its console lines and\n"
+            "what insert_bucket would refuse. Nothing is stored or sent. --file runs a parser\n"
+            "file instead of the attached one (try it before `devices set --parser`).\n"
+            "Exit 0 when the parser succeeds, 1 when it fails."
+        ),
+        examples="""
+  mqtt-actions devices parser test sensor-03 --payload 0109611395
+  mqtt-actions devices parser test sensor-03 --payload '{"temp": 21.5}' --topic site/k/telemetry
+  mqtt-actions devices parser test sensor-03 --payload 0109611395 --file parsers/th-01.js --json""",
+    )
+    testing.add_argument("name", metavar="NAME", help="the device")
+    testing.add_argument("--payload", required=True, help="the MQTT payload, as text")
+    testing.add_argument("--topic", help="the topic it arrives on (default NAME/data)")
+    testing.add_argument("--file", type=Path, metavar="FILE", help="a parser file to run instead")
+    testing.set_defaults(func=run_parser_test)
+
+    importing = add_command(
+        sub,
+        "import-tagoio",
+        summary="payload parsers, tags and parameters from a TagoIO device export",
+        description=(
+            "Read a TagoIO device export (JSON: a list of device objects as the TagoIO API's\n"
+            "device info gives them, one object, or {status, result}) and give each registered\n"
+            "device of the same name its payload parser (`parse_function`, TagoIO's field for\n"
+            "the device's own JavaScript parser; `payload_decoder` when that is absent), tags\n"
+            "and configuration parameters. Create the devices first (`devices create NAME\n"
+            "--token` or `devices import-tokens`). Each device is reported: imported, skipped\n"
+            "(nothing to import) or refused and why (a parser that does not compile, an\n"
+            "unknown device). Exit 0 when the file was read, 2 when it could not be."
+        ),
+        examples="""
+  mqtt-actions devices import-tagoio tagoio-devices.json --dry-run
+  mqtt-actions devices import-tagoio tagoio-devices.json --stack mqtt-actions-dev --json""",
+    )
+    importing.add_argument("file", metavar="FILE", type=Path, help="the TagoIO device export")
+    importing.add_argument("--dry-run", action="store_true", help="report only; store nothing")
+    importing.set_defaults(func=run_import_tagoio)
+
+
+def run_import_tagoio(args: argparse.Namespace) -> int:
+    try:
+        document = json.loads(args.file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{args.file}: cannot read it as JSON ({exc})") from None
+    found = parsers.tagoio_devices(document)
+    target: Target = args.get_target()
+    report = parsers.import_tagoio(target, found, now_ms=_now_ms(), dry_run=args.dry_run)
+
+    def render() -> str:
+        rows = [
+            [r.device, r.status, r.parser or "—", str(r.tags), str(r.params), r.why or ""]
+            for r in report
+        ]
+        return table(["DEVICE", "STATUS", "PARSER", "TAGS", "PARAMS", "WHY"], rows)
+
+    emit(args, {"dry_run": args.dry_run, "devices": [r.model_dump() for r in report]}, render)
+    return EXIT_OK
+
+
+def run_parser_test(args: argparse.Namespace) -> int:
+    target: Target = args.get_target()
+    result = parsers.dry_run(target, args.name, args.payload, topic=args.topic, file=args.file)
+
+    def render() -> str:
+        lines = [f"device {result.device}: parser {result.parser}, topic {result.topic}"]
+        lines += [f"  console  {line}" for line in result.logs]
+        if result.error is not None:
+            lines.append(f"  FAILED ({result.error_kind}): {result.error}")
+            lines.append("  nothing would be stored; the router dead-letters such a message")
+            return "\n".join(lines)
+        lines.append(f"  {len(result.points)} point(s) would be stored:")
+        lines += [f"    {json.dumps(point, ensure_ascii=False)}" for point in result.points]
+        for refusal in result.refused:
+            lines.append(f"  point {refusal['index']} refused: {'; '.join(refusal['reasons'])}")
+        return "\n".join(lines)
+
+    emit(args, result.model_dump(mode="json"), render)
+    return EXIT_OK if result.error is None else EXIT_FAILED
 
 
 def _render_profile(profile: DeviceProfile) -> str:
@@ -447,16 +570,38 @@ def _render_profile(profile: DeviceProfile) -> str:
     for param in profile.params:
         sent = "sent" if param.sent else "not sent"
         lines.append(f"  param   {param.key}={param.value}  ({sent}, id {param.id})")
-    for name, value in sorted(profile.extra.items()):
+    extra = dict(profile.extra)
+    if PARSER in extra:
+        source = extra.pop(PARSER)
+        language = extra.pop(PARSER_LANGUAGE, "javascript")
+        name = extra.pop(PARSER_NAME, "parser")
+        lines.append(f"  parser  {name} ({language}, {len(source):,} characters)")
+    for name, value in sorted(extra.items()):
         lines.append(f"  {name}  {len(value)} characters")
     return "\n".join(lines)
 
 
 def run_set(args: argparse.Namespace) -> int:
+    if (args.name is None) == (args.tagged is None):
+        raise UsageError(
+            "devices set: give the device NAME or --tagged KEY=VALUE (one of them)",
+            hint="e.g. mqtt-actions devices set sensor-03 --tag site=lisbon",
+        )
     update = profile_update(args)
     target: Target = args.get_target()
-    profile = device_profiles.set_profile(target, args.name, update, now_ms=_now_ms())
-    emit(args, profile.as_dict(), lambda: _render_profile(profile))
+    if args.tagged is None:
+        profile = device_profiles.set_profile(target, args.name, update, now_ms=_now_ms())
+        emit(args, profile.as_dict(), lambda: _render_profile(profile))
+        return EXIT_OK
+    changed = [
+        device_profiles.set_profile(target, p.device, update, now_ms=_now_ms())
+        for p in parsers.tagged(target, args.tagged)
+    ]
+    emit(
+        args,
+        {"tagged": args.tagged, "devices": [p.as_dict() for p in changed]},
+        lambda: "\n".join(_render_profile(p) for p in changed),
+    )
     return EXIT_OK
 
 

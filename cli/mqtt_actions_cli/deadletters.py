@@ -1,7 +1,8 @@
 """Reading the dead-letter queue's messages, whoever wrote them (pure: no I/O).
 
 Three writers share the queue:
-- the router: `{"kind": "action_failed" | "invalid_event", "action_id"?, "reason", "event"}`;
+- the router: `{"kind": "action_failed" | "invalid_event" | "parser_failed", "action_id"?,
+  "reason", "event"}` (parser_failed also holds `parser` and the parser's console `logs`);
 - Lambda's on-failure destination, after the async retries: `{"requestContext": {...},
   "requestPayload": <the event>, "responseContext": {...}, "responsePayload": {...}}`;
 - the IoT rule's error action: `{"ruleName", "topic", "clientId", "cloudwatchTraceId",
@@ -76,7 +77,7 @@ def parse_message(message: Mapping[str, Any]) -> DeadLetter:
         return DeadLetter(**base, source="unknown", kind="unknown", reason=_cut(raw), body=raw)
     if not isinstance(body, dict):
         return DeadLetter(**base, source="unknown", kind="unknown", reason=_cut(raw), body=body)
-    if body.get("kind") in {"action_failed", "invalid_event"}:
+    if body.get("kind") in {"action_failed", "invalid_event", "parser_failed"}:
         return _router(body, base)
     if "requestPayload" in body and "requestContext" in body:
         return _lambda_destination(body, base)
@@ -88,7 +89,8 @@ def parse_message(message: Mapping[str, Any]) -> DeadLetter:
 def _router(body: dict[str, Any], base: dict[str, Any]) -> DeadLetter:
     event = body.get("event")
     kind = str(body["kind"])
-    ok_event = isinstance(event, dict) and kind == "action_failed"
+    # A parser failure is replayed whole (every action) once the parser is fixed.
+    ok_event = isinstance(event, dict) and kind in {"action_failed", "parser_failed"}
     return DeadLetter(
         **base,
         source="router",

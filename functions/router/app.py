@@ -17,6 +17,7 @@ from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.adapters.aws import client
 from mqtt_actions.adapters.binding_store import DynamoBindingStore
 from mqtt_actions.adapters.bucket import DynamoBucket
+from mqtt_actions.adapters.device_profiles import profiles_from_env
 from mqtt_actions.adapters.dlq import SqsDeadLetters
 from mqtt_actions.adapters.idempotency import PowertoolsOnce
 from mqtt_actions.adapters.inspector import DynamoInspector, LoggingInspector
@@ -29,6 +30,8 @@ from mqtt_actions.bindings import DeviceDirectory
 from mqtt_actions.change_marker import ChangeMarker
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.observability import traced
+from mqtt_actions.parsers import ParserLookup
+from mqtt_actions.parsers.registry import CachedParsers
 from mqtt_actions.ports import AdapterWrappers, InspectorLog, NeedsInvocation
 from mqtt_actions.router import (
     ActionsSource,
@@ -77,6 +80,7 @@ def deps() -> RouterDeps:
         dead_letters=SqsDeadLetters(cfg.dead_letter_queue_url, client("sqs")),
         once=PowertoolsOnce(cfg.idempotency_table, dynamodb, cfg.idempotency_seconds),
         devices=_devices(cfg, dynamodb),
+        parsers=_parsers(cfg),
     )
     return wrap_adapters(built, wrappers)
 
@@ -88,6 +92,20 @@ def _devices(cfg: RouterSettings, dynamodb: Any) -> DeviceDirectory:
             DynamoBindingStore(cfg.device_bindings_table, dynamodb).get, cfg.device_identity
         )
     return DeviceDirectory(lambda _client_id: None, cfg.device_identity)
+
+
+def _parsers(cfg: RouterSettings) -> ParserLookup | None:
+    """Devices' payload parsers from the device registry (DEVICES_TABLE), cached like the
+    actions; None when the template gives no registry. No parser engine is imported here."""
+    registry = profiles_from_env()
+    if registry is None:
+        return None
+    return CachedParsers(
+        registry.get,
+        cfg.actions_cache_seconds,
+        clock=time.time,
+        changed=ChangeMarker(cfg.actions_change_file).changed if cfg.actions_change_file else None,
+    )
 
 
 def _inspector(cfg: RouterSettings, dynamodb: Any) -> InspectorLog:

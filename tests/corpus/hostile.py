@@ -106,7 +106,7 @@ def _raw_base64(payload: bytes) -> Callable[[Observed], bool | None]:
     def check(seen: Observed) -> None:
         [row] = seen.rows
         assert row["variable"] == "payload"
-        assert row["metadata"] == {"topic": TOPIC, "encoding": "base64"}
+        assert row["metadata"] == {"topic": TOPIC, "mqtt_topic": TOPIC, "encoding": "base64"}
         assert base64.b64decode(row["value"]) == payload
         assert seen.mqtt == [(f"ack/{DEVICE}/payload", row["value"].encode())]
 
@@ -270,7 +270,7 @@ CASES: list[Case] = [
     Case("dollar-topic-unmatched", point(), {}, topic="$SYS/broker/load"),
     Case("topic-65535-bytes", point(), done(store="points_refused", hook="refused"),
          topic=lambda: "a/" + "b" * 65_533,
-         reasons={"store": "metadata is 65,5", "hook": "HTTP 431"}),
+         reasons={"store": "metadata is 131,0", "hook": "HTTP 431"}),
     Case("topic-65536-bytes", point(), {}, topic=lambda: "a/" + "b" * 65_534),
     Case("non-ascii-topic-and-value", point(value="21 °C 😀"), done(), topic="casa/温度",
          then=_non_ascii),

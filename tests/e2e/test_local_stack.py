@@ -63,7 +63,7 @@ def test_json_published_with_qos1_is_stored_in_the_devices_bucket(
 
     rows = wait_until(lambda: stack.bucket("dev-json", "temperature"), "the temperature row")
     assert rows[0]["value"] == 21.5
-    assert rows[0]["metadata"] == {"topic": "bucket/kitchen"}
+    assert rows[0]["metadata"] == {"topic": "bucket/kitchen", "mqtt_topic": "bucket/kitchen"}
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_json_published_with_qos1_is_stored_in_the_devices_bucket(
         pytest.param(
             0,
             b"hello raw",
-            {"value": "hello raw", "metadata": {"topic": "bucket/raw"}},
+            {"value": "hello raw", "metadata": {"topic": "bucket/raw", "mqtt_topic": "bucket/raw"}},
             id="text-qos0",
         ),
         pytest.param(
@@ -80,7 +80,11 @@ def test_json_published_with_qos1_is_stored_in_the_devices_bucket(
             b"\x00\xff\x10binary",
             {
                 "value": base64.b64encode(b"\x00\xff\x10binary").decode(),
-                "metadata": {"topic": "bucket/raw", "encoding": "base64"},
+                "metadata": {
+                    "topic": "bucket/raw",
+                    "mqtt_topic": "bucket/raw",
+                    "encoding": "base64",
+                },
             },
             id="binary-qos1",
         ),

@@ -26,7 +26,9 @@ JSON_WHITESPACE = " \t\n\r"
 
 def raw(text: str) -> list[dict[str, Any]]:
     """What a payload that is not wrapped as JSON becomes."""
-    return [{"variable": "payload", "value": text, "metadata": {"topic": TOPIC}}]
+    return [
+        {"variable": "payload", "value": text, "metadata": {"topic": TOPIC, "mqtt_topic": TOPIC}}
+    ]
 
 
 def original_bytes(point: dict[str, Any]) -> bytes:
@@ -55,84 +57,128 @@ def metadata_of(size: int) -> dict[str, Any]:
 JSON_CASES = [
     pytest.param(
         b'{"variable": "temperature", "value": 21.5, "unit": "C"}',
-        [{"variable": "temperature", "value": 21.5, "unit": "C", "metadata": {"topic": TOPIC}}],
+        [
+            {
+                "variable": "temperature",
+                "value": 21.5,
+                "unit": "C",
+                "metadata": {"topic": TOPIC, "mqtt_topic": TOPIC},
+            }
+        ],
         id="object",
     ),
     pytest.param(
         b'[{"variable": "t", "value": 1}, {"variable": "h", "value": 40}]',
         [
-            {"variable": "t", "value": 1, "metadata": {"topic": TOPIC}},
-            {"variable": "h", "value": 40, "metadata": {"topic": TOPIC}},
+            {"variable": "t", "value": 1, "metadata": {"topic": TOPIC, "mqtt_topic": TOPIC}},
+            {"variable": "h", "value": 40, "metadata": {"topic": TOPIC, "mqtt_topic": TOPIC}},
         ],
         id="array-of-objects",
     ),
     pytest.param(
         b'{"variable": "t", "metadata": {"sensor": "a1", "battery": 3.1}}',
-        [{"variable": "t", "metadata": {"sensor": "a1", "battery": 3.1, "topic": TOPIC}}],
+        [
+            {
+                "variable": "t",
+                "metadata": {"sensor": "a1", "battery": 3.1, "topic": TOPIC, "mqtt_topic": TOPIC},
+            }
+        ],
         id="metadata-keys-kept-topic-added",
     ),
     pytest.param(
         b'{"variable": "t", "metadata": {"topic": "spoofed", "x": 1}}',
-        [{"variable": "t", "metadata": {"topic": TOPIC, "x": 1}}],
+        [{"variable": "t", "metadata": {"topic": TOPIC, "mqtt_topic": TOPIC, "x": 1}}],
         id="metadata-topic-overwritten",
     ),
     pytest.param(
         b'{"variable": "t", "metadata": null}',
-        [{"variable": "t", "metadata": {"topic": TOPIC}}],
+        [{"variable": "t", "metadata": {"topic": TOPIC, "mqtt_topic": TOPIC}}],
         id="metadata-null-is-absent",
     ),
     pytest.param(
         b'{"variable": "t", "metadata": "calibrated"}',
-        [{"variable": "t", "metadata": {"value": "calibrated", "topic": TOPIC}}],
+        [
+            {
+                "variable": "t",
+                "metadata": {"value": "calibrated", "topic": TOPIC, "mqtt_topic": TOPIC},
+            }
+        ],
         id="metadata-text-kept-as-value",
     ),
     pytest.param(
         b'{"variable": "t", "metadata": [1, {"a": 2}]}',
-        [{"variable": "t", "metadata": {"value": [1, {"a": 2}], "topic": TOPIC}}],
+        [
+            {
+                "variable": "t",
+                "metadata": {"value": [1, {"a": 2}], "topic": TOPIC, "mqtt_topic": TOPIC},
+            }
+        ],
         id="metadata-list-kept-as-value",
     ),
     pytest.param(
         b'{"variable": "t", "metadata": 0}',
-        [{"variable": "t", "metadata": {"value": 0, "topic": TOPIC}}],
+        [{"variable": "t", "metadata": {"value": 0, "topic": TOPIC, "mqtt_topic": TOPIC}}],
         id="metadata-number-kept-as-value",
     ),
-    pytest.param(b"{}", [{"metadata": {"topic": TOPIC}}], id="empty-object"),
+    pytest.param(b"{}", [{"metadata": {"topic": TOPIC, "mqtt_topic": TOPIC}}], id="empty-object"),
     pytest.param(b"[]", [], id="empty-array"),
     pytest.param(b" \r\n[ ]\t", [], id="empty-array-with-whitespace"),
     pytest.param(BOM + b"[]", [], id="bom-empty-array"),
     pytest.param(
         BOM + b'{"variable": "t"}',
-        [{"variable": "t", "metadata": {"topic": TOPIC}}],
+        [{"variable": "t", "metadata": {"topic": TOPIC, "mqtt_topic": TOPIC}}],
         id="bom-stripped-before-json",
     ),
     pytest.param(
         b'{"variable": "a", "variable": "b"}',
-        [{"variable": "b", "metadata": {"topic": TOPIC}}],
+        [{"variable": "b", "metadata": {"topic": TOPIC, "mqtt_topic": TOPIC}}],
         id="duplicate-keys-last-wins",
     ),
     pytest.param(
         b'{"variable": "n", "value": 123456789012345678901234567890}',
-        [{"variable": "n", "value": 123456789012345678901234567890, "metadata": {"topic": TOPIC}}],
+        [
+            {
+                "variable": "n",
+                "value": 123456789012345678901234567890,
+                "metadata": {"topic": TOPIC, "mqtt_topic": TOPIC},
+            }
+        ],
         id="big-int-exact",
     ),
     pytest.param(
         b'{"variable": "n", "value": 1e308, "tiny": 1e-400}',
-        [{"variable": "n", "value": 1e308, "tiny": 0.0, "metadata": {"topic": TOPIC}}],
+        [
+            {
+                "variable": "n",
+                "value": 1e308,
+                "tiny": 0.0,
+                "metadata": {"topic": TOPIC, "mqtt_topic": TOPIC},
+            }
+        ],
         id="floats-in-range",
     ),
     pytest.param(
         '{"variable": "température", "value": "21 °C"}'.encode(),
-        [{"variable": "température", "value": "21 °C", "metadata": {"topic": TOPIC}}],
+        [
+            {
+                "variable": "température",
+                "value": "21 °C",
+                "metadata": {"topic": TOPIC, "mqtt_topic": TOPIC},
+            }
+        ],
         id="utf8-text",
     ),
     pytest.param(
         b'{"variable": "s", "value": "\\ud800"}',
-        [{"variable": "s", "value": "\ud800", "metadata": {"topic": TOPIC}}],
+        [{"variable": "s", "value": "\ud800", "metadata": {"topic": TOPIC, "mqtt_topic": TOPIC}}],
         id="lone-surrogate-escape",
     ),
     pytest.param(
         b"[" + b",".join(b'{"variable": "v", "value": %d}' % i for i in range(3)) + b"]",
-        [{"variable": "v", "value": i, "metadata": {"topic": TOPIC}} for i in range(3)],
+        [
+            {"variable": "v", "value": i, "metadata": {"topic": TOPIC, "mqtt_topic": TOPIC}}
+            for i in range(3)
+        ],
         id="order-kept",
     ),
 ]
@@ -160,7 +206,9 @@ def test_json_of_128_kb_is_wrapped_whole() -> None:
     points = wrap_payload(payload, TOPIC)
 
     assert len(points) == count
-    assert all(p == {**json.loads(item), "metadata": {"topic": TOPIC}} for p in points)
+    assert all(
+        p == {**json.loads(item), "metadata": {"topic": TOPIC, "mqtt_topic": TOPIC}} for p in points
+    )
 
 
 # --- wrap_payload: everything else is one raw text point ----------------------------------------
@@ -226,7 +274,7 @@ def test_payloads_that_are_not_utf8_are_kept_as_base64(payload: bytes) -> None:
     [point] = wrap_payload(payload, TOPIC)
 
     assert point["variable"] == "payload"
-    assert point["metadata"] == {"topic": TOPIC, "encoding": "base64"}
+    assert point["metadata"] == {"topic": TOPIC, "mqtt_topic": TOPIC, "encoding": "base64"}
     assert base64.b64decode(point["value"], validate=True) == payload
 
 
@@ -285,7 +333,7 @@ def test_any_bytes_give_points_with_the_topic_and_lose_nothing(payload: bytes, t
             {
                 "variable": "payload",
                 "value": base64.b64encode(payload).decode(),
-                "metadata": {"topic": topic, "encoding": "base64"},
+                "metadata": {"topic": topic, "mqtt_topic": topic, "encoding": "base64"},
             }
         ]
         return
@@ -332,11 +380,11 @@ def test_json_values_follow_the_tagoio_rule(value: Any) -> None:
         }
         kept = sent.get("metadata")
         if isinstance(kept, dict):
-            assert point["metadata"] == {**kept, "topic": TOPIC}
+            assert point["metadata"] == {**kept, "topic": TOPIC, "mqtt_topic": TOPIC}
         elif kept is None:
-            assert point["metadata"] == {"topic": TOPIC}
+            assert point["metadata"] == {"topic": TOPIC, "mqtt_topic": TOPIC}
         else:
-            assert point["metadata"] == {"value": kept, "topic": TOPIC}
+            assert point["metadata"] == {"value": kept, "topic": TOPIC, "mqtt_topic": TOPIC}
 
 
 # --- DataPoint: accepted at the limits ----------------------------------------------------------
@@ -593,8 +641,8 @@ def test_check_points_splits_accepted_from_refused_by_index() -> None:
     accepted, refused = check_points(points)
 
     assert [(p.variable, p.value, p.unit, p.metadata) for p in accepted] == [
-        ("t", 21.5, None, {"topic": TOPIC}),
-        ("h", None, "%", {"topic": TOPIC}),
+        ("t", 21.5, None, {"topic": TOPIC, "mqtt_topic": TOPIC}),
+        ("h", None, "%", {"topic": TOPIC, "mqtt_topic": TOPIC}),
     ]
     assert refused == [(1, ["missing 'variable'"])]
 

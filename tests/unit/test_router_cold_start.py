@@ -16,6 +16,10 @@ import functions.router.app
 from mqtt_actions import actions, lifecycle, payload
 print(json.dumps({
     "idempotency": "aws_lambda_powertools.utilities.idempotency" in sys.modules,
+    "parser_engines": sorted(
+        m for m in ("py_mini_racer", "mqtt_actions.parsers.javascript",
+                    "mqtt_actions.parsers.python") if m in sys.modules
+    ),
     "built": sorted(
         m.__name__
         for m in (actions.InsertBucketAction, actions.SmsAction, actions.Condition,
@@ -31,4 +35,5 @@ def test_importing_the_router_builds_no_actions_lifecycle_or_point_validators() 
     ran = subprocess.run(  # noqa: S603 - our own interpreter and code
         [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
     )
-    assert json.loads(ran.stdout) == {"idempotency": False, "built": []}
+    # No payload parser engine either: V8 loads only when a device's parser runs.
+    assert json.loads(ran.stdout) == {"idempotency": False, "parser_engines": [], "built": []}

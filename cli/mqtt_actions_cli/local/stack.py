@@ -131,6 +131,7 @@ class LocalStack:
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._marker: Path | None = None
         self._actions_table = ""
+        self._devices_table = ""  # its writes move the marker too: payload parsers are there
         self.aws_port = options.aws_port
         self.mqtt_port = options.mqtt_port
         self.control_port = 0
@@ -153,6 +154,7 @@ class LocalStack:
             **create_queues(template, self._sqs, names),
         }
         self._actions_table = physical.get("ActionsTable", "")
+        self._devices_table = physical.get("DevicesTable", "")
         snapshot = self._open_state(physical, clients)
         parameters = {**LOCAL_PARAMETERS, **opts.parameters}
         self._parameters = parameters
@@ -277,7 +279,8 @@ class LocalStack:
         """A request to moto's server that may change something (from moto's server thread)."""
         if self._persistence is not None:
             self._persistence.mark_changed()
-        if self._actions_table in tables and self._marker is not None:
+        watched = {self._actions_table, self._devices_table} - {""}
+        if watched & tables and self._marker is not None:
             # A new content each time: the router compares contents, not times.
             self._marker.write_text(uuid.uuid4().hex, encoding="ascii")
 

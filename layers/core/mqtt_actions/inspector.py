@@ -51,7 +51,8 @@ class InspectorLevel(StrEnum):
 
     - all: every message and every action outcome.
     - outcomes: a message only when some action did more than store it or did not run as
-      asked: any outcome but `done` of an insert_bucket and `condition_false` (so an SMS sent,
+      asked: any outcome but `done` of an insert_bucket (or of the device's payload parser)
+      and `condition_false` (so an SMS sent,
       a webhook posted, a duplicate or a refusal shows; a message its actions only stored, or
       that matched no action, does not).
     - errors: a message only when some action failed, was refused (refused, points_refused,
@@ -75,6 +76,10 @@ _ERROR_OUTCOMES = frozenset(
 )
 
 
+# Done steps that are the routine of a stored message: a parser that ran, a row stored.
+_ROUTINE_DONE = frozenset({"insert_bucket", "payload_parser"})
+
+
 def worth_recording(level: InspectorLevel, results: Sequence[ActionResult]) -> bool:
     """Whether a message with these outcomes is recorded at `level` (see InspectorLevel)."""
     if level is InspectorLevel.ALL:
@@ -83,7 +88,7 @@ def worth_recording(level: InspectorLevel, results: Sequence[ActionResult]) -> b
         return any(r.outcome in _ERROR_OUTCOMES for r in results)
     return any(
         r.outcome is not Outcome.CONDITION_FALSE
-        and not (r.outcome is Outcome.DONE and r.action_type == "insert_bucket")
+        and not (r.outcome is Outcome.DONE and r.action_type in _ROUTINE_DONE)
         for r in results
     )
 

@@ -4,12 +4,14 @@
 It runs on every message, so it is plain `json` with no pydantic; it never raises for any bytes.
 
 - A JSON object becomes `[obj]`; a JSON array of objects becomes those objects; `[]` becomes `[]`.
-  Each object gets `metadata.topic = topic`: added to an existing `metadata` object (a `topic` the
-  device sent there is overwritten); `metadata: null` counts as absent; any other non-object
-  `metadata` is kept whole as `metadata.value`.
+  Each object gets `metadata.topic = topic` and `metadata.mqtt_topic = topic` (the key TagoIO's
+  broker and its payload parser examples use, so a parser that looks for it finds it): added to
+  an existing `metadata` object (a `topic` or `mqtt_topic` the device sent there is
+  overwritten); `metadata: null` counts as absent; any other non-object `metadata` is kept whole
+  as `metadata.value`.
 - Anything else (not UTF-8, not JSON, a JSON scalar, an array holding anything but objects, empty)
   becomes one point `{"variable": "payload", "value": <the payload text, as sent>, "metadata":
-  {"topic": topic}}`. Bytes that are not UTF-8 are kept as base64 text with
+  {"topic": topic, "mqtt_topic": topic}}`. Bytes that are not UTF-8 are kept as base64 text with
   `metadata.encoding = "base64"`. The text is the payload itself, so it always round-trips.
 - JSON is read as RFC 8259 has it: `NaN`, `Infinity`, `-Infinity` and numbers too large for a
   float (`1e400`) are not JSON, so such a payload is raw text (DynamoDB cannot store them either).
@@ -106,10 +108,11 @@ def _with_topic(point: dict[str, Any], topic: str) -> dict[str, Any]:
     metadata = point.get("metadata")
     if isinstance(metadata, dict):
         metadata["topic"] = topic
+        metadata["mqtt_topic"] = topic
     elif metadata is None:
-        point["metadata"] = {"topic": topic}
+        point["metadata"] = {"topic": topic, "mqtt_topic": topic}
     else:  # a string, number or list the device sent: kept whole, never dropped
-        point["metadata"] = {"value": metadata, "topic": topic}
+        point["metadata"] = {"value": metadata, "topic": topic, "mqtt_topic": topic}
     return point
 
 
@@ -125,7 +128,7 @@ def wrap_payload(payload: bytes | bytearray | memoryview, topic: str) -> list[di
             {
                 "variable": RAW_VARIABLE,
                 "value": base64.b64encode(raw).decode("ascii"),
-                "metadata": {"topic": topic, "encoding": "base64"},
+                "metadata": {"topic": topic, "mqtt_topic": topic, "encoding": "base64"},
             }
         ]
     parsed = _parse_json(text) if text else None
@@ -133,7 +136,9 @@ def wrap_payload(payload: bytes | bytearray | memoryview, topic: str) -> list[di
         return [_with_topic(parsed, topic)]
     if isinstance(parsed, list) and all(isinstance(item, dict) for item in parsed):
         return [_with_topic(item, topic) for item in parsed]
-    return [{"variable": RAW_VARIABLE, "value": text, "metadata": {"topic": topic}}]
+    return [
+        {"variable": RAW_VARIABLE, "value": text, "metadata": {"topic": topic, "mqtt_topic": topic}}
+    ]
 
 
 # --- data points and their limits ---------------------------------------------------------------

@@ -37,6 +37,7 @@ from mqtt_actions.bindings import UNKNOWN_CONNECTION, DeviceDirectory
 from mqtt_actions.conditions import explain
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.executors import ExecContext, execute
+from mqtt_actions.parsers import DeviceParser, ParserError, ParserLimits, ParserLookup, run_parser
 from mqtt_actions.payload import wrap_payload
 from mqtt_actions.ports import (
     ActionError,
@@ -152,6 +153,8 @@ class RouterDeps:
     # Names the device of a message's client id (the authorizer's binding); None: only events
     # that name their device (a dry run, a replayed dead letter) can be routed.
     devices: DeviceDirectory | None = None
+    # Devices' payload parsers (the device registry); None: no device has one.
+    parsers: ParserLookup | None = None
 
 
 def wrap_adapters(deps: RouterDeps, wrappers: AdapterWrappers) -> RouterDeps:
@@ -208,7 +211,13 @@ def resolve_device(event: RouterEvent, deps: RouterDeps) -> RouterEvent | None:
 def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> RouteSummary:
     """Run every action matching `event.topic` once; one failing action never stops the others.
     A message whose device cannot be named runs nothing: the inspector shows it and a dead
-    letter keeps it (reason `unknown connection`)."""
+    letter keeps it (reason `unknown connection`).
+
+    When the message matches some action and its device has a payload parser, the parser runs
+    first, once, on the wrapped points: its result is what the conditions, insert_bucket, the
+    placeholders, analyses and webhooks see. A parser that fails runs no action: the message
+    goes to the inspector and the dead-letter queue with the parser's error and console lines.
+    """
     named = resolve_device(event, deps)
     if named is None:
         return _unknown_connection(event, deps)
@@ -219,6 +228,10 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
     if event.only_actions is not None:
         wanted = set(event.only_actions)
         matched = [a for a in matched if a.id in wanted]
+    parsed: ActionResult | None = None
+    found = deps.parsers.for_device(event.device) if matched and deps.parsers else None
+    if found is not None:
+        points, parsed = _parse(found, points, settings)
     message = MessageRecord(
         device=event.device,
         topic=event.topic,
@@ -232,11 +245,17 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
         qos=event.local_qos,
     )
     deps.inspector.record_message(message)
+    if parsed is not None and parsed.outcome is Outcome.FAILED:
+        deps.inspector.record_outcomes(message, (parsed,))
+        deps.dead_letters.send(_parser_dead_letter(event, parsed))
+        return RouteSummary(message, (parsed,))
     run = _MessageRun(
         ExecContext(event=event, payload=payload, points=points, deps=deps, settings=settings),
         deps,
     )
     results = tuple(run.action(action) for action in matched)
+    if parsed is not None:
+        results = (parsed, *results)
     deps.inspector.record_outcomes(message, results)
     for result in results:
         if result.outcome is Outcome.FAILED:
@@ -281,6 +300,36 @@ def _unknown_connection(event: RouterEvent, deps: RouterDeps) -> RouteSummary:
     )
     logger.warning("unknown connection", extra={"client_id": event.clientid})
     return RouteSummary(message, (result,))
+
+
+# The parser's step in a message's outcomes: not an action id ([a-z0-9-]), so never one of them.
+PARSER_STEP = "payload_parser"
+
+
+def _parse(
+    found: DeviceParser, points: list[dict[str, Any]], settings: RouterSettings
+) -> tuple[list[dict[str, Any]], ActionResult]:
+    """The device's parser on `points`: (the points to use, the parser's outcome)."""
+    limits = ParserLimits(settings.parser_timeout_seconds, settings.parser_memory_mb)
+    label = found.parser.label()
+    try:
+        run = run_parser(found.parser, points, found.device, limits)
+    except ParserError as exc:
+        detail: dict[str, Any] = {"parser": label, "error_kind": exc.kind, "logs": exc.logs}
+        reason = f"payload parser {label} failed: {exc.message}; nothing stored"
+        return points, _step(Outcome.FAILED, reason, detail)
+    detail = {"parser": label, "points": len(run.points), "logs": run.logs}
+    return run.points, _step(Outcome.DONE, None, detail)
+
+
+def _step(outcome: Outcome, reason: str | None, detail: dict[str, Any]) -> ActionResult:
+    return ActionResult(
+        action_id=PARSER_STEP,
+        action_type=PARSER_STEP,
+        outcome=outcome,
+        reason=reason,
+        detail=detail,
+    )
 
 
 @dataclass(frozen=True)
@@ -407,6 +456,17 @@ def _preview(payload: bytes) -> str:
     head = payload[:PREVIEW_BYTES]
     text = head.decode("utf-8", errors="replace")
     return text + ("…" if len(payload) > PREVIEW_BYTES else "")
+
+
+def _parser_dead_letter(event: RouterEvent, result: ActionResult) -> dict[str, Any]:
+    """A message its device's parser failed on: replayed whole once the parser is fixed."""
+    return {
+        "kind": "parser_failed",
+        "reason": result.reason,
+        "parser": result.detail.get("parser"),
+        "logs": result.detail.get("logs", []),
+        "event": _event_json(event),
+    }
 
 
 def _dead_letter(event: RouterEvent, result: ActionResult) -> dict[str, Any]:

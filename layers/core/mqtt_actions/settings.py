@@ -39,6 +39,9 @@ class RouterSettings(BaseModel):
     device_bindings_table: str = Field(default="", alias="DEVICE_BINDINGS_TABLE")
     # Local stack without token checking only: client-id (mqtt_actions.bindings.DeviceIdentity).
     device_identity: DeviceIdentity = Field(default=DeviceIdentity.BINDING, alias="DEVICE_IDENTITY")
+    # Payload parsers: TagoIO's 2 s by default (template parameter ParserTimeoutSeconds).
+    parser_timeout_seconds: float = Field(default=2.0, gt=0, le=30, alias="PARSER_TIMEOUT_SECONDS")
+    parser_memory_mb: int = Field(default=32, ge=16, le=1024, alias="PARSER_MEMORY_MB")
 
     @field_validator("analysis_functions", mode="before")
     @classmethod

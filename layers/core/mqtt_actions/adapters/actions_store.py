@@ -4,7 +4,7 @@ fingerprint = its mark, so the router loads it without validating it again)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
@@ -16,13 +16,16 @@ from mqtt_actions.actions import (
 )
 from mqtt_actions.adapters.dynamo import put_items
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 logger = Logger(child=True)
 PK = "ACTION"
 MAX_TRANSACTION = 100
 
 
 class DynamoActionsStore:
-    def __init__(self, table: str, client: Any) -> None:
+    def __init__(self, table: str, client: DynamoDBClient) -> None:
         self._table = table
         self._client = client
         # Ids the last load() validated in full (no mark, or a stale one): `actions apply`

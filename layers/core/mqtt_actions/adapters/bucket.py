@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Context, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mqtt_actions.adapters.dynamo import put_items
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # DynamoDB numbers: 38 significant digits, magnitude from 1E-130 up to (not including) 1E126.
 _NUMBER_CONTEXT = Context(prec=38)
@@ -83,7 +86,9 @@ def row_ts(item: Mapping[str, Any]) -> str:
 
 
 class DynamoBucket:
-    def __init__(self, table: str, client: Any, sleep: Any = time.sleep) -> None:
+    def __init__(
+        self, table: str, client: DynamoDBClient, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self._table = table
         self._client = client
         self._sleep = sleep

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from mqtt_actions.device_profiles import DeviceParam, DeviceProfile
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 DEVICES_TABLE: Final = "DEVICES_TABLE"
 
@@ -65,7 +68,7 @@ def _item(profile: DeviceProfile) -> dict[str, Any]:
 class DynamoDeviceProfiles:
     """`ports.DeviceRegistry` over one DynamoDB table."""
 
-    def __init__(self, table: str, client: Any) -> None:
+    def __init__(self, table: str, client: DynamoDBClient) -> None:
         self._table = table
         self._client = client
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 
 class SqsDeadLetters:
-    def __init__(self, queue_url: str, client: Any) -> None:
+    def __init__(self, queue_url: str, client: SQSClient) -> None:
         self._url = queue_url
         self._client = client
 

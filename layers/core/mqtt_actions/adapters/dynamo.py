@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 BATCH = 25
 MAX_UNPROCESSED_ROUNDS = 8
@@ -16,7 +19,7 @@ class BatchWriteError(RuntimeError):
 
 
 def put_items(
-    client: Any,
+    client: DynamoDBClient,
     table: str,
     items: Sequence[dict[str, Any]],
     *,

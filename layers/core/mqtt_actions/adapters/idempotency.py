@@ -18,6 +18,7 @@ from mqtt_actions.ports import InProgressError
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 def _call(key: dict[str, str], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -25,7 +26,7 @@ def _call(key: dict[str, str], work: Callable[[], dict[str, Any]]) -> dict[str, 
 
 
 class PowertoolsOnce:
-    def __init__(self, table: str, client: Any, expires_after_seconds: int) -> None:
+    def __init__(self, table: str, client: DynamoDBClient, expires_after_seconds: int) -> None:
         self._table = table
         self._client = client
         self._expires_after_seconds = expires_after_seconds

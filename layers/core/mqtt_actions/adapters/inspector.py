@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
@@ -51,6 +51,9 @@ from mqtt_actions.inspector import (
 )
 from mqtt_actions.lifecycle import LifecycleEvent
 from mqtt_actions.ports import ActionResult, MessageRecord, Outcome
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 logger = Logger(child=True)
 
@@ -91,7 +94,7 @@ class DynamoInspector:
     def __init__(
         self,
         table: str,
-        client: Any,
+        client: DynamoDBClient,
         retention_days: int,
         clock: Callable[[], float] = time.time,
         *,

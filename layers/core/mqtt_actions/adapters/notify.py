@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sesv2.type_defs import BodyTypeDef
+    from mypy_boto3_sns import SNSClient
 
 
 class SnsSesNotifier:
-    def __init__(self, sns: Any, sesv2: Any, sender: str) -> None:
+    def __init__(self, sns: SNSClient, sesv2: SESV2Client, sender: str) -> None:
         self._sns = sns
         self._ses = sesv2
         self._sender = sender
@@ -25,7 +30,7 @@ class SnsSesNotifier:
     def send_email(
         self, to: Sequence[str], subject: str, text: str | None, html: str | None
     ) -> str:
-        body: dict[str, Any] = {}
+        body: BodyTypeDef = {}
         if text is not None:
             body["Text"] = {"Data": text, "Charset": "UTF-8"}
         if html is not None:

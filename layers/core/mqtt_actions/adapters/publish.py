@@ -3,14 +3,17 @@ and reading back a topic's retained message."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mqtt_actions.events import HOPS_PROPERTY
 from mqtt_actions.ports import RetainedMessage
 
+if TYPE_CHECKING:
+    from mypy_boto3_iot_data import IoTDataPlaneClient
+
 
 class IotDataPublisher:
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: IoTDataPlaneClient) -> None:
         self._client = client
 
     def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool, hops: int) -> None:
@@ -21,7 +24,8 @@ class IotDataPublisher:
             payload=payload,
             # A list: botocore JSON-encodes (and base64s) this header itself; a str would arrive
             # double-encoded and IoT Core would lose the hop count the loop guard relies on.
-            userProperties=[{HOPS_PROPERTY: str(hops)}],
+            # boto3-stubs type it `str` (the wire form); botocore's `jsonvalue` trait wants this.
+            userProperties=[{HOPS_PROPERTY: str(hops)}],  # type: ignore[arg-type]
         )
 
     def get_retained(self, topic: str) -> RetainedMessage | None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 class DynamoRateLimiter:
-    def __init__(self, table: str, client: Any) -> None:
+    def __init__(self, table: str, client: DynamoDBClient) -> None:
         self._table = table
         self._client = client
 

