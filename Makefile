@@ -26,7 +26,7 @@ export AWS_DEFAULT_REGION    := us-east-1
 export SAM_CLI_TELEMETRY     := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help python venv sysdeps test quick load docs docs-gen docs-serve lint format typecheck pytest unit integration e2e validate security build bench run paho lock clean
+.PHONY: help python venv sysdeps test quick load docs docs-gen docs-serve lint format typecheck pytest unit integration e2e validate security build bench run paho lock clean corpus tagoio-sdk-reference
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -92,7 +92,7 @@ format: $(VENV)/.installed ## apply ruff fixes and formatting
 typecheck: $(VENV)/.installed ## mypy --strict over layers/, functions/, cli/
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed sysdeps ## every test suite: unit, integration, e2e
+pytest: $(VENV)/.installed sysdeps tagoio-sdk-reference ## every test suite: unit, integration, e2e
 	$(BIN)/pytest
 
 # tests/inspector is one suite by behaviour: its tests on moto are marked `integration`.
@@ -162,3 +162,15 @@ lock: python ## re-resolve and pin every dependency (constraints*.txt) with uv
 
 clean: ## remove venvs, caches and build output
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(DOCS_VENV) .site .tools .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# TagoIO's SDK from PyPI, for comparison only: a directory, not on any path (see the file).
+TAGOIO_SDK_REF := $(VENV)/tagoio-sdk-reference
+tagoio-sdk-reference: $(TAGOIO_SDK_REF)/.installed
+$(TAGOIO_SDK_REF)/.installed: requirements-tagoio-sdk.txt | $(VENV)/.installed
+	@uv=$$(command -v uv || echo .tools/uv/bin/uv); rm -rf $(TAGOIO_SDK_REF); \
+	"$$uv" pip install --quiet --no-deps --python $(PY) --target $(TAGOIO_SDK_REF) -r requirements-tagoio-sdk.txt \
+	  && touch $@ && echo "==> $(TAGOIO_SDK_REF): tagoio-sdk (reference, not importable)"
+
+corpus: $(VENV)/.installed ## run TagoIO analyses unchanged and check their effects: make corpus SNIPPETS=DIR
+	@if [ -z "$(SNIPPETS)" ]; then echo "usage: make corpus SNIPPETS=DIR (e.g. tago-io/analysis-snippets' snippets/analysis/python-rt2025)" >&2; exit 2; fi
+	$(PY) scripts/tagoio_corpus.py --snippets "$(SNIPPETS)"

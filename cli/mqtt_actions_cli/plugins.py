@@ -34,6 +34,12 @@ PLUGINS: dict[str, tuple[str, str, str, str]] = {
     "dlq": ("mqtt_actions_cli.cmd_dlq", "register", "the dead-letter queue", ""),
     "devices": ("mqtt_actions_cli.cmd_devices", "register", "devices and their tokens", ""),
     "publish": ("mqtt_actions_cli.cmd_publish", "register", "publish one MQTT message", ""),
+    "analyses": (
+        "mqtt_actions_cli.cmd_analyses",
+        "register",
+        "analyses: add a TagoIO script, list, run, logs",
+        "",
+    ),
     "console": ("mqtt_actions_cli.console.command", "register", "the web console", ""),
 }
 

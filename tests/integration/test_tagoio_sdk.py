@@ -10,6 +10,7 @@ import pytest
 
 from mqtt_actions.adapters.bucket import DynamoBucket
 from mqtt_actions.adapters.token_store import DynamoTokenStore
+from mqtt_actions.analysis import NotConfiguredError
 from mqtt_actions.tagoio import Analysis, Device, UnknownTokenError, token_hash
 from mqtt_actions.tokens import TokenRecord
 from tests.integration.conftest import Aws
@@ -78,7 +79,7 @@ def test_an_unknown_token_is_refused_and_nothing_is_stored(
     give_token(env, "another-token", "pump-8")
     monkeypatch.setenv("DEVICE_TOKENS_TABLE", env.tables["DeviceTokensTable"])
 
-    with pytest.raises(UnknownTokenError, match="no device has this token"):
+    with pytest.raises(UnknownTokenError, match="no device has the token"):
         lambda_handler(event(), LambdaContext())
 
     assert rows(env, "pump-8") == []
@@ -91,14 +92,15 @@ def test_a_revoked_token_is_refused_and_nothing_is_stored(
     give_token(env, TOKEN, "pump-7").revoke(token_hash(TOKEN), at_ms=2)
     monkeypatch.setenv("DEVICE_TOKENS_TABLE", env.tables["DeviceTokensTable"])
 
-    with pytest.raises(UnknownTokenError, match="no device has this token"):
+    with pytest.raises(UnknownTokenError, match="no device has the token"):
         lambda_handler(event(), LambdaContext())
 
     assert rows(env, "pump-7") == []
     assert rows(env, "gateway-1") == []
 
 
-def test_without_a_tokens_table_send_data_stores_in_the_triggers_device_bucket(env: Aws) -> None:
-    lambda_handler(event(), LambdaContext())
+def test_without_a_tokens_table_send_data_is_an_error_and_nothing_is_stored(env: Aws) -> None:
+    with pytest.raises(NotConfiguredError, match="DEVICE_TOKENS_TABLE is not set"):
+        lambda_handler(event(), LambdaContext())
 
-    assert rows(env, "gateway-1") == [("relayed", 31)]
+    assert rows(env, "gateway-1") == []

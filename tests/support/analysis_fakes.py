@@ -17,6 +17,7 @@ from mqtt_actions.adapters.bucket import bucket_item, row_ts
 from mqtt_actions.analysis import AnalysisFunction
 from mqtt_actions.ports import ActionResult, MessageRecord, RetainedMessage
 from mqtt_actions.settings import AnalysisSettings
+from mqtt_actions.tagoio_query import Row
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events" / "analyses"
@@ -146,6 +147,45 @@ class FakeBucket:
         return [json.loads(it["data"]["S"]) | {"_time": int(it["time"]["N"])} for it in rows][
             :limit
         ]
+
+    # the rows by id that TagoIO's getData / editData / deleteData use (mqtt_actions.tagoio)
+    def rows(
+        self,
+        device: str,
+        *,
+        variables: tuple[str, ...] = (),
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        limit: int,
+    ) -> list[Row]:
+        found = [
+            it
+            for (dev, _), it in self.items.items()
+            if dev == device
+            and (not variables or it["variable"]["S"] in variables)
+            and (since_ms is None or int(it["time"]["N"]) >= since_ms)
+            and (until_ms is None or int(it["time"]["N"]) <= until_ms)
+        ]
+        found.sort(key=row_ts, reverse=True)
+        return [
+            Row(it["sk"]["S"], json.loads(it["data"]["S"]), int(it["time"]["N"]))
+            for it in found[:limit]
+        ]
+
+    def rewrite(self, device: str, key: str, changes: Mapping[str, Any]) -> bool:
+        item = self.items.get((device, key))
+        if item is None:
+            return False
+        item["data"] = {"S": json.dumps({**json.loads(item["data"]["S"]), **changes})}
+        return True
+
+    def delete(self, device: str, keys: list[str]) -> int:
+        for key in keys:
+            self.items.pop((device, key), None)
+        return len(keys)
+
+    def count(self, device: str) -> int:
+        return sum(dev == device for dev, _ in self.items)
 
 
 @dataclass

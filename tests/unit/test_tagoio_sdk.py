@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mqtt_actions.analysis import AnalysisError, InvalidDeviceError, InvalidMessageError
+from mqtt_actions.analysis import AnalysisError, InvalidMessageError, NotConfiguredError
 from mqtt_actions.ports import Outcome
 from mqtt_actions.tagoio import (
     Account,
@@ -199,25 +199,20 @@ def test_our_clear_errors_come_through_the_tagoio_shapes() -> None:
 
 
 UNSUPPORTED: list[tuple[Callable[[], object], str, str]] = [
-    (lambda: Resources({"token": "t"}), "Resources(...)", "mqtt-actions devices"),
-    (lambda: Account({"token": "t"}), "Account(...)", "actions apply"),
-    (lambda: Services({}).Notification.send({"message": "x"}), "Notification.send", "email"),
+    (lambda: Resources({"token": "t"}).dashboards.list(), "Resources.dashboards.list", "devices"),
+    (lambda: Account({"token": "t"}).run.notificationCreate("u", {}), "Account.run", "apply"),
+    (lambda: Account({"token": "t"}).devices.create({}), "Account.devices.create", "devices"),
+    (lambda: Account().files.uploadBase64([]), "Account.files", "devices"),
     (lambda: Services({}).PDF.generate({}), "Services.PDF.generate", "library"),
     (lambda: Services({}).Attachment.upload({}), "Services.Attachment.upload", "link"),
     (lambda: Services({}).console.log("x"), "Services.console.log", "context.log"),
-    (lambda: Device({"token": TOKEN}).getData({"variable": "t"}), "Device.getData", "query"),
-    (lambda: Device({"token": TOKEN}).deleteData({}), "Device.deleteData", "cannot delete"),
-    (lambda: Device({"token": TOKEN}).info(), "Device.info", "only sendData"),
-    (lambda: Utils.getDevice({}, "id"), "Utils.getDevice", "envToJson"),
+    (lambda: Device({"token": TOKEN}).info(), "Device.info", "devices.info"),
+    (lambda: Utils.sendDownlink({}, "id", {}), "Utils.sendDownlink", "MQTT.publish"),
+    (lambda: Utils.getVersion(), "Utils.getVersion", "envToJson"),
     (
         lambda: Services({}).email.send({"to": "a@example.com", "template": {"name": "t"}}),
         "'template'",
         "subject and message",
-    ),
-    (
-        lambda: Services({}).email.send({"to": "a@example.com", "attachment": {"archive": "x"}}),
-        "'attachment'",
-        "link",
     ),
 ]
 
@@ -251,7 +246,13 @@ def test_services_outside_a_run_say_where_to_call_them() -> None:
 # --- Device.sendData ---------------------------------------------------------------------------
 
 
-def test_send_data_without_a_tokens_table_stores_in_the_triggers_device_bucket() -> None:
+def test_send_data_without_a_tokens_table_is_an_error_never_the_triggers_bucket() -> None:
+    with pytest.raises(NotConfiguredError, match="DEVICE_TOKENS_TABLE is not set"):
+        tago(lambda c, s: Device({"token": TOKEN}).sendData({"variable": "alert", "value": 1}))
+
+
+def test_send_data_drops_the_fields_tagoio_assigns() -> None:
+    tokens = FakeTokens({token_hash(TOKEN): "sensor-01"})
     results: list[str] = []
 
     def my_analysis(context: Any, scope: Any) -> None:
@@ -259,7 +260,7 @@ def test_send_data_without_a_tokens_table_stores_in_the_triggers_device_bucket()
         results.append(device.sendData({"variable": "alert", "value": True}))
         results.append(device.sendData(scope))  # scope points: TagoIO's own fields dropped
 
-    _, ports = tago(my_analysis)
+    _, ports = tago(my_analysis, tokens=tokens)
     assert results == ["1 Data Added", "1 Data Added"]
     assert [(d, pts) for d, pts, _, _ in ports.bucket.inserts] == [
         ("sensor-01", [{"variable": "alert", "value": True}]),
@@ -280,14 +281,9 @@ def test_send_data_resolves_the_token_to_its_device() -> None:
 def test_an_unknown_token_is_a_clear_error_that_does_not_show_the_token() -> None:
     with pytest.raises(UnknownTokenError) as caught:
         tago(lambda c, s: Device({"token": TOKEN}).sendData({"variable": "x"}), tokens=FakeTokens())
-    assert "no device has this token" in str(caught.value)
+    assert "no device has the token" in str(caught.value)
     assert "…0001" in str(caught.value)
     assert TOKEN not in str(caught.value)
-
-
-def test_send_data_in_a_run_without_device_or_table_names_the_fix() -> None:
-    with pytest.raises(InvalidDeviceError, match="DEVICE_TOKENS_TABLE"):
-        tago(lambda c, s: Device({"token": TOKEN}).sendData({"variable": "x"}), event(device=None))
 
 
 def test_token_hash_is_hex_sha256_of_the_utf8_bytes() -> None:

@@ -102,6 +102,8 @@ def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
 def load_handler(spec: FunctionSpec, wrappers: AdapterWrappers | None = None) -> Handler:
     """Import the handler module by path under a unique name (every function has an app.py).
     `wrappers` go around its adapters: the router module's `wrappers`, an analysis handler's."""
+    if spec.layer_module is not None:
+        return _layer_handler(spec, wrappers)
     name = f"mqtt_actions_local_fn_{spec.logical_id}_{next(_module_ids)}"
     module_spec = importlib.util.spec_from_file_location(name, spec.module_path)
     if module_spec is None or module_spec.loader is None:
@@ -122,6 +124,28 @@ def load_handler(spec: FunctionSpec, wrappers: AdapterWrappers | None = None) ->
             setattr(module, "wrappers", wrappers)  # read when it builds its adapters  # noqa: B010
         if isinstance(handler, AnalysisFunction):
             handler.wrappers = wrappers
+    return handler  # type: ignore[no-any-return]
+
+
+def _layer_handler(spec: FunctionSpec, wrappers: AdapterWrappers | None) -> Handler:
+    """A handler of the shared layer (`mqtt_actions.tagoio.handler`): one instance per
+    function (its `fresh()`), with the function's wrappers."""
+    assert spec.layer_module is not None  # noqa: S101 - the caller checked
+    try:
+        module = importlib.import_module(spec.layer_module)
+    except Exception as exc:
+        msg = (
+            f"{spec.logical_id}: importing {spec.layer_module} failed: {type(exc).__name__}: {exc}"
+        )
+        raise ImportError(msg) from exc
+    handler = getattr(module, spec.handler_name, None)
+    if not callable(handler):
+        raise ImportError(f"{spec.layer_module} has no function {spec.handler_name}")
+    fresh = getattr(handler, "fresh", None)
+    if callable(fresh):
+        handler = fresh()
+    if wrappers is not None and isinstance(getattr(handler, "wrappers", None), AdapterWrappers):
+        handler.wrappers = wrappers
     return handler  # type: ignore[no-any-return]
 
 

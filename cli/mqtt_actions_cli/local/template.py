@@ -42,6 +42,7 @@ __all__ = [
 DEFAULT_MAX_RETRIES: Final = 2  # Lambda's default for asynchronous invocations
 
 FUNCTION_TYPES: Final = ("AWS::Serverless::Function", "AWS::Lambda::Function")
+LAYER_DIR: Final = "layers/core"  # CoreLayer's ContentUri
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class FunctionSpec:
     on_failure_queue_url: str | None = None
     timeout_seconds: int = 3
     memory_mb: int = 128
+    layer_module: str | None = None  # a handler module of the shared layer, imported by name
 
     @property
     def arn(self) -> str:
@@ -160,13 +162,24 @@ def _function(
     module, _, handler_name = handler.rpartition(".")
     code_dir = (root / code_uri).resolve()
     module_path = code_dir / (module.replace(".", "/") + ".py")
+    layer_module = None
     if not module_path.is_file():
-        raise TemplateError(f"{where}: handler module {module_path} does not exist")
+        # A handler in the shared layer (e.g. mqtt_actions.tagoio.handler): Lambda finds it on
+        # the layer's path; the local stack imports it by name.
+        in_layer = [
+            root / LAYER_DIR / (module.replace(".", "/") + ".py"),
+            root / LAYER_DIR / module.replace(".", "/") / "__init__.py",
+        ]
+        if not any(p.is_file() for p in in_layer):
+            raise TemplateError(f"{where}: handler module {module_path} does not exist")
+        layer_module = module
+        module_path = next(p for p in in_layer if p.is_file())
     env: dict[str, str] = {}
     for source, label in ((globals_fn, "Globals.Function"), (props, where)):
         variables = (source.get("Environment") or {}).get("Variables") or {}
         resolved = resolver.resolve(variables, f"{label}.Environment.Variables")
         env.update({k: as_text(v) for k, v in resolved.items()})
+    env.setdefault("LAMBDA_TASK_ROOT", str(code_dir))  # as Lambda sets it: the function's code
     invoke = resolver.resolve(props.get("EventInvokeConfig") or {}, f"{where}.EventInvokeConfig")
     on_failure = (invoke.get("DestinationConfig") or {}).get("OnFailure") or {}
     queue_url = None
@@ -188,6 +201,7 @@ def _function(
         on_failure_queue_url=queue_url,
         timeout_seconds=int(props.get("Timeout", globals_fn.get("Timeout", 3))),
         memory_mb=int(props.get("MemorySize", globals_fn.get("MemorySize", 128))),
+        layer_module=layer_module,
     )
 
 

@@ -11,7 +11,8 @@ from datetime import datetime
 from decimal import Context, Decimal
 from typing import TYPE_CHECKING, Any
 
-from mqtt_actions.adapters.dynamo import put_items
+from mqtt_actions.adapters.dynamo import BatchWriteError, put_items
+from mqtt_actions.tagoio_query import Row
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -132,6 +133,90 @@ class DynamoBucket:
         return [
             json.loads(it["data"]["S"]) | {"_time": int(it["time"]["N"])} for it in items[:limit]
         ]
+
+    # --- rows by id: TagoIO's getData / editData / deleteData (mqtt_actions.tagoio) ----------
+
+    def rows(
+        self,
+        device: str,
+        *,
+        variables: tuple[str, ...] = (),
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        limit: int,
+    ) -> list[Row]:
+        """Newest first, each with its row id (the sort key) and time; at most `limit`."""
+        lo = f"{since_ms or 0:013d}"
+        hi = f"{until_ms if until_ms is not None else 9_999_999_999_999:013d}~"
+        found: dict[str, dict[str, Any]] = {}
+        if variables:
+            for variable in dict.fromkeys(variables):
+                found.update(
+                    (it["sk"]["S"], it) for it in self._newest(device, variable, lo, hi, limit)
+                )
+        else:
+            for name in self._prefixes(device):
+                found.update(
+                    (it["sk"]["S"], it) for it in self._newest(device, name, lo, hi, limit)
+                )
+            found.update((it["sk"]["S"], it) for it in self._indexed(device, lo, hi, limit))
+        items = sorted(found.values(), key=row_ts, reverse=True)[:limit]
+        return [
+            Row(it["sk"]["S"], json.loads(it["data"]["S"]), int(it["time"]["N"])) for it in items
+        ]
+
+    def rewrite(self, device: str, key: str, changes: Mapping[str, Any]) -> bool:
+        """Merge `changes` into a stored point (same id, same time key); False when it is gone."""
+        item = self._client.get_item(
+            TableName=self._table, Key={"device": {"S": device}, "sk": {"S": key}}
+        ).get("Item")
+        if item is None:
+            return False
+        point = {**json.loads(item["data"]["S"]), **changes}
+        new = bucket_item(device, point, traceid=item["traceid"]["S"], index=0, timestamp=0)
+        item["data"] = new["data"]
+        item.pop("value_n", None)
+        if "value_n" in new:
+            item["value_n"] = new["value_n"]
+        self._client.put_item(TableName=self._table, Item=item)
+        return True
+
+    def delete(self, device: str, keys: list[str]) -> int:
+        for start in range(0, len(keys), 25):
+            requests = [
+                {"DeleteRequest": {"Key": {"device": {"S": device}, "sk": {"S": key}}}}
+                for key in keys[start : start + 25]
+            ]
+            pending: dict[str, Any] = {self._table: requests}
+            for attempt in range(8):
+                pending = (
+                    self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+                    or {}
+                )
+                if not pending:
+                    break
+                self._sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                left = len(pending.get(self._table, []))
+                raise BatchWriteError(f"DynamoDB left {left} deletes unprocessed after 8 tries")
+        return len(keys)
+
+    def count(self, device: str) -> int:
+        """How many points the device's bucket holds (Select COUNT, paged)."""
+        total = 0
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#d = :d",
+            "ExpressionAttributeNames": {"#d": "device"},
+            "ExpressionAttributeValues": {":d": {"S": device}},
+            "Select": "COUNT",
+        }
+        while True:
+            page = self._client.query(**kwargs)
+            total += int(page.get("Count", 0))
+            if "LastEvaluatedKey" not in page:
+                return total
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _pages(self, kwargs: dict[str, Any], limit: int) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

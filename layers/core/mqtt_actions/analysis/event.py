@@ -35,7 +35,7 @@ class Trigger(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    type: Literal["action", "schedule", "analysis"]
+    type: Literal["action", "schedule", "analysis", "manual"]  # manual: `analyses run`
     action_id: str | None = None
     topic: str | None = None
     device: str | None = None

@@ -100,9 +100,9 @@ def run_analysis(
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
         logger.exception("analysis failed", extra={"reason": reason, "done": run.done})
-        _report(ports, logger, name, record, Outcome.FAILED, reason, _detail(trigger, run.done))
+        _report(ports, logger, name, record, Outcome.FAILED, reason, _detail(trigger, run))
         raise
-    _report(ports, logger, name, record, Outcome.DONE, None, _detail(trigger, run.done))
+    _report(ports, logger, name, record, Outcome.DONE, None, _detail(trigger, run))
     logger.info("analysis done", extra={"done": run.done})
     summary: dict[str, Any] = {
         "analysis": name,
@@ -134,8 +134,10 @@ def _record(
     )
 
 
-def _detail(trigger: Trigger, done: Mapping[str, int]) -> dict[str, Any]:
-    detail: dict[str, Any] = {"trigger": trigger.type, **done}
+def _detail(trigger: Trigger, run: Run) -> dict[str, Any]:
+    detail: dict[str, Any] = {"trigger": trigger.type, **run.done}
+    if run.notes:
+        detail["log"] = list(run.notes)
     if trigger.action_id:
         detail["action_id"] = trigger.action_id
     if trigger.parent:

@@ -40,7 +40,7 @@ from mqtt_actions.limits import (
     MAX_SUBJECT_CHARS,
 )
 from mqtt_actions.payload import check_points
-from mqtt_actions.ports import AnalysisPorts, RetainedMessage
+from mqtt_actions.ports import ActionResult, AnalysisPorts, MessageRecord, RetainedMessage
 from mqtt_actions.publishing import publish_problem, topic_problem
 from mqtt_actions.settings import AnalysisSettings
 
@@ -56,6 +56,8 @@ __all__ = [
 ]
 
 MAX_QUERY_LIMIT: Final = 1000
+MAX_NOTES: Final = 50
+MAX_NOTE_CHARS: Final = 500
 
 Message = str | bytes | bytearray | memoryview | Mapping[str, Any] | Sequence[Any] | int | float
 
@@ -69,6 +71,7 @@ class Run:
     clock: Callable[[], float]
     timestamp: int  # ms: the trigger's time, else when the run started (bucket rows get it)
     done: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # log lines for the inspector entry
     _sequence: dict[str, int] = field(default_factory=dict)
 
     def count(self, what: str, n: int = 1) -> None:
@@ -496,6 +499,19 @@ class Services:
         self.email = EmailService(run)
         self.sms = SmsService(run)
         self.analysis = AnalysisService(run)
+
+    def note(self, line: str) -> None:
+        """A log line the run's inspector entry keeps (the first MAX_NOTES, each cut to
+        MAX_NOTE_CHARS); the function's log has them all."""
+        if len(self._run.notes) < MAX_NOTES:
+            self._run.notes.append(line[:MAX_NOTE_CHARS])
+        elif len(self._run.notes) == MAX_NOTES:
+            self._run.notes.append("... (more in the function's log)")
+
+    def record(self, message: MessageRecord, result: ActionResult) -> None:
+        """An inspector entry of its own for this run (TagoIO's Notification.send)."""
+        self._run.ports.inspector.record_outcomes(message, [result])
+        self._run.count(result.action_type)
 
     def bucket(self, device: str | None = None) -> DeviceBucket:
         """The bucket of `device`; without one, of the device that published the trigger."""

@@ -1,0 +1,136 @@
+"""`Services({"token": context.token})`: `.MQTT.publish`, `.email.send`, `.sms.send` and
+`.Notification.send`, each with the SDK's positional object or its keyword (`mqtt=`, `email=`,
+`sms=`, `notification=`), as tago-io/sdk-python `Services/*.py`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from mqtt_actions.analysis import InvalidMessageError
+from mqtt_actions.ports import ActionResult, MessageRecord, Outcome
+from mqtt_actions.tagoio.common import (
+    Unsupported,
+    UnsupportedCallError,
+    current,
+    one_object,
+)
+
+NOTIFICATION_ACTION_TYPE: Final = "notification"
+
+
+class _Mqtt:
+    def publish(self, mqtt: Any = None, **kwargs: Any) -> str:
+        """`{"topic", "message", "device" | "bucket", "options": {"qos", "retain"}}`. The device
+        is accepted and not needed: every subscriber of the topic receives the message."""
+        keyword = kwargs.pop("mqtt", None)
+        _no_more("Services.MQTT.publish", kwargs)
+        given = one_object("Services.MQTT.publish", mqtt, keyword, "mqtt")
+        given.pop("bucket", None)
+        given.pop("device", None)
+        run = current("Services.MQTT.publish")
+        run.context.services.mqtt.publish(given)
+        return f"MQTT published on {given.get('topic')}"
+
+
+class _Email:
+    def send(self, email: Any = None, **kwargs: Any) -> str:
+        """`{"to", "subject", "message" | "html"}`; `to` may be comma-separated, as in TagoIO.
+        Sent by SES from the stack's EmailSender (`from_name` is not used)."""
+        keyword = kwargs.pop("email", None)
+        _no_more("Services.email.send", kwargs)
+        given = one_object("Services.email.send", email, keyword, "email")
+        for key, instead in (
+            ("attachment", "attachments are not supported yet: put a link to the file in the "
+             "message, or the CSV text in the body"),
+            ("template", "TagoRUN e-mail templates do not exist here: pass subject and message"),
+        ):  # fmt: skip
+            if given.get(key) is not None:
+                raise UnsupportedCallError(f"Services.email.send({{{key!r}: ...}})", instead)
+        run = current("Services.email.send")
+        if given.pop("from_name", None) is not None:
+            run.context.logger.warning(
+                "email.send: from_name is not used; SES sends as EmailSender"
+            )
+        given.pop("attachment", None)
+        given.pop("template", None)
+        to = given.get("to")
+        if isinstance(to, str):
+            given["to"] = [a.strip() for a in to.split(",") if a.strip()] or to
+        return run.context.services.email.send(given)
+
+
+class _Sms:
+    def send(self, sms: Any = None, **kwargs: Any) -> str:
+        """`{"to", "message"}`, as TagoIO's SMS service; returns the message id."""
+        keyword = kwargs.pop("sms", None)
+        _no_more("Services.sms.send", kwargs)
+        given = one_object("Services.sms.send", sms, keyword, "sms")
+        ids = current("Services.sms.send").context.services.sms.send(given)
+        return ", ".join(ids)
+
+
+class _Notification:
+    def send(self, notification: Any = None, **kwargs: Any) -> str:
+        """`{"title", "message"}`: an inspector entry of type notification (TagoIO shows it in
+        its app; here `mqtt-actions inspect --type outcome` and the console show it)."""
+        keyword = kwargs.pop("notification", None)
+        _no_more("Services.Notification.send", kwargs)
+        given = one_object("Services.Notification.send", notification, keyword, "notification")
+        title, message = given.get("title"), given.get("message")
+        if not isinstance(title, str) or not isinstance(message, str) or not title:
+            raise InvalidMessageError(
+                "Notification.send takes {'title': text, 'message': text}, as in TagoIO's SDK"
+            )
+        run = current("Services.Notification.send")
+        context = run.context
+        trigger = context.trigger
+        record = MessageRecord(
+            device=trigger.device or f"analysis:{context.name}",
+            topic=trigger.topic or "",
+            traceid=trigger.traceid or "",
+            timestamp=context.time_ms,
+            size=len(message),
+            preview=message[:200],
+            points=0,
+        )
+        extra = {k: v for k, v in given.items() if k not in ("title", "message")}
+        run.notifications += 1
+        result = ActionResult(
+            action_id=f"{context.name}:notification:{run.notifications}",
+            action_type=NOTIFICATION_ACTION_TYPE,
+            outcome=Outcome.DONE,
+            reason=None,
+            detail={
+                "title": title[:200],
+                "message": message[:1000],
+                **({"extra": str(extra)[:500]} if extra else {}),
+            },
+        )
+        context.services.record(record, result)
+        context.logger.info("notification", extra={"title": title, "text": message})
+        return "Notification sent"
+
+
+def _no_more(call: str, kwargs: Mapping[str, Any]) -> None:
+    if kwargs:
+        raise InvalidMessageError(f"{call}: unknown keyword(s) {', '.join(sorted(kwargs))}")
+
+
+class Services:
+    """`Services({"token": context.token})`."""
+
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        self.params = dict(params or {})
+        self.MQTT = _Mqtt()
+        self.email = _Email()
+        self.sms = _Sms()
+        self.Notification = _Notification()
+        self.console = Unsupported("Services.console", "use context.log(...) or print(...)")
+        self.Attachment = Unsupported(
+            "Services.Attachment", "e-mail attachments are not supported: send a link instead"
+        )
+        self.PDF = Unsupported(
+            "Services.PDF", "no PDF service: build the PDF in the analysis (add a library)"
+        )
+        self.tagotip = Unsupported("Services.tagotip", "there is no TagoTiP here")

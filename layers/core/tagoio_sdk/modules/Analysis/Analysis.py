@@ -1,0 +1,5 @@
+"""`from tagoio_sdk.modules.Analysis.Analysis import Analysis`."""
+
+from mqtt_actions.tagoio import Analysis
+
+__all__ = ["Analysis"]

@@ -1,0 +1,5 @@
+"""`from tagoio_sdk.modules.Device.Device import Device`."""
+
+from mqtt_actions.tagoio import Device
+
+__all__ = ["Device"]

@@ -1,0 +1,1 @@
+"""Part of TagoIO's SDK import paths (see tagoio_sdk)."""

@@ -1,0 +1,5 @@
+"""`from tagoio_sdk.modules.Utils.sendDownlink import sendDownlink`."""
+
+from mqtt_actions.tagoio.utils import sendDownlink
+
+__all__ = ["sendDownlink"]
