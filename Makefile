@@ -42,7 +42,7 @@ python:
 # pip if uv cannot be had): one line per step with its time. The constraints files are the pins.
 MKVENV := PYTHON313="$(PYTHON313)" scripts/venv.sh
 
-$(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt constraints.txt pyproject.toml | python
+$(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt layers/parser/requirements.txt constraints.txt pyproject.toml | python
 	@$(MKVENV) $(VENV) requirements-dev.txt constraints.txt --editable
 
 # aws-sam-cli and checkov pin many packages of their own (boto3 among them), so each lives apart.
@@ -56,9 +56,10 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt | p
 $(DOCS_VENV)/.installed: requirements-docs.txt constraints-docs.txt | python
 	@$(MKVENV) $(DOCS_VENV) requirements-docs.txt constraints-docs.txt
 
-# Debian packages the tests drive as third-party clients (mosquitto_pub/_sub). Installed with
+# Debian packages the tests drive as third-party clients (mosquitto_pub/_sub), the browser the
+# console tests drive and the local gateway (haproxy, make run starts it). Installed with
 # apt-get when missing and running as root (CI); otherwise the command to run is printed.
-SYSTEM_PACKAGES := mosquitto-clients:mosquitto_pub chromium:chromium
+SYSTEM_PACKAGES := mosquitto-clients:mosquitto_pub chromium:chromium haproxy:haproxy
 sysdeps: ## install the Debian packages the tests need (apt-get, as root)
 	@missing=""; for pc in $(SYSTEM_PACKAGES); do command -v "$${pc#*:}" >/dev/null || missing="$$missing $${pc%%:*}"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
@@ -107,14 +108,20 @@ e2e: $(VENV)/.installed sysdeps
 validate: $(SAM_VENV)/.installed ## sam validate --lint (cfn-lint), offline
 	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION)
 
+# checkov scans only the resources whose conditions hold with the parameters' defaults: the
+# stack with the legacy-port gateway (off by default) is scanned as a second translation.
+GATEWAY_ON := LegacyGateway=Enabled LegacyGatewayTokenDomain=abc123-ats.iot.us-east-1.amazonaws.com \
+  LegacyGatewayVpc=vpc-0123456789abcdef0 LegacyGatewaySubnets=subnet-0123456789abcdef0,subnet-0fedcba9876543210 \
+  LegacyGatewayCertificateArn=arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000
 # checkov reads SAM functions natively, but its IAM checks see only AWS::IAM::* resources, so it
 # also scans the SAM translation (the generated roles). Every skip is justified inline in
 # template.yaml (Metadata: checkov: skip) and in docs/SECURITY.md; any other finding fails.
 security: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## checkov over template.yaml and its SAM translation, offline
 	@mkdir -p $(SECURITY_OUT)
 	$(SAM_VENV)/bin/python tests/security/translate_sam.py template.yaml $(SECURITY_OUT)/translated.json
+	$(SAM_VENV)/bin/python tests/security/translate_sam.py template.yaml $(SECURITY_OUT)/translated-gateway.json $(GATEWAY_ON)
 	$(CHECKOV_VENV)/bin/checkov --framework cloudformation --skip-download --compact --quiet \
-	  -f template.yaml -f $(SECURITY_OUT)/translated.json \
+	  -f template.yaml -f $(SECURITY_OUT)/translated.json -f $(SECURITY_OUT)/translated-gateway.json \
 	  -o cli -o json --output-file-path console,$(SECURITY_OUT)/checkov.json
 	@# a template checkov cannot parse would otherwise pass with nothing checked
 	@$(CHECKOV_VENV)/bin/python -c 'import json, sys; s = json.load(open(sys.argv[1]))["summary"]; \

@@ -317,6 +317,7 @@ class Resolver:
             "AWS::SNS::Topic": f"arn:{regional.format('sns')}:{name}",
             "AWS::Kinesis::Stream": f"arn:{regional.format('kinesis')}:stream/{physical}",
             "AWS::IoT::Authorizer": f"arn:{regional.format('iot')}:authorizer/{physical}",
+            "AWS::Logs::LogGroup": f"arn:{regional.format('logs')}:log-group:{physical}:*",
         }
         if attribute in ("Arn", "TopicArn") and kind in arns:
             return arns[kind]

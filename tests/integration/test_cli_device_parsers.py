@@ -164,3 +164,24 @@ def test_import_tagoio_reads_parsers_tags_and_params_from_a_device_export(
         "metadata": {"mqtt_topic": "th-1/data"},
     }
     assert {d["device"]: d["status"] for d in dry.json()["devices"]}["th-1"] == "would_import"
+
+
+def test_actions_test_runs_the_devices_parser_before_the_conditions(
+    local: Target, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, ["devices", "set", "th-1", "--parser", str(HEX)], local).code == 0
+    actions = tmp_path / "actions.yaml"
+    actions.write_text(
+        "actions:\n"
+        "  - {id: hot, topics: ['th/#'], type: sms, to: ['+15555550100'], message: hot,\n"
+        "     when: [{variable: temperature, op: '>', value: 30}]}\n",
+        encoding="utf-8",
+    )
+    assert run(capsys, ["actions", "apply", str(actions)], local).code == 0
+    argv = ["actions", "test", "th/th-1", "--payload", "010C1C1395", "--device", "th-1"]
+
+    ran = run(capsys, [*argv, "--json"], local)  # the stored actions and the device's parser
+
+    assert ran.code == 0, ran.err
+    outcomes = {a["action_id"]: a["outcome"] for a in ran.json()["actions"]}
+    assert outcomes == {"payload_parser": "done", "hot": "done"}

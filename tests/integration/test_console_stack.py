@@ -196,3 +196,50 @@ def test_publish_asks_the_accounts_iot_data_endpoint(served: Served) -> None:
     status, page = served.post("/publish", {"topic": "cmd/#", "payload": "x", "qos": "1"})
     assert status == 400
     assert "TOPIC &#39;cmd/#&#39;" in page
+
+
+def test_the_device_page_shows_its_payload_parser_and_last_errors(served: Served) -> None:
+    import time
+
+    from mqtt_actions.adapters.device_profiles import DynamoDeviceProfiles
+    from mqtt_actions.device_profiles import DeviceProfile
+    from mqtt_actions.parsers import Parser
+    from mqtt_actions.parsers.registry import parser_settings
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    js = Parser("javascript", 'payload = payload.filter((x) => x.variable !== "<rssi>");', "f.js")
+    extra = {k: v for k, v in parser_settings(js).items() if v is not None}
+    DynamoDeviceProfiles(served.tables["DevicesTable"], dynamodb).put(
+        DeviceProfile("s2", extra=extra)
+    )
+    now = int(time.time() * 1000)
+    DynamoInspector(served.tables["InspectorTable"], dynamodb, 7).write(
+        [
+            InspectorEntry(
+                device="s2",
+                type=EntryType.ACTION,
+                time=now,
+                uid="t1#payload_parser#failed",
+                traceid="t1",
+                details={
+                    "topic": "home/s2",
+                    "action_id": "payload_parser",
+                    "action_type": "payload_parser",
+                    "outcome": "failed",
+                    "reason": "payload parser f.js (javascript) failed: Error: <bad> frame",
+                    "detail": {"logs": ["saw <0109>"]},
+                },
+            )
+        ]
+    )
+
+    status, page = served.request("GET", "/devices/s2")
+
+    assert status == 200, page[:300]
+    assert "<code>f.js (javascript)</code> runs on this device" in page
+    assert "x.variable !== &#34;&lt;rssi&gt;&#34;" in page  # the code, as text
+    assert "Error: &lt;bad&gt; frame" in page
+    assert "<code>saw &lt;0109&gt;</code>" in page
+    _status, other = served.request("GET", "/devices/s1")
+    assert "no parser errors recorded" in other
+    assert "none: this device" in other

@@ -7,7 +7,11 @@ same aws-sam-translator `sam build/deploy` use (it runs in .venv-sam), then reso
 inside those roles' policy statements to *both* branches, so the scan sees the widest variant
 (e.g. the e-mail statements that exist only when EmailSender is set).
 
-Usage: .venv-sam/bin/python tests/security/translate_sam.py template.yaml OUT.json
+Usage: .venv-sam/bin/python tests/security/translate_sam.py template.yaml OUT.json [NAME=VALUE]...
+
+NAME=VALUE sets a parameter's default first: checkov evaluates conditions with the defaults and
+scans only the resources they keep, so `make security` also scans the stack as it is with
+LegacyGateway=Enabled (a second output file).
 """
 
 from __future__ import annotations
@@ -42,9 +46,11 @@ def _both_branches(statements: list[Any]) -> list[Any]:
     return out
 
 
-def translate(template_path: Path) -> dict[str, Any]:
+def translate(template_path: Path, defaults: dict[str, str] | None = None) -> dict[str, Any]:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     template: dict[str, Any] = yaml_parse(template_path.read_text(encoding="utf-8"))
+    for name, value in (defaults or {}).items():
+        template["Parameters"][name]["Default"] = value  # KeyError: no such parameter
     for resource in template.get("Resources", {}).values():
         props = resource.get("Properties", {})
         for key in ("CodeUri", "ContentUri"):
@@ -63,10 +69,11 @@ def translate(template_path: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
+    if len(argv) < 3 or not all("=" in a for a in argv[3:]):
         sys.stderr.write(__doc__ or "")
         return 2
-    translated = translate(Path(argv[1]))
+    defaults = dict(a.split("=", 1) for a in argv[3:])
+    translated = translate(Path(argv[1]), defaults)
     Path(argv[2]).write_text(json.dumps(translated, indent=1), encoding="utf-8")
     return 0
 

@@ -25,7 +25,17 @@ from mqtt_actions_cli.console.app import Console
 from mqtt_actions_cli.errors import CliError, UsageError
 from mqtt_actions_cli.inspect import describe_entry
 from mqtt_actions_cli.ops import actions as ops_actions
-from mqtt_actions_cli.ops import bucket, devices, dlq, inspector, outbox, publish, tokens, topics
+from mqtt_actions_cli.ops import (
+    bucket,
+    devices,
+    dlq,
+    inspector,
+    outbox,
+    parsers,
+    publish,
+    tokens,
+    topics,
+)
 from mqtt_actions_cli.ops.errors import NotFoundError
 from mqtt_actions_cli.timeparse import parse_when
 
@@ -373,6 +383,7 @@ def _devices(console: Console) -> list[BaseRoute]:
             bucket.query, target, name, since_ms=since_ms, until_ms=until_ms, limit=2000
         )
         history = await console.call(devices.history, target, name, since_ms=since_ms - 86_400_000)
+        parser = await console.call(parsers.status, target, name, since_ms=since_ms - 86_400_000)
         older = page.points[-1]["time_ms"] - 1 if len(page.points) == PAGE_ROWS else None
         return console.page(
             request,
@@ -381,6 +392,7 @@ def _devices(console: Console) -> list[BaseRoute]:
             points=page.points,
             series=_series(chart_rows.points),
             history=history,
+            parser=parser,
             since=since,
             until=until_text,
             older=older,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -25,7 +26,7 @@ from amqtt.session import Session
 
 from mqtt_actions.limits import MAX_MQTT_PAYLOAD, MAX_TOPIC_SLASHES
 from mqtt_actions.topics import topic_matches
-from mqtt_actions_cli.local import auth
+from mqtt_actions_cli.local import auth, tls
 from mqtt_actions_cli.local.amqtt_fixes import (
     DISCONNECT_REASON,
     TAKEN_OVER,
@@ -345,6 +346,10 @@ class LocalBroker:
     auth_mode: str = "anonymous"  # or "tokens": CONNECTs go to `authorizer` (local/auth.py)
     authorizer: auth.Authorizer | None = None
     _final_retained: dict[str, tuple[bytes, int, int]] | None = None
+    # The TLS listener (local/tls.py): as IoT Core's token endpoint, SNI + ALPN mqtt required.
+    tls_port: int | None = None  # None: no TLS listener; 0: a free port
+    tls_context: ssl.SSLContext | None = None
+    _tls_server: asyncio.Server | None = None
     # IoT Core's behaviour; BrokerRules(iot_core=False): plain MQTT
     rules: BrokerRules = field(default_factory=BrokerRules)
 
@@ -388,6 +393,33 @@ class LocalBroker:
 
         self._server = await asyncio.start_server(connected, self.host, self.port)
         self.port = int(self._server.sockets[0].getsockname()[1])
+        if self.tls_port is not None and self.tls_context is not None:
+            await self._start_tls(connected)
+
+    async def _start_tls(
+        self,
+        connected: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+    ) -> None:
+        """The TLS listener: a connection that agreed on ALPN mqtt goes on as a plain one does
+        (same gate, same authorizer); SNI was checked in the handshake (tls.server_context)."""
+
+        async def tls_connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            problem = tls.refusal(writer.get_extra_info("ssl_object"))
+            if problem is not None:
+                peer = writer.get_extra_info("peername")
+                log.warning("tls  %s refused: %s", peer[0] if peer else "-", problem)
+                writer.close()
+                return
+            await connected(reader, writer)
+
+        self._tls_server = await asyncio.start_server(
+            tls_connected,
+            self.host,
+            self.tls_port,
+            ssl=self.tls_context,
+            ssl_handshake_timeout=10,
+        )
+        self.tls_port = int(self._tls_server.sockets[0].getsockname()[1])
 
     async def publish(
         self,
@@ -456,10 +488,11 @@ class LocalBroker:
             self._plugin.closing = True
         if self._broker is not None:
             self._final_retained = self.retained_snapshot()
-        if self._server is not None:
-            self._server.close()
+        servers = [s for s in (self._server, self._tls_server) if s is not None]
+        for server in servers:
+            server.close()
         if self._broker is not None:
             await self._broker.shutdown()
-        if self._server is not None:
+        for server in servers:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), timeout=2)
+                await asyncio.wait_for(server.wait_closed(), timeout=2)

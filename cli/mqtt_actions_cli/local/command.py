@@ -29,6 +29,10 @@ ENV_AWS_PORT = "MQTT_ACTIONS_AWS_PORT"
 ENV_CONTROL_PORT = "MQTT_ACTIONS_CONTROL_PORT"
 ENV_CONSOLE_PORT = "MQTT_ACTIONS_CONSOLE_PORT"
 ENV_AUTH = "MQTT_ACTIONS_AUTH"
+ENV_TLS_PORT = "MQTT_ACTIONS_TLS_PORT"
+ENV_GATEWAY_PORT = "MQTT_ACTIONS_GATEWAY_PORT"
+DEFAULT_TLS_PORT = 8883
+DEFAULT_GATEWAY_PORT = 1884
 DEFAULT_STATE_DIR = ".local-state"  # relative to where the stack starts (make run: the checkout)
 
 # The broker, the control API and the handlers share one GIL. A handler holds it for a few ms
@@ -101,6 +105,25 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"web console port (default aws-port + 2, env {ENV_CONSOLE_PORT}; 0 picks a free one)",
     )
     parser.add_argument("--no-console", action="store_true", help="do not start the web console")
+    parser.add_argument(
+        "--tls-port",
+        type=int,
+        default=_port_from_env(ENV_TLS_PORT, None),
+        help=f"TLS listener port, as IoT Core's token endpoint: SNI and ALPN mqtt required "
+        f"(default {DEFAULT_TLS_PORT}, 0 when --mqtt-port is 0; env {ENV_TLS_PORT})",
+    )
+    parser.add_argument(
+        "--gateway-port",
+        type=int,
+        default=_port_from_env(ENV_GATEWAY_PORT, None),
+        help=f"the legacy-port gateway's plain MQTT port: haproxy in front of the TLS listener "
+        f"(default {DEFAULT_GATEWAY_PORT}, 0 when --mqtt-port is 0; env {ENV_GATEWAY_PORT})",
+    )
+    parser.add_argument(
+        "--no-gateway",
+        action="store_true",
+        help="do not start the gateway (it starts by default when haproxy is installed)",
+    )
     parser.add_argument(
         "--param",
         type=_parameter,
@@ -190,6 +213,13 @@ def _check_free(host: str, port: int, what: str, flag: str, env: str) -> None:
             raise OSError(msg) from None
 
 
+def _default_port(chosen: int | None, mqtt_port: int, default: int) -> int:
+    """A port left unset follows the broker's: fixed beside a fixed one, free beside port 0."""
+    if chosen is not None:
+        return chosen
+    return 0 if mqtt_port == 0 else default
+
+
 def run_local(args: argparse.Namespace) -> int:
     if args.auth not in AUTH_MODES:  # argparse checks a flag's value, not its default (env)
         print(
@@ -210,6 +240,10 @@ def run_local(args: argparse.Namespace) -> int:
         auth=args.auth,
         state_dir=args.state_dir,
         fresh=args.fresh,
+        tls_port=_default_port(args.tls_port, args.mqtt_port, DEFAULT_TLS_PORT),
+        gateway_port=None
+        if args.no_gateway
+        else _default_port(args.gateway_port, args.mqtt_port, DEFAULT_GATEWAY_PORT),
         broker_rules=BrokerRules(iot_core=not args.spec_broker, time_scale=args.broker_time_scale),
     )
     console_port = None
@@ -239,6 +273,10 @@ async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
         _check_free(options.host, options.mqtt_port, "MQTT", "--mqtt-port", ENV_MQTT_PORT)
         _check_free(options.host, options.aws_port, "AWS", "--aws-port", ENV_AWS_PORT)
         _check_free(options.host, control or 0, "control", "--control-port", ENV_CONTROL_PORT)
+        _check_free(options.host, options.tls_port or 0, "TLS", "--tls-port", ENV_TLS_PORT)
+        _check_free(
+            options.host, options.gateway_port or 0, "gateway", "--gateway-port", ENV_GATEWAY_PORT
+        )
         if console_port is not None:
             _check_free(options.host, console_port, "console", "--console-port", ENV_CONSOLE_PORT)
     except OSError as exc:
@@ -272,7 +310,9 @@ async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
         ready += f" console={console.address.url}"
     print(ready, flush=True)
     await stopping.wait()
-    print("stopping: broker, pending invocations (up to 5 s), control API, moto", flush=True)
+    print(
+        "stopping: gateway, broker, pending invocations (up to 5 s), control API, moto", flush=True
+    )
     if console is not None:
         await asyncio.to_thread(console.stop)
     await stack.stop()

@@ -38,7 +38,7 @@ from mqtt_actions_cli.cfn import (
     create_tables,
     load_template,
 )
-from mqtt_actions_cli.local import auth, output
+from mqtt_actions_cli.local import auth, output, tls
 from mqtt_actions_cli.local.broker import LocalBroker, aws_differences
 from mqtt_actions_cli.local.broker_rules import BrokerRules
 from mqtt_actions_cli.local.control import ControlServer, PublishRefusedError
@@ -104,6 +104,8 @@ class LocalOptions:
     fresh: bool = False  # start empty: do not restore the saved state (it is replaced)
     extra_environment: dict[str, str] = field(default_factory=dict)
     auth: str = "anonymous"  # or "tokens": CONNECTs checked by DeviceAuthorizerFunction
+    tls_port: int | None = None  # the TLS listener (as IoT Core's token endpoint); None: none
+    gateway_port: int | None = None  # haproxy in front of the TLS listener; None: none
     broker_rules: BrokerRules = field(default_factory=BrokerRules)  # IoT Core's, or plain MQTT
 
 
@@ -131,6 +133,9 @@ class LocalStack:
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._marker: Path | None = None
         self._actions_table = ""
+        self._tls_files: tls.TlsFiles | None = None
+        self._gateway: Any = None  # local.gateway.LocalGateway once started
+        self._gateway_problem = ""  # why there is no gateway (the banner says it)
         self._devices_table = ""  # its writes move the marker too: payload parsers are there
         self.aws_port = options.aws_port
         self.mqtt_port = options.mqtt_port
@@ -187,8 +192,14 @@ class LocalStack:
         self._broker = LocalBroker(opts.host, opts.mqtt_port, sink=self._engine_message)
         self._broker.auth_mode, self._broker.authorizer = opts.auth, self._authorize
         self._broker.rules = opts.broker_rules
+        if opts.tls_port is not None:
+            self._tls_files = tls.ensure_certificates(self._state_root())
+            self._broker.tls_port = opts.tls_port
+            self._broker.tls_context = tls.server_context(self._tls_files)
         await self._broker.start()
         self.mqtt_port = self._broker.port
+        if opts.gateway_port is not None:
+            await self._start_gateway(opts.gateway_port)
         if snapshot is not None:
             self._outbox.restore(snapshot.outbox)
             await self._broker.restore_retained(retained_from_json(snapshot.retained))
@@ -196,8 +207,51 @@ class LocalStack:
             self._persistence.start()
         self._ready = True
 
+    def _state_root(self) -> Path:
+        """Where the local CA lives: the state directory (kept), else the temporary one."""
+        if self.options.state_dir is not None:
+            return self.options.state_dir
+        return Path(_started(self._workdir).name)
+
+    async def _start_gateway(self, port: int) -> None:
+        """haproxy in front of the TLS listener; without haproxy (or the listener) the stack
+        runs without it and the banner says why and how to get it."""
+        from mqtt_actions_cli.local.gateway import (
+            INSTALL_HINT,
+            GatewayError,
+            LocalGateway,
+            haproxy_path,
+        )
+
+        broker, files = _started(self._broker), self._tls_files
+        executable = haproxy_path()
+        if files is None or broker.tls_port is None:
+            self._gateway_problem = "not started: it needs the TLS listener (--tls-port)"
+            return
+        if executable is None:
+            self._gateway_problem = f"not started: haproxy is not installed ({INSTALL_HINT})"
+            log.warning("gw   %s", self._gateway_problem)
+            return
+        gateway = LocalGateway(
+            host=self.options.host,
+            port=port,
+            tls_port=broker.tls_port,
+            domain=tls.LOCAL_DOMAIN,
+            ca_file=files.ca_cert,
+            executable=executable,
+        )
+        try:
+            await asyncio.to_thread(gateway.start)
+        except (GatewayError, OSError) as exc:
+            self._gateway_problem = f"not started: {exc}"
+            log.error("gw   %s", self._gateway_problem)
+            return
+        self._gateway = gateway
+
     async def stop(self) -> None:
         self._ready = False
+        if self._gateway is not None:
+            await asyncio.to_thread(self._gateway.stop)
         if self._broker is not None:
             await self._broker.stop()
         if self._runtime is not None:
@@ -360,7 +414,21 @@ class LocalStack:
             "MqttPort": self.mqtt_port,
             "Region": REGION,
             "DeviceAuth": self.options.auth,  # anonymous | tokens: devices create says which
+            **self._tls_outputs(),
         }
+
+    def _tls_outputs(self) -> dict[str, Any]:
+        broker, files = _started(self._broker), self._tls_files
+        out: dict[str, Any] = {}
+        if broker.tls_port is not None and files is not None:
+            out |= {
+                "MqttTlsPort": broker.tls_port,
+                "MqttTlsDomain": tls.LOCAL_DOMAIN,
+                "MqttCaFile": str(files.ca_cert),
+            }
+        if self._gateway is not None:
+            out |= {"GatewayHost": self.options.host, "GatewayPort": self._gateway.port}
+        return out
 
     def outbox(self) -> list[dict[str, Any]]:
         return self._outbox.items()
@@ -432,6 +500,7 @@ class LocalStack:
             f"  MQTT broker   {self.mqtt_url}   (MQTT 3.1.1, {self._broker_mode()}, no TLS, "
             f"auth {self.options.auth})",
             f"  device auth   {AUTH_LINES[self.options.auth]}",
+            *self._tls_lines(),
             f"  AWS (moto)    {self.aws_url}   (AWS_ENDPOINT_URL, region {REGION}, any keys)",
             f"  control API   {self.control_url}   (/outputs /outbox /invoke/<Function> /health)",
             f"  functions     {', '.join(sorted(local.functions)) or 'none'}",
@@ -445,6 +514,25 @@ class LocalStack:
                 "/invoke/<Function> runs one"
             )
         return "\n".join(lines)
+
+    def _tls_lines(self) -> list[str]:
+        broker, files = _started(self._broker), self._tls_files
+        if broker.tls_port is None or files is None:
+            return []
+        lines = [
+            f"  MQTT over TLS mqtts://{self.options.host}:{broker.tls_port}   (as IoT Core's "
+            f"token endpoint: SNI {tls.LOCAL_DOMAIN} and ALPN mqtt required; CA {files.ca_cert})"
+        ]
+        if self._gateway is not None:
+            engine = self._gateway.version or "haproxy"
+            lines.append(
+                f"  gateway       mqtt://{self.options.host}:{self._gateway.port}   (plain MQTT -> "
+                f"TLS :{broker.tls_port} with SNI and ALPN mqtt; {engine} with the configuration "
+                "LegacyGateway runs on AWS)"
+            )
+        elif self._gateway_problem:
+            lines.append(f"  gateway       {self._gateway_problem}")
+        return lines
 
     def _broker_mode(self) -> str:
         rules = self.options.broker_rules

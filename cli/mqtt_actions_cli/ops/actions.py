@@ -22,9 +22,10 @@ from mqtt_actions.actions import (
 from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.dryrun import ActionPreview, dry_run
 from mqtt_actions.events import RouterEvent
+from mqtt_actions.parsers import ParserLookup
 from mqtt_actions.topics import InvalidTopicError, validate_topic
 from mqtt_actions_cli.actions_file import load_actions_file
-from mqtt_actions_cli.ops.errors import NotFoundError, UsageError
+from mqtt_actions_cli.ops.errors import NotFoundError, OpsError, UsageError
 from mqtt_actions_cli.output import plural
 from mqtt_actions_cli.router_env import router_environment
 from mqtt_actions_cli.target import Target
@@ -338,7 +339,7 @@ def dryrun(
         timestamp=int(time.time() * 1000),
         traceid=f"dry-run-{uuid.uuid4()}",
     )
-    report = dry_run(event, actions, environment.settings)
+    report = dry_run(event, actions, environment.settings, parsers=_device_parsers(target))
     return DryRunResult(
         topic=topic,
         device=device,
@@ -352,6 +353,21 @@ def dryrun(
         actions=[_preview(p) for p in report.actions],
         message_matched=report.message.matched,
     )
+
+
+def _device_parsers(target: Target | None) -> ParserLookup | None:
+    """The devices' payload parsers of `target` for the dry run (None without a target, or a
+    stack deployed before the device registry)."""
+    if target is None:
+        return None
+    from mqtt_actions.parsers.registry import CachedParsers
+    from mqtt_actions_cli.ops import device_profiles
+
+    try:
+        registry = device_profiles.registry_for(target)
+    except OpsError:  # no DevicesTableName output: no parsers to run
+        return None
+    return CachedParsers(registry.get, ttl=0, clock=time.time)
 
 
 def _preview(preview: ActionPreview) -> Preview:

@@ -234,3 +234,53 @@ def import_tagoio(
             )
         )
     return report
+
+
+# ------------------------------------------------------------- the console's device page
+
+
+class ParserFailureEntry(BaseModel):
+    time: int
+    topic: str | None
+    reason: str | None
+    logs: list[str]
+
+
+class ParserStatus(BaseModel):
+    """A device's parser (None: it has none) and its latest failures from the inspector."""
+
+    device: str
+    parser: str | None = None
+    source: str | None = None
+    failures: list[ParserFailureEntry] = []
+
+
+PARSER_STEP = "payload_parser"  # the router's outcome id for the parser (router.PARSER_STEP)
+
+
+def status(target: Target, device: str, *, since_ms: int, limit: int = 5) -> ParserStatus:
+    """For the console: the device's parser, and its last `limit` failures since `since_ms`."""
+    from mqtt_actions_cli.ops import inspector
+    from mqtt_actions_cli.ops.errors import NotFoundError
+
+    try:
+        found = parser_of(device_profiles.show(target, device))
+    except NotFoundError:  # a device that publishes without being registered: no parser
+        found = None
+    entries = inspector.query(target, device=device, types=["action"], since_ms=since_ms, limit=500)
+    failures = [
+        ParserFailureEntry(
+            time=e.time,
+            topic=e.details.get("topic"),
+            reason=e.details.get("reason"),
+            logs=[str(line) for line in (e.details.get("detail") or {}).get("logs", [])],
+        )
+        for e in entries
+        if e.details.get("action_id") == PARSER_STEP and e.details.get("outcome") == "failed"
+    ]
+    return ParserStatus(
+        device=device,
+        parser=found.parser.label() if found else None,
+        source=found.parser.source if found else None,
+        failures=list(reversed(failures))[:limit],
+    )

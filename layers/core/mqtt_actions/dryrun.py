@@ -7,6 +7,7 @@ action runs as if for the first time."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from mqtt_actions.actions import Action
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.memory import Effect, Memory, memory_deps
+from mqtt_actions.parsers import ParserLookup
 from mqtt_actions.ports import ActionResult, MessageRecord
 from mqtt_actions.router import route
 from mqtt_actions.settings import RouterSettings
@@ -41,9 +43,14 @@ def dry_run(
     settings: RouterSettings,
     *,
     clock: Callable[[], float] = time.time,
+    parsers: ParserLookup | None = None,
 ) -> DryRunReport:
-    """Route `event` through `actions` as the router would, sending nothing."""
+    """Route `event` through `actions` as the router would, sending nothing; with `parsers`,
+    the device's payload parser runs first, as in the router."""
     memory = Memory(webhook_status=0)  # nothing was sent, so nothing answered
-    summary = route(event, memory_deps(actions, memory, clock=clock, dry_run=True), settings)
+    deps = memory_deps(actions, memory, clock=clock, dry_run=True)
+    if parsers is not None:
+        deps = dataclasses.replace(deps, parsers=parsers)
+    summary = route(event, deps, settings)
     previews = tuple(ActionPreview(r, memory.for_action(r.action_id)) for r in summary.results)
     return DryRunReport(summary.message, previews)
