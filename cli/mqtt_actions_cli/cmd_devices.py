@@ -42,8 +42,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         description=(
             "With --token: make a random token (256 bits) for device NAME and print it once;\n"
             "only its SHA-256 hash is stored. The device connects with MQTT username 'Token'\n"
-            "and the token as password, any client id, to the stack's token endpoint (port\n"
-            "8883, TLS) or, locally, to the broker of `mqtt-actions local --auth tokens`. It may\n"
+            "and the token as password, a client id no other live device holds, to the stack's\n"
+            "token endpoint (port 443, TLS with SNI and ALPN mqtt) or, locally, to the broker of\n"
+            "`mqtt-actions local --auth tokens`. It may\n"
             "publish, subscribe and receive under NAME/... plus the --publish / --subscribe\n"
             "filters plus the stack's DevicePublishPrefixes / DeviceSubscribePrefixes; never\n"
             "$aws/... . Works locally and with --stack.\n"
@@ -202,6 +203,30 @@ def _register_token_commands(sub: argparse._SubParsersAction[Any]) -> None:
     )
     listing.set_defaults(func=run_list)
 
+    checking = add_command(
+        sub,
+        "check",
+        summary="devices that would collide on a client id (one connection per client id)",
+        description=(
+            "IoT Core keeps one connection per client id, and the token authorizer refuses a\n"
+            "client id another device's live connection holds. TagoIO firmware often hard-codes\n"
+            "one (ESP32): list the client ids used by more than one device, from the live\n"
+            "connections, each token device's last connect and --import FILE (a CSV whose\n"
+            "header names device and client_id). Exit 1 when some collide."
+        ),
+        examples="""
+  mqtt-actions devices check
+  mqtt-actions devices check --import fleet.csv --stack mqtt-actions-dev""",
+    )
+    checking.add_argument(
+        "--import",
+        dest="import_file",
+        metavar="FILE.csv",
+        type=Path,
+        help="rows of device,client_id (the fleet about to move)",
+    )
+    checking.set_defaults(func=run_check)
+
     revoking = add_command(
         sub,
         "revoke",
@@ -235,9 +260,9 @@ def run_create_token(args: argparse.Namespace) -> int:
     )
 
     def render() -> str:
-        scheme = "TLS, Amazon Root CA 1" if made["tls"] else "no TLS (local)"
+        scheme = "TLS, Amazon Root CA 1, SNI, ALPN mqtt" if made["tls"] else "no TLS (local)"
         tls_flags = (
-            f"--cafile AmazonRootCA1.pem -p {made['port']}"
+            f"--cafile AmazonRootCA1.pem --tls-alpn mqtt -p {made['port']}"
             if made["tls"]
             else (f"-p {made['port']}")
         )
@@ -319,6 +344,44 @@ def run_list(args: argparse.Namespace) -> int:
 
     emit(args, found, render)
     return EXIT_OK
+
+
+def run_check(args: argparse.Namespace) -> int:
+    imported: list[tuple[int, str, str]] = []
+    if args.import_file is not None:
+        path: Path = args.import_file
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(
+                f"cannot read {path}: {exc}", hint="give a UTF-8 CSV of device,client_id rows"
+            ) from None
+        imported = tokens.parse_client_ids_csv(text)
+    target: Target = args.get_target()
+    found = tokens.check_client_ids(target, imported)
+
+    def render() -> str:
+        if not found:
+            return f"no client id is used by two devices in {target.describe()}"
+        body = table(
+            ["client id", "devices", "seen"],
+            [
+                [
+                    c["client_id"],
+                    ", ".join(c["devices"]),
+                    "; ".join(f"{d}: {', '.join(s)}" for d, s in c["seen"].items()),
+                ]
+                for c in found
+            ],
+            width=110,
+        )
+        return (
+            f"{body}\n{len(found)} client id(s) shared: the second device to connect is refused "
+            "while the first is online; give each device its own client id"
+        )
+
+    emit(args, found, render)
+    return EXIT_FAILED if found else EXIT_OK
 
 
 def _client_ids(device: dict[str, Any]) -> str:

@@ -94,7 +94,7 @@ def test_create_on_a_stack_names_its_tls_endpoint_and_the_filters(
     argv = ["devices", "create", "sensor-02", "--token", "--publish", "home/+/temp"]
     ran = run(capsys, [*argv, "--stack", "test-stack"], stack)
     assert ran.code == 0, ran.err
-    assert f"{DOMAIN}:8883 (TLS, Amazon Root CA 1)" in ran.out
+    assert f"{DOMAIN}:443 (TLS, Amazon Root CA 1, SNI, ALPN mqtt)" in ran.out
     assert "username   Token" in ran.out
     assert "sensor-02/#, home/+/temp" in ran.out
     [(_key, record)] = tokens.by_device("sensor-02")

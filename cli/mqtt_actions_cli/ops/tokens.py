@@ -35,7 +35,9 @@ from mqtt_actions_cli.ops import device_profiles
 from mqtt_actions_cli.target import Target
 
 TOKEN_BYTES = 32  # 256 random bits, 43 URL-safe characters
-MQTT_TLS_PORT = 8883
+# AWS documents MQTT with custom authentication on 443 with ALPN `mqtt` and SNI (protocols.html,
+# custom-auth.html); 8883 only for X.509 certificates.
+MQTT_TOKEN_PORT = 443
 # Sizes and filters only: the narrowest access, which spells out every filter.
 _CHECK_SCOPE = PolicyScope("arn:aws:iot:us-east-1:000000000000", access=TopicAccess.OWN)
 
@@ -73,7 +75,7 @@ def endpoint(target: Target) -> dict[str, Any]:
             f"IoT returned no domain name for domain configuration {name!r}",
             hint=f"check: aws iot describe-domain-configuration --domain-configuration-name {name}",
         )
-    return {"host": host, "port": MQTT_TLS_PORT, "tls": True}
+    return {"host": host, "port": MQTT_TOKEN_PORT, "tls": True, "alpn": "mqtt", "sni": host}
 
 
 def check_filters(device: str, publish: Sequence[str], subscribe: Sequence[str]) -> None:
@@ -289,3 +291,65 @@ def revoke_device(target: Target, device: str, *, now_ms: int) -> dict[str, Any]
     return revoke(
         store_for(target), bindings_for(target), connections_for(target), device, now_ms=now_ms
     )
+
+
+# ---------------------------------------------------------------------------- client id collisions
+
+
+def parse_client_ids_csv(text: str) -> list[tuple[int, str, str]]:
+    """(line, device, client id) rows of a CSV whose header names `device` and `client_id`
+    (other columns, such as `token`, are ignored). UsageError naming the line when a row lacks
+    either."""
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip().lower() for h in next(reader, [])]
+    if "device" not in header or "client_id" not in header:
+        raise UsageError(
+            f"the header is {','.join(header) or 'empty'}: it must name device and client_id",
+            hint="e.g. a first line device,client_id (a token column may stay; it is not read)",
+        )
+    at_device, at_client = header.index("device"), header.index("client_id")
+    rows: list[tuple[int, str, str]] = []
+    for line, fields in enumerate(reader, start=2):
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if len(fields) <= max(at_device, at_client):
+            raise UsageError(f"line {line}: expected the device and client_id columns")
+        device, client_id = fields[at_device].strip(), fields[at_client].strip()
+        if not device or not client_id:
+            raise UsageError(f"line {line}: device and client_id must not be empty")
+        rows.append((line, device, client_id))
+    return rows
+
+
+def collisions(uses: Sequence[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """Client ids used by more than one device, from (device, client id, where seen) triples:
+    IoT Core keeps one connection per client id, so such devices would refuse each other (the
+    second to connect is refused while the first is online)."""
+    by_client: dict[str, dict[str, set[str]]] = {}
+    for device, client_id, source in uses:
+        by_client.setdefault(client_id, {}).setdefault(device, set()).add(source)
+    return [
+        {
+            "client_id": client_id,
+            "devices": sorted(devices),
+            "seen": {device: sorted(sources) for device, sources in sorted(devices.items())},
+        }
+        for client_id, devices in sorted(by_client.items())
+        if len(devices) > 1
+    ]
+
+
+def check_client_ids(
+    target: Target, imported: Sequence[tuple[int, str, str]] = (), *, now_s: float | None = None
+) -> list[dict[str, Any]]:
+    """Devices that would collide on a client id: from the live bindings, the client id each
+    token device last connected with, and `imported` rows (line, device, client id)."""
+    now = time.time() if now_s is None else now_s
+    uses = [(b.device, b.client_id, "connected") for b in bindings_for(target).all() if b.live(now)]
+    uses += [
+        (record.device, record.last_client_id, "last connect")
+        for _key, record in store_for(target).all()
+        if record.last_client_id and record.revoked_at is None
+    ]
+    uses += [(device, client_id, f"import line {line}") for line, device, client_id in imported]
+    return collisions(uses)

@@ -33,7 +33,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from mqtt_actions.actions import Action, effective_rate_limit
-from mqtt_actions.bindings import UNKNOWN_CONNECTION, DeviceDirectory
+from mqtt_actions.bindings import NOT_MQTT, UNKNOWN_CONNECTION, DeviceDirectory
 from mqtt_actions.conditions import explain
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.executors import ExecContext, execute
@@ -56,6 +56,7 @@ from mqtt_actions.ports import (
     RateLimiter,
     WebhookClient,
 )
+from mqtt_actions.reserved import STORE_ID, TAGO_DATA_POST, store_action, tago_data_problem
 from mqtt_actions.settings import RouterSettings
 from mqtt_actions.topics import TopicIndex
 
@@ -225,6 +226,8 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
     payload = event.payload_bytes()  # decoded once per event (the handler validated it)
     points = wrap_payload(payload, event.topic)
     matched = deps.actions.match(event.topic)
+    if event.topic == TAGO_DATA_POST and event.device != NOT_MQTT:
+        matched = [store_action(), *matched]  # TagoIO's reserved topic: no action needed
     if event.only_actions is not None:
         wanted = set(event.only_actions)
         matched = [a for a in matched if a.id in wanted]
@@ -258,9 +261,18 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
         results = (parsed, *results)
     deps.inspector.record_outcomes(message, results)
     for result in results:
-        if result.outcome is Outcome.FAILED:
+        if result.outcome is Outcome.FAILED or _refused_tago_data(result):
             deps.dead_letters.send(_dead_letter(event, result))
     return RouteSummary(message, results)
+
+
+def _refused_tago_data(result: ActionResult) -> bool:
+    """`tago/data/post` data (or some of its points) refused: the device sent it to be stored,
+    so the message is kept as a dead letter too (its valid points are stored)."""
+    return result.action_id == STORE_ID and result.outcome in (
+        Outcome.REFUSED,
+        Outcome.POINTS_REFUSED,
+    )
 
 
 def _unknown_connection(event: RouterEvent, deps: RouterDeps) -> RouteSummary:
@@ -341,6 +353,8 @@ class _MessageRun:
 
     def action(self, action: Action) -> ActionResult:
         ctx, settings = self.ctx, self.ctx.settings
+        if action.id == STORE_ID and (problem := tago_data_problem(ctx.payload)) is not None:
+            return _result(action, Outcome.REFUSED, problem)
         if action.when and (why := explain(action.when, ctx.points)) is not None:
             return _result(action, Outcome.CONDITION_FALSE, why)
         if action.type in PUBLISHING_TYPES and ctx.event.hops >= settings.max_hops:

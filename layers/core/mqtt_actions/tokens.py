@@ -30,6 +30,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from mqtt_actions.bindings import Binding, client_id_problem
+from mqtt_actions.reserved import TAGO_DATA_POST
 from mqtt_actions.topics import InvalidFilterError, validate_filter
 
 # What TagoIO documents as the MQTT username (not a secret); any other username is accepted too.
@@ -145,9 +146,6 @@ class TopicAccess(StrEnum):
 
     ACCOUNT = "account"  # TagoIO's rule: any topic of the deployment but the reserved `$...`
     OWN = "own"  # `<device>/...`, `tago/data/post`, its token's filters and the shared prefixes
-
-
-TAGO_DATA_POST: Final = "tago/data/post"  # TagoIO's reserved topic: store into the publisher
 
 
 @dataclass(frozen=True)
