@@ -15,12 +15,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
 from mqtt_actions.adapters.inspector import DynamoInspector
-from tests.e2e.conftest import LocalStack, running_stack, wait_until
+from tests.e2e.conftest import REGION, LocalStack, running_stack, wait_until
 from tests.e2e.test_device_tokens import cli
 from tests.support.mqtt_clients import stop_loop
 
@@ -95,7 +96,10 @@ def test_stock_firmware_moves_as_it_is(firmware_stack: LocalStack) -> None:
         assert firmware_stack.bucket("ESP32") == []
 
         # What an analysis's MQTT publish does (iot-data Publish) reaches the device on mytopic.
-        firmware_stack.client("iot-data").publish(topic="mytopic", qos=1, payload=b"ON")
+        iot_data = boto3.client(  # type: ignore[call-overload]
+            "iot-data", endpoint_url=firmware_stack.control_url, region_name=REGION
+        )
+        iot_data.publish(topic="mytopic", qos=1, payload=b"ON")
         got = device.received.get(timeout=10)
         assert (got.topic, got.payload) == ("mytopic", b"ON")
 
