@@ -155,6 +155,7 @@ run: $(VENV)/.installed ## the local stack: MQTT broker on 127.0.0.1:1883, AWS (
 paho: $(VENV)/.installed ## run Paho's interoperability suite against the local stack: make paho PAHO=DIR
 	@test -n "$(PAHO)" || { echo "error: PAHO is not set: make paho PAHO=path/to/paho.mqtt.testing/interoperability" >&2; exit 2; }
 	$(PY) scripts/paho_interop.py --suite "$(PAHO)" --local
+	$(PY) scripts/paho_interop.py --suite "$(PAHO)" --local --qos1
 	$(PY) scripts/paho_interop.py --suite "$(PAHO)" --local --spec-broker
 
 # uv resolves each requirements file afresh (newest releases) for Python 3.13 on Linux and writes

@@ -1,56 +1,52 @@
-"""Sustained QoS 1 publishing through the local stack into insert_bucket, against the ceiling: the
-same broker (amqtt, same version, same listener) relaying publish -> subscribe, same run.
+"""The local stack under a fleet's load, side by side with the raw broker, in one run.
 
-    .venv/bin/python benchmarks/local_e2e.py [--quick] [--messages N]
+    .venv/bin/python benchmarks/local_e2e.py [--quick] [--messages N] [--rounds R]
 
-Stack: `mqtt-actions local` in a subprocess (as `make run` starts it); one paho client publishes
-QoS 1 JSON points; the action `insert_bucket` stores each in BucketTable (moto). "Stored" is when
-the stack logs the message's outcome line (`act  bench/stack: bench-store=done`), which it
-prints after the handler has returned, the row written: the n-th such line is the n-th message
-(one publisher, one router worker, in order). Reading the log costs the stack nothing; polling
-its moto for rows would compete with the handlers for its CPU. Lost is counted from the rows
-themselves at the end.
-Ceiling: the same broker without the IoT Core plugin and rules, in a subprocess; one publisher,
-one QoS 1 subscriber; "stored" is delivery to the subscriber.
+Two loads, each N QoS 1 JSON points (`{"variable": "v", "value": <sequence>}`):
+  (a) steady: STEADY_CLIENTS clients, connected first, each publishing its share as fast as the
+      broker acknowledges (up to 100 in flight);
+  (b) waking: WAKE_CLIENTS devices, each connecting, publishing 1-5 points, disconnecting as soon
+      as they are PUBACKed, again, until N in all (the battery-device pattern).
+Three paths, each in a fresh subprocess:
+  - raw amqtt: the stack's broker (amqtt with its fixes) without the IoT Core plugin or rules;
+    "stored" = delivered to a QoS 1 subscriber of `bench/#`;
+  - the local stack (`make run`'s command, state saved every few seconds) at
+    `InspectorLevel=all` and at `errors`: every message matches two actions, `insert_bucket` and
+    `mqtt_publish` (to `echo/<device>`, which the route rule routes again); "stored" = the
+    stack's outcome line for the message (printed after the handler returned, its row written
+    and its echo published), read from its log: polling its moto for rows would compete with
+    the handlers for its CPU.
+msg/s = N / (last stored - first publish). Lost and duplicated are counted at the end from what
+arrived (raw) or from the bucket rows themselves (stack): each device's values must be exactly
+its sequence. The script fails when anything is lost or duplicated or an action did not end
+`done`.
 
-Each path is measured twice in one session: msg/s and lost from N messages published as fast as
-the broker acknowledges them (a flood: what it sustains); p50/p99 from LATENCY_MESSAGES more
-published at half that rate (so latency is the path's, not a backlog's).
-Lost = published - stored (rows counted in the bucket; messages counted at the subscriber).
+The handlers' floor: the RouterFunction handler of template.yaml called directly, in one
+thread, with the same two actions, for each message and its echo, against moto in-process:
+no broker, no rules engine, no runtime. The stack cannot be faster than its handlers.
 
-Floor: what the store alone allows. The two DynamoDB writes the router makes for one such message
-(its bucket row; its publish and outcome entries in the inspector, one batch), through the real
-adapters and boto3 into moto in-process (as the stack's handlers do), nothing else: no broker, no
-rules, no handler. The stack cannot go faster than this; its share of the ceiling is the most the
-stack could reach while moto is the store.
-
-Two stack rows: `make run` as it is (actions cached for ActionsCacheSeconds, reloaded when the
-change marker says they changed) and as it was (ActionsCacheSeconds=0: reloaded per message).
-Both keep their state in a temporary directory, saved every few seconds as `make run` does.
-
-Waking devices: WAKE_CLIENTS clients each connect, publish 1-5 QoS 1 messages and disconnect as
-soon as they are PUBACKed, again, until N messages; lost = PUBACKed but never delivered to a
-QoS 1 subscriber (the broker alone: amqtt 0.12.1 as released, the named peer, and amqtt with the
-stack's fixes) or never stored as a bucket row (the stack). The script fails if the fixed broker
-or the stack loses any.
+Rounds: `--rounds R` runs everything R times and prints the medians (the machine is shared: a
+single run moves with the load of others; the ratios to the raw broker, same round, move less).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import queue
 import random
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,32 +58,42 @@ import paho.mqtt.client as mqtt  # noqa: E402
 from _machine import machine  # noqa: E402
 
 from mqtt_actions.adapters.actions_store import DynamoActionsStore  # noqa: E402
-from mqtt_actions.adapters.bucket import DynamoBucket  # noqa: E402
-from mqtt_actions.adapters.inspector import DynamoInspector  # noqa: E402
-from mqtt_actions.payload import wrap_payload  # noqa: E402
-from mqtt_actions.ports import ActionResult, MessageRecord, Outcome  # noqa: E402
 from mqtt_actions_cli.actions_file import load_actions_file  # noqa: E402
 
-LATENCY_MESSAGES = 100
-DONE_LINE = "act  bench/stack: bench-store=done"
-DEVICE = "bench-device"
+STEADY_CLIENTS = 20
+WAKE_CLIENTS = 50
+IN_FLIGHT = 100
+STALL_SECONDS = 30.0  # nothing new stored for this long: the rest is lost
+LEVELS = ("all", "errors")
 READY = re.compile(r"^ready: mqtt://[\d.]+:(\d+) aws=(\S+) control=(\S+)")
+OUTCOME = re.compile(r"act  bench/(\S+): (.*) \(RouterFunction")
+EXPECTED = ["bench-echo=done", "bench-store=done"]  # the outcome line, sorted
 ACTIONS = """
 actions:
   - {id: bench-store, topics: ["bench/#"], type: insert_bucket}
+  - id: bench-echo
+    topics: ["bench/#"]
+    type: mqtt_publish
+    topic: echo/$DEVICE$
+    payload: $PAYLOAD$
+    qos: 1
 """
-Seen = dict[str, dict[int, float]]  # variable -> value (sequence number) -> when stored
+LOADS = {
+    "steady": f"(a) {STEADY_CLIENTS} steady publishers",
+    "wake": f"(b) {WAKE_CLIENTS} waking devices",
+}
 
 
 @dataclass
 class Result:
-    rate: float
-    latencies_ms: list[float]
+    rate: float  # msg/s, first publish -> last stored
     lost: int
+    duplicated: int
+    cycles: int = 0  # connect-publish-disconnect rounds (waking devices)
+    problems: list[str] = field(default_factory=list)
 
-    def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+# ---------------------------------------------------------------------------- processes
 
 
 def _env() -> dict[str, str]:
@@ -95,11 +101,12 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTHONUNBUFFERED": "1"}
 
 
-def _start(
-    command: list[str],
-    pattern: re.Pattern[str],
-    on_line: Callable[[str], None] | None = None,
-) -> tuple[subprocess.Popen[str], re.Match[str]]:
+@contextlib.contextmanager
+def _process(
+    command: list[str], pattern: re.Pattern[str], on_line: Callable[[str], None] | None = None
+) -> Iterator[re.Match[str]]:
+    """Run `command` until the block ends (SIGINT, as Ctrl-C); yields its first line matching
+    `pattern`. Every line goes to `on_line` (the child never blocks on a full pipe)."""
     process = subprocess.Popen(  # noqa: S603 - our own commands
         command, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -107,7 +114,7 @@ def _start(
 
     def read() -> None:
         assert process.stdout is not None
-        for line in process.stdout:  # keep draining so the child never blocks on a full pipe
+        for line in process.stdout:
             if on_line is not None:
                 on_line(line)
             if (match := pattern.match(line)) is not None:
@@ -115,86 +122,141 @@ def _start(
         found.put(None)
 
     threading.Thread(target=read, daemon=True).start()
-    match = found.get(timeout=120)
-    if match is None:
-        raise SystemExit(f"{command} did not start")
-    return process, match
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    process.send_signal(signal.SIGINT)
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-    if process.stdout is not None:
-        process.stdout.close()
+        match = found.get(timeout=120)
+        if match is None:
+            raise SystemExit(f"{command} did not start")
+        yield match
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+# ---------------------------------------------------------------------------- the two loads
 
 
 def _client(client_id: str, port: int) -> mqtt.Client:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-    client.max_inflight_messages_set(100)
+    client.max_inflight_messages_set(IN_FLIGHT)
     client.max_queued_messages_set(0)
     connected = threading.Event()
     client.on_connect = lambda *_: connected.set()
     client.connect("127.0.0.1", port, keepalive=60)
     client.loop_start()
-    if not connected.wait(10):
+    if not connected.wait(30):
         raise SystemExit(f"{client_id} could not connect")
     return client
 
 
-def _publish(
-    client: mqtt.Client, topic: str, variable: str, count: int, per_second: float | None = None
-) -> list[float]:
-    """Publish `count` points (value = sequence number), paced when `per_second` is given."""
-    sent: list[float] = []
-    infos = []
-    start = time.perf_counter()
-    for i in range(count):
-        if per_second:
-            time.sleep(max(0.0, start + i / per_second - time.perf_counter()))
-        sent.append(time.time())
-        infos.append(client.publish(topic, json.dumps({"variable": variable, "value": i}), qos=1))
-    for info in infos:
-        info.wait_for_publish(timeout=60)
-    return sent
+def _point(value: int) -> str:
+    return json.dumps({"variable": "v", "value": value})
 
 
-def _wait(seen: Seen, variable: str, count: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while len(seen[variable]) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
+def _shares(count: int, clients: int) -> list[int]:
+    return [count // clients + (n < count % clients) for n in range(clients)]
 
 
-def _measure(
-    client: mqtt.Client,
-    topic: str,
-    seen: Seen,
-    count: int,
-    latency_count: int,
-) -> tuple[float, list[float]]:
-    """(msg/s sustained by a flood of `count`, latencies of `latency_count` at half that rate)."""
-    sent = _publish(client, topic, "flood", count)
-    _wait(seen, "flood", count, timeout=max(120.0, count / 2))
-    flood = seen["flood"]
-    rate = count / (max(flood.values(), default=sent[-1]) - sent[0])
-    sent = _publish(client, topic, "paced", latency_count, per_second=rate / 2)
-    _wait(seen, "paced", latency_count, timeout=max(60.0, latency_count / rate * 4))
-    paced = seen["paced"]
-    return rate, [(paced[i] - sent[i]) * 1000 for i in paced]
+def _run_threads(work: Callable[[int], None], clients: int) -> None:
+    failures: list[str] = []
+
+    def guarded(number: int) -> None:
+        try:
+            work(number)
+        except Exception as exc:  # reported below: a benchmark that cannot publish stops
+            failures.append(f"client {number}: {exc!r}")
+
+    threads = [threading.Thread(target=guarded, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"publishing failed: {failures[:3]}")
 
 
-# ---------------------------------------------------------------------------- raw ceiling
+def steady(port: int, count: int) -> tuple[float, dict[str, int], int]:
+    """(first publish, device -> points sent, cycles)."""
+    shares = _shares(count, STEADY_CLIENTS)
+    names = [f"steady-{n:02d}" for n in range(STEADY_CLIENTS)]
+    clients = [_client(name, port) for name in names]
+
+    def publish(number: int) -> None:
+        client, topic = clients[number], f"bench/{names[number]}"
+        infos = [client.publish(topic, _point(v), qos=1) for v in range(shares[number])]
+        for info in infos:
+            info.wait_for_publish(timeout=600)
+
+    start = time.time()
+    _run_threads(publish, STEADY_CLIENTS)
+    for client in clients:
+        client.disconnect()
+        client.loop_stop()
+    return start, dict(zip(names, shares, strict=True)), STEADY_CLIENTS
 
 
-def serve_raw_broker(unpatched: bool) -> None:
+def wake(port: int, count: int) -> tuple[float, dict[str, int], int]:
+    """(first connect, device -> points sent, connect-publish-disconnect cycles)."""
+    shares = _shares(count, WAKE_CLIENTS)
+    names = [f"wake-{n:02d}" for n in range(WAKE_CLIENTS)]
+    cycles: list[int] = []
+
+    def device(number: int) -> None:
+        name, sent, draw = names[number], 0, random.Random(number)
+        while sent < shares[number]:
+            burst = min(draw.randint(1, 5), shares[number] - sent)
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name)
+            client.connect("127.0.0.1", port, keepalive=60)
+            client.loop_start()
+            infos = [
+                client.publish(f"bench/{name}", _point(v), 1) for v in range(sent, sent + burst)
+            ]
+            for info in infos:
+                info.wait_for_publish(timeout=600)
+            client.disconnect()
+            client.loop_stop()
+            sent += burst
+            cycles.append(1)
+
+    start = time.time()
+    _run_threads(device, WAKE_CLIENTS)
+    return start, dict(zip(names, shares, strict=True)), len(cycles)
+
+
+Load = Callable[[int, int], tuple[float, dict[str, int], int]]
+LOAD_FUNCTIONS: dict[str, Load] = {"steady": steady, "wake": wake}
+
+
+def _settle(progress: Callable[[], int], count: int) -> None:
+    """Wait until `count` arrived, or nothing new for STALL_SECONDS."""
+    seen, since = -1, time.monotonic()
+    while (now_seen := progress()) < count and time.monotonic() - since < STALL_SECONDS:
+        if now_seen != seen:
+            seen, since = now_seen, time.monotonic()
+        time.sleep(0.1)
+
+
+def _check(sent: dict[str, int], got: dict[str, list[int]]) -> tuple[int, int]:
+    """(lost, duplicated): each device must have exactly values 0 .. sent-1."""
+    lost = duplicated = 0
+    for device, count in sent.items():
+        values = got.get(device, [])
+        lost += len(set(range(count)) - set(values))
+        duplicated += len(values) - len(set(values))
+    return lost, duplicated
+
+
+# ---------------------------------------------------------------------------- raw broker
+
+
+def serve_raw_broker() -> None:
     """Child mode: the local stack's broker (amqtt with the stack's fixes, the same listener on a
-    socket of ours; `unpatched`: amqtt's own Broker) with no IoT Core plugin and no rules, on
-    127.0.0.1; prints its port; runs until SIGINT/SIGTERM."""
+    socket of ours) with no IoT Core plugin and no rules, on 127.0.0.1; prints its port; runs
+    until SIGINT/SIGTERM."""
     from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter
-    from amqtt.broker import Broker
 
     from mqtt_actions_cli.local.amqtt_fixes import FixedBroker
     from mqtt_actions_cli.local.broker import LISTENER, IotCorePlugin, broker_config
@@ -202,7 +264,7 @@ def serve_raw_broker(unpatched: bool) -> None:
     async def serve() -> None:
         config = broker_config()
         config["plugins"].pop(f"{IotCorePlugin.__module__}.{IotCorePlugin.__qualname__}")
-        broker = Broker(config) if unpatched else FixedBroker(config)
+        broker = FixedBroker(config)
         await broker.start()
 
         async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -223,67 +285,36 @@ def serve_raw_broker(unpatched: bool) -> None:
     asyncio.run(serve())
 
 
-def _raw_broker(unpatched: bool = False) -> tuple[subprocess.Popen[str], int]:
-    command = [sys.executable, __file__, "--raw-broker"] + (["--unpatched"] if unpatched else [])
-    process, match = _start(command, re.compile(r"^raw broker port (\d+)"))
-    return process, int(match[1])
+def bench_raw(load: str, count: int) -> Result:
+    command = [sys.executable, __file__, "--raw-broker"]
+    received: dict[str, list[int]] = {}
+    times: list[float] = []
+    lock = threading.Lock()
 
+    def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
+        with lock:
+            received.setdefault(message.topic.split("/", 1)[1], []).append(
+                json.loads(message.payload)["value"]
+            )
+            times.append(time.time())
 
-def bench_raw(count: int, latency_count: int) -> Result:
-    process, port = _raw_broker()
-    seen: Seen = {"flood": {}, "paced": {}}
-    try:
+    with _process(command, re.compile(r"^raw broker port (\d+)")) as match:
+        port = int(match[1])
         subscriber = _client("bench-sub", port)
-
-        def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
-            point = json.loads(message.payload)
-            seen[point["variable"]][point["value"]] = time.time()
-
         subscribed = threading.Event()
         subscriber.on_message = on_message
         subscriber.on_subscribe = lambda *_: subscribed.set()
         subscriber.subscribe("bench/#", 1)
         subscribed.wait(10)
-        publisher = _client("bench-pub", port)
-        rate, latencies = _measure(publisher, "bench/raw", seen, count, latency_count)
-        for client in (publisher, subscriber):
-            client.disconnect()
-            client.loop_stop()
-    finally:
-        _stop(process)
-    lost = count - len(seen["flood"]) + latency_count - len(seen["paced"])
-    return Result(rate, latencies, lost)
+        start, sent, cycles = LOAD_FUNCTIONS[load](port, count)
+        _settle(lambda: len(times), count)
+        subscriber.disconnect()
+        subscriber.loop_stop()
+    lost, duplicated = _check(sent, received)
+    return Result(count / (max(times, default=time.time()) - start), lost, duplicated, cycles)
 
 
 # ---------------------------------------------------------------------------- the stack
-
-
-def _count(dynamodb: Any, variable: str, device: str = DEVICE) -> int:
-    count, kwargs = (
-        0,
-        {
-            "TableName": "BucketTable",
-            "KeyConditionExpression": "device = :d AND begins_with(sk, :v)",
-            "ExpressionAttributeValues": {":d": {"S": device}, ":v": {"S": f"{variable}#"}},
-            "Select": "COUNT",
-        },
-    )
-    while True:
-        page = dynamodb.query(**kwargs)
-        count += page["Count"]
-        if "LastEvaluatedKey" not in page:
-            return count
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def _stack_command(state_dir: str, *params: str) -> list[str]:
-    """`make run`'s command on free ports, its state in `state_dir` (saved as `make run` does)."""
-    command = [sys.executable, "-m", "mqtt_actions_cli.main", "local"]
-    command += ["--mqtt-port", "0", "--aws-port", "0", "--control-port", "0"]
-    command += ["--state-dir", state_dir, "--fresh"]
-    for param in params:
-        command += ["--param", param]
-    return command
 
 
 def _dynamodb(aws: str) -> Any:
@@ -296,265 +327,209 @@ def _dynamodb(aws: str) -> Any:
     )
 
 
-def bench_stack(count: int, latency_count: int, *params: str) -> Result:
-    with tempfile.TemporaryDirectory(prefix="bench-state-") as state_dir:
-        return _bench_stack(_stack_command(state_dir, *params), count, latency_count)
+def _rows(dynamodb: Any, device: str) -> list[int]:
+    values: list[int] = []
+    kwargs: dict[str, Any] = {
+        "TableName": "BucketTable",
+        "KeyConditionExpression": "device = :d AND begins_with(sk, :v)",
+        "ExpressionAttributeValues": {":d": {"S": device}, ":v": {"S": "v#"}},
+    }
+    while True:
+        page = dynamodb.query(**kwargs)
+        values += [int(item["value_n"]["N"]) for item in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            return values
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _bench_stack(command: list[str], count: int, latency_count: int) -> Result:
-    seen: Seen = {"warm": {}, "flood": {}, "paced": {}}
-    order = [("warm", 0)]
-    order += [("flood", i) for i in range(count)]
-    order += [("paced", i) for i in range(latency_count)]
-    done = iter(order)
-
-    def on_line(line: str) -> None:
-        if DONE_LINE in line:
-            variable, value = next(done, ("extra", 0))
-            seen.setdefault(variable, {})[value] = time.time()
-
-    process, match = _start(command, READY, on_line)
-    try:
-        port, aws = int(match[1]), match[2]
-        dynamodb = _dynamodb(aws)
-        DynamoActionsStore("ActionsTable", dynamodb).put_all(load_actions_file(ACTIONS))
-        publisher = _client(DEVICE, port)
-        # Warm up (the first invocation imports and connects), outside the measurement.
-        _publish(publisher, "bench/stack", "warm", 1)
-        _wait(seen, "warm", 1, timeout=60)
-        rate, latencies = _measure(publisher, "bench/stack", seen, count, latency_count)
-        publisher.disconnect()
-        publisher.loop_stop()
-        lost = count - _count(dynamodb, "flood") + latency_count - _count(dynamodb, "paced")
-    finally:
-        _stop(process)
-    if "extra" in seen:
-        raise SystemExit("the stack logged more outcome lines than messages were published")
-    return Result(rate, latencies, lost)
-
-
-# ---------------------------------------------------------------------------- waking devices
-
-WAKE_CLIENTS = 20
-WAKE_STALL_SECONDS = 15.0  # nothing new stored for this long: the rest is lost
-
-
-@dataclass
-class WakeResult:
-    rate: float  # msg/s from the first connect to the last message stored/delivered
-    lost: int  # acknowledged (PUBACKed) but never stored/delivered
-    cycles: int  # connect -> publish 1-5 -> disconnect rounds
-
-
-def _wake(port: int, count: int) -> tuple[float, int]:
-    """WAKE_CLIENTS devices (wake-NN) each connect, publish 1-5 QoS 1 points on bench/wake-NN,
-    disconnect as soon as they are PUBACKed, again, until `count` in all; (start, cycles)."""
-    cycles: list[int] = []
-    failures: list[str] = []
-
-    def device(number: int, share: int) -> None:
-        name, sent, draw = f"wake-{number:02d}", 0, random.Random(number)
-        try:
-            while sent < share:
-                burst = min(draw.randint(1, 5), share - sent)
-                client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name)
-                client.connect("127.0.0.1", port, keepalive=60)
-                client.loop_start()
-                infos = [
-                    client.publish(f"bench/{name}", json.dumps({"variable": "w", "value": v}), 1)
-                    for v in range(sent, sent + burst)
-                ]
-                for info in infos:
-                    info.wait_for_publish(timeout=60)
-                client.disconnect()
-                client.loop_stop()
-                sent += burst
-                cycles.append(1)
-        except Exception as exc:  # reported below: a benchmark that cannot publish stops
-            failures.append(f"{name}: {exc!r}")
-
-    shares = [count // WAKE_CLIENTS + (n < count % WAKE_CLIENTS) for n in range(WAKE_CLIENTS)]
-    start = time.time()
-    threads = [threading.Thread(target=device, args=(n, shares[n])) for n in range(WAKE_CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise SystemExit(f"waking devices could not publish: {failures[:3]}")
-    return start, len(cycles)
-
-
-def _settle(progress: Callable[[], int], count: int) -> None:
-    """Wait until `count` arrived, or nothing new for WAKE_STALL_SECONDS."""
-    seen, since = -1, time.monotonic()
-    while (now_seen := progress()) < count and time.monotonic() - since < WAKE_STALL_SECONDS:
-        if now_seen != seen:
-            seen, since = now_seen, time.monotonic()
-        time.sleep(0.2)
-
-
-def bench_wake_raw(count: int, unpatched: bool) -> WakeResult:
-    """The waking devices against the broker alone; delivered = reached a QoS 1 subscriber."""
-    process, port = _raw_broker(unpatched)
-    received: dict[tuple[str, int], float] = {}
-    try:
-        subscriber = _client("bench-sub", port)
-
-        def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
-            received[(message.topic, json.loads(message.payload)["value"])] = time.time()
-
-        subscribed = threading.Event()
-        subscriber.on_message = on_message
-        subscriber.on_subscribe = lambda *_: subscribed.set()
-        subscriber.subscribe("bench/#", 1)
-        subscribed.wait(10)
-        start, cycles = _wake(port, count)
-        _settle(lambda: len(received), count)
-        subscriber.disconnect()
-        subscriber.loop_stop()
-    finally:
-        _stop(process)
-    last = max(received.values(), default=time.time())
-    return WakeResult(len(received) / (last - start), count - len(received), cycles)
-
-
-def bench_wake_stack(count: int) -> WakeResult:
-    """The waking devices against `make run`'s stack; stored = a bucket row (counted at the end),
-    timed by the outcome lines."""
+def bench_stack(load: str, count: int, level: str) -> Result:
     stored: list[float] = []
+    problems: list[str] = []
 
     def on_line(line: str) -> None:
-        if "act  bench/wake-" in line and "bench-store=done" in line:
+        if (match := OUTCOME.search(line)) is not None:
             stored.append(time.time())
+            if sorted(match[2].split(", ")) != EXPECTED:
+                problems.append(f"{match[1]}: {match[2]}")
 
     with tempfile.TemporaryDirectory(prefix="bench-state-") as state_dir:
-        process, match = _start(_stack_command(state_dir), READY, on_line)
-        try:
+        command = [sys.executable, "-m", "mqtt_actions_cli.main", "local", "--no-console"]
+        command += ["--mqtt-port", "0", "--aws-port", "0", "--control-port", "0"]
+        command += ["--state-dir", state_dir, "--fresh", "--param", f"InspectorLevel={level}"]
+        with _process(command, READY, on_line) as match:
             port, dynamodb = int(match[1]), _dynamodb(match[2])
             DynamoActionsStore("ActionsTable", dynamodb).put_all(load_actions_file(ACTIONS))
-            start, cycles = _wake(port, count)
+            start, sent, cycles = LOAD_FUNCTIONS[load](port, count)
             _settle(lambda: len(stored), count)
-            rows = sum(_count(dynamodb, "w", f"wake-{n:02d}") for n in range(WAKE_CLIENTS))
-        finally:
-            _stop(process)
-    last = max(stored, default=time.time())
-    return WakeResult(len(stored) / (last - start), count - rows, cycles)
+            rows = {device: _rows(dynamodb, device) for device in sent}
+    lost, duplicated = _check(sent, rows)
+    rate = len(stored) / (max(stored, default=time.time()) - start)
+    return Result(rate, lost, duplicated, cycles, problems)
 
 
-# ---------------------------------------------------------------------------- the store's floor
+# ---------------------------------------------------------------------------- handlers alone
 
 
-def bench_floor(count: int) -> float:
-    """msg/s of the router's two DynamoDB writes per message alone (see the module docstring)."""
+def run_handlers(level: str, count: int) -> None:
+    """Child mode: RouterFunction's handler called directly for `count` messages and their
+    echoes, against moto in-process; prints msg/s."""
     from moto import mock_aws
 
-    from mqtt_actions_cli.cfn import LocalNames, create_tables, load_template
+    from mqtt_actions_cli.cfn import LocalNames, create_queues, create_tables, load_template
+    from mqtt_actions_cli.local.runtime import LambdaContext, function_environment, load_handler
+    from mqtt_actions_cli.local.template import REGION, load_local_template
 
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+    )
     with mock_aws():
-        dynamodb = boto3.client(
-            "dynamodb",
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto accepts any
-        )
-        tables = create_tables(load_template(ROOT / "template.yaml"), dynamodb, LocalNames())
-        bucket = DynamoBucket(tables["BucketTable"], dynamodb)
-        inspector = DynamoInspector(tables["InspectorTable"], dynamodb, 7)
-        done = ActionResult(
-            action_id="bench-store", action_type="insert_bucket", outcome=Outcome.DONE
-        )
-        start = time.perf_counter()
-        for i in range(count):
-            payload = json.dumps({"variable": "floor", "value": i}).encode()
-            points = wrap_payload(payload, "bench/floor")
-            message = MessageRecord(
-                device=DEVICE,
-                topic="bench/floor",
-                traceid=f"floor-{i}",
-                timestamp=int(time.time() * 1000),
-                size=len(payload),
-                preview=payload.decode(),
-                points=len(points),
-                matched=1,
+        template = load_template(ROOT / "template.yaml")
+        names = LocalNames()
+        physical = {
+            **create_tables(template, boto3.client("dynamodb", region_name=REGION), names),
+            **create_queues(template, boto3.client("sqs", region_name=REGION), names),
+        }
+        spec = load_local_template(
+            template, root=ROOT, physical=physical, parameters={"InspectorLevel": level}
+        ).functions["RouterFunction"]
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        DynamoActionsStore(physical["ActionsTable"], dynamodb).put_all(load_actions_file(ACTIONS))
+        with function_environment(spec.environment):
+            handler = load_handler(spec)
+
+            def invoke(topic: str, payload: bytes, n: int) -> Any:
+                import base64
+
+                event = {
+                    "payload": base64.b64encode(payload).decode(),
+                    "topic": topic,
+                    "clientid": "floor",
+                    "principal": "floor",
+                    "timestamp": int(time.time() * 1000),
+                    "traceid": f"{topic}-{n}",
+                }
+                context = LambdaContext(spec.logical_id, spec.arn, 256, 30)
+                return handler(json.loads(json.dumps(event)), context)
+
+            invoke("bench/floor", _point(-1).encode(), -1)  # warm: imports, clients, actions
+            start = time.perf_counter()
+            for n in range(count):
+                payload = _point(n).encode()
+                outcomes = invoke("bench/floor", payload, n)["outcomes"]
+                assert outcomes == {"bench-store": "done", "bench-echo": "done"}, outcomes
+                invoke("echo/floor", payload, n)  # the echo, routed again by the route rule
+            print(f"handlers {count / (time.perf_counter() - start):.1f}", flush=True)
+
+
+def bench_handlers(level: str, count: int) -> float:
+    command = [sys.executable, __file__, "--handlers", level, str(count)]
+    done = subprocess.run(  # noqa: S603 - our own command
+        command, cwd=ROOT, env=_env(), capture_output=True, text=True, check=False, timeout=1800
+    )
+    match = re.search(r"^handlers ([\d.]+)$", done.stdout, re.MULTILINE)
+    if match is None:
+        raise SystemExit(f"the handlers' floor failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return float(match[1])
+
+
+# ---------------------------------------------------------------------------- report
+
+
+Round = dict[tuple[str, str], Result]  # (load, path) -> result
+
+
+def one_round(count: int) -> tuple[Round, dict[str, float]]:
+    results: Round = {}
+    for load in LOADS:
+        results[(load, "raw")] = bench_raw(load, count)
+        for level in LEVELS:
+            results[(load, level)] = bench_stack(load, count, level)
+    floors = {level: bench_handlers(level, max(200, count // 4)) for level in LEVELS}
+    return results, floors
+
+
+def render(rounds: list[tuple[Round, dict[str, float]]], count: int) -> str:
+    def median(values: list[float]) -> float:
+        return statistics.median(values)
+
+    lines = [
+        f"{count:,} QoS 1 messages per load; msg/s from the first publish to the last stored "
+        f"(raw: delivered to a subscriber); every stack message matches insert_bucket and "
+        f"mqtt_publish; median of {len(rounds)} round(s), each round's figures in brackets",
+        "",
+        "| load | path | msg/s | of raw | lost | duplicated |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    paths = {
+        "raw": "raw amqtt, publish → subscribe",
+        "all": "local stack, `InspectorLevel=all`",
+        "errors": "local stack, `InspectorLevel=errors`",
+    }
+    for load, load_name in LOADS.items():
+        raw = [r[(load, "raw")].rate for r, _ in rounds]
+        for path, path_name in paths.items():
+            rates = [r[(load, path)].rate for r, _ in rounds]
+            shares = [rate / base for rate, base in zip(rates, raw, strict=True)]
+            lost = sum(r[(load, path)].lost for r, _ in rounds)
+            duplicated = sum(r[(load, path)].duplicated for r, _ in rounds)
+            each = " / ".join(f"{rate:,.0f}" for rate in rates)
+            lines.append(
+                f"| {load_name} | {path_name} | {median(rates):,.0f} ({each}) "
+                f"| {median(shares):.2f}x | {lost} | {duplicated} |"
             )
-            inspector.record_message(message)
-            bucket.insert(DEVICE, points, traceid=message.traceid, timestamp=message.timestamp)
-            inspector.record_outcomes(message, [done])
-        return count / (time.perf_counter() - start)
+    lines.append("")
+    for level in LEVELS:
+        floors = [f[level] for _, f in rounds]
+        lines.append(
+            f"Handlers alone at `{level}` (RouterFunction called directly for each message and "
+            f"its echo, moto in-process, one thread): {median(floors):,.0f} msg/s "
+            f"({' / '.join(f'{v:,.0f}' for v in floors)})"
+        )
+    cycles = [r[("wake", "raw")].cycles for r, _ in rounds]
+    lines.append(f"Waking devices: {median(cycles):,.0f} connect-publish-disconnect cycles a run")
+    return "\n".join(lines)
 
 
 def main() -> None:
     if "--raw-broker" in sys.argv:
-        serve_raw_broker(unpatched="--unpatched" in sys.argv)
+        serve_raw_broker()
         return
-    quick = "--quick" in sys.argv
-    count = 200 if quick else 1_000
+    if "--handlers" in sys.argv:
+        at = sys.argv.index("--handlers")
+        run_handlers(sys.argv[at + 1], int(sys.argv[at + 2]))
+        return
+    count = 500 if "--quick" in sys.argv else 2_000
     if "--messages" in sys.argv:
         count = int(sys.argv[sys.argv.index("--messages") + 1])
-    latency_count = min(count, 50 if quick else LATENCY_MESSAGES)
-    raw = bench_raw(count, latency_count)
-    rows = [
-        ("amqtt publish → subscribe (the ceiling)", raw),
-        (
-            "local stack, `make run` (actions cached, change marker)",
-            bench_stack(count, latency_count),
-        ),
-        (
-            "local stack, actions reloaded on every message (`make run` before)",
-            bench_stack(count, latency_count, "ActionsCacheSeconds=0"),
-        ),
-    ]
-    floor = bench_floor(count)
-    wake = [
-        ("amqtt 0.12.1 as released, publish → subscribe", bench_wake_raw(count, unpatched=True)),
-        ("amqtt with the stack's fixes, publish → subscribe", bench_wake_raw(count, False)),
-        ("local stack (`make run`), publish → stored", bench_wake_stack(count)),
-    ]
-    print(
-        f"QoS 1, one publisher: msg/s from {count:,} messages as fast as acknowledged; "
-        f"p50/p99 from {latency_count} more at half that rate; "
-        "stored = the stack's outcome line for the message (the handler returned)"
-    )
-    print()
-    print("| path | msg/s | p50 ms | p99 ms | lost | of ceiling |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, result in rows:
-        share = result.rate / raw.rate * 100
+    total = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 1
+    rounds = []
+    for number in range(total):
+        load_before = os.getloadavg()[0]
+        rounds.append(one_round(count))
         print(
-            f"| {name} | {_rate(result.rate)} | {result.pct(0.5):,.0f} | {result.pct(0.99):,.0f} "
-            f"| {result.lost} | {_share(share)} |"
+            f"round {number + 1}/{total} done; load average {load_before:.1f} before, "
+            f"{os.getloadavg()[0]:.1f} after",
+            file=sys.stderr,
+            flush=True,
         )
-    print(
-        f"| floor: the router's 2 DynamoDB writes / message into moto in-process, nothing else "
-        f"| {floor:,.0f} | - | - | - | {floor / raw.rate * 100:.0f} % |"
-    )
+    print(render(rounds, count))
     print()
-    print(
-        f"Waking devices: {WAKE_CLIENTS} clients each connect, publish 1-5 QoS 1 messages and "
-        f"disconnect at once, until {count:,} messages; lost = PUBACKed but never delivered "
-        "(broker) or stored (stack); msg/s from the first connect to the last delivery"
-    )
-    print()
-    print("| path | cycles | msg/s | lost | share lost |")
-    print("|---|---:|---:|---:|---:|")
-    for name, result in wake:
-        print(
-            f"| {name} | {result.cycles:,} | {_rate(result.rate)} | {result.lost:,} "
-            f"| {result.lost / count * 100:.1f} % |"
-        )
-    print()
-    print(f"Machine: {machine()}")
-    if any(r.lost for _, r in rows) or any(r.lost for _, r in wake[1:]):
-        raise SystemExit("messages were lost")
-
-
-def _rate(rate: float) -> str:
-    return f"{rate:,.0f}" if rate >= 100 else f"{rate:.1f}"
-
-
-def _share(percent: float) -> str:
-    return f"{percent:.0f} %" if percent >= 10 else f"{percent:.1f} %"
+    print(f"Machine: {machine()}; load average at the end {os.getloadavg()[0]:.1f}")
+    problems = [
+        f"{load}/{path}: {p}"
+        for r, _ in rounds
+        for (load, path), res in r.items()
+        for p in res.problems
+    ]
+    if problems:
+        raise SystemExit(f"actions did not end done: {problems[:5]}")
+    if any(res.lost or res.duplicated for r, _ in rounds for res in r.values()):
+        raise SystemExit("messages were lost or duplicated")
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ CHECKS: dict[str, tuple[str, Callable[[Effects], bool]]] = {
     ),
     "email-export": (
         "e-mails the CSV as an attachment",
-        lambda e: bool(e.emails),
+        lambda e: any("exported_file.csv" in str(getattr(m, "raw_data", "")) for m in e.emails),
     ),
 }
 

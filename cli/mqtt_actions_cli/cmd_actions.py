@@ -8,18 +8,25 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mqtt_actions.actions import Action
-from mqtt_actions_cli.actions_file import load_actions_file
 from mqtt_actions_cli.common import add_command
 from mqtt_actions_cli.errors import EXIT_OK, UsageError
-from mqtt_actions_cli.ops import actions as ops_actions
+from mqtt_actions_cli.ops.defaults import TEST_DEVICE
 from mqtt_actions_cli.output import emit, plural, table
-from mqtt_actions_cli.target import Target
+
+if TYPE_CHECKING:  # loaded when a handler runs, not for --help (main.py)
+    from mqtt_actions.actions import Action
+    from mqtt_actions_cli import actions_file
+    from mqtt_actions_cli.ops import actions as ops_actions
+    from mqtt_actions_cli.target import Target
+else:
+    from mqtt_actions_cli.lazy import lazy
+
+    actions_file = lazy("mqtt_actions_cli.actions_file")
+    ops_actions = lazy("mqtt_actions_cli.ops.actions")
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
-TEST_DEVICE = ops_actions.TEST_DEVICE
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -406,7 +413,8 @@ def run_import_tagoio(args: argparse.Namespace) -> int:
         ) from None
     result = tagoio.convert(items, mapping)
     text = tagoio.to_yaml(result, source, args.output)
-    load_actions_file(text, source="the converted file")  # the same loader `apply` uses
+    # the same loader `apply` uses
+    actions_file.load_actions_file(text, source="the converted file")
     if args.output:
         out = Path(args.output)
         if out.exists() and not args.force:

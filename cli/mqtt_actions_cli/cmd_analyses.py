@@ -6,14 +6,20 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mqtt_actions_cli.common import add_command
 from mqtt_actions_cli.errors import EXIT_FAILED, EXIT_OK, UsageError
-from mqtt_actions_cli.ops import analyses
 from mqtt_actions_cli.output import emit, iso_ms, table
-from mqtt_actions_cli.target import Target
 from mqtt_actions_cli.timeparse import parse_when
+
+if TYPE_CHECKING:  # loaded when a handler runs, not for --help (main.py)
+    from mqtt_actions_cli.ops import analyses
+    from mqtt_actions_cli.target import Target
+else:
+    from mqtt_actions_cli.lazy import lazy
+
+    analyses = lazy("mqtt_actions_cli.ops.analyses")
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:

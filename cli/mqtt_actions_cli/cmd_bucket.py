@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mqtt_actions_cli.common import add_command
 from mqtt_actions_cli.errors import EXIT_OK, UsageError
-from mqtt_actions_cli.ops import bucket
 from mqtt_actions_cli.output import emit, plural, table
 from mqtt_actions_cli.timeparse import parse_when
 
-MAX_LIMIT = bucket.MAX_LIMIT
+if TYPE_CHECKING:  # loaded when a handler runs, not for --help (main.py)
+    from mqtt_actions_cli.ops import bucket
+else:
+    from mqtt_actions_cli.lazy import lazy
+
+    bucket = lazy("mqtt_actions_cli.ops.bucket")
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -50,8 +54,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    if not 1 <= args.limit <= MAX_LIMIT:
-        raise UsageError(f"--limit {args.limit} is out of range", hint=f"use 1-{MAX_LIMIT}")
+    if not 1 <= args.limit <= bucket.MAX_LIMIT:
+        raise UsageError(f"--limit {args.limit} is out of range", hint=f"use 1-{bucket.MAX_LIMIT}")
     since = parse_when(args.since, option="--since") if args.since else None
     until = parse_when(args.until, option="--until") if args.until else None
     if since is not None and until is not None and since > until:

@@ -8,18 +8,24 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mqtt_actions.device_profiles import DeviceProfile, DeviceUpdate
 from mqtt_actions.parsers.registry import PARSER, PARSER_LANGUAGE, PARSER_NAME, parser_settings
 from mqtt_actions_cli.common import add_command
 from mqtt_actions_cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
-from mqtt_actions_cli.ops import device_profiles, devices, parsers, tokens
 from mqtt_actions_cli.output import emit, iso_ms, note, table
-from mqtt_actions_cli.target import Target
 
-ROOT_CA_URL = devices.ROOT_CA_URL
-MQTT_TLS_PORT = devices.MQTT_TLS_PORT
+if TYPE_CHECKING:  # loaded when a handler runs, not for --help (main.py)
+    from mqtt_actions.device_profiles import DeviceProfile, DeviceUpdate
+    from mqtt_actions_cli.ops import device_profiles, devices, parsers, tokens
+    from mqtt_actions_cli.target import Target
+else:
+    from mqtt_actions_cli.lazy import lazy
+
+    device_profiles = lazy("mqtt_actions_cli.ops.device_profiles")
+    devices = lazy("mqtt_actions_cli.ops.devices")
+    parsers = lazy("mqtt_actions_cli.ops.parsers")
+    tokens = lazy("mqtt_actions_cli.ops.tokens")
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -139,13 +145,13 @@ def run_create(args: argparse.Namespace) -> int:
                 f"  certificate  {info['certificate_id']} (active)",
                 f"  policy       {info['policy']}: connect as {name} only; "
                 f"publish {', '.join(publish)}; subscribe {', '.join(subscribe)}",
-                f"  endpoint     {info['endpoint']}:{MQTT_TLS_PORT}",
+                f"  endpoint     {info['endpoint']}:{devices.MQTT_TLS_PORT}",
                 *_profile_lines(created["tags"], created["params"], indent=13),
                 "  files (0600) " + ", ".join(str(p) for p in files.values()),
                 "",
-                f"connect with the Amazon root CA ({ROOT_CA_URL}), e.g.:",
+                f"connect with the Amazon root CA ({devices.ROOT_CA_URL}), e.g.:",
                 f"  mosquitto_pub --cafile AmazonRootCA1.pem --cert {files['certificate']} "
-                f"--key {files['private_key']} -h {info['endpoint']} -p {MQTT_TLS_PORT} "
+                f"--key {files['private_key']} -h {info['endpoint']} -p {devices.MQTT_TLS_PORT} "
                 f"-i {name} -q 1 -t {_example_topic(publish, name)} -m '{{\"value\": 1}}'",
             ]
         )

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mqtt_actions_cli.common import add_command
 from mqtt_actions_cli.errors import EXIT_FAILED, EXIT_OK
-from mqtt_actions_cli.ops import dlq
 from mqtt_actions_cli.output import emit, iso_ms, plural, table
+
+if TYPE_CHECKING:  # loaded when a handler runs, not for --help (main.py)
+    from mqtt_actions_cli.ops import dlq
+else:
+    from mqtt_actions_cli.lazy import lazy
+
+    dlq = lazy("mqtt_actions_cli.ops.dlq")
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:

@@ -19,6 +19,11 @@ from typing import Any
 
 MAX_REASON = 500
 UNKNOWN = "unknown_connection"  # mqtt_actions.router's kind for a message no device is bound to
+# A dead letter the local stack restored after a restart is a new SQS message (moto gives it a
+# new id and time): these message attributes keep the first id and time, which win when present,
+# so a saved `dlq replay --id` still works. AWS never restarts a queue: they are local only.
+ORIGINAL_ID = "mqtt-actions.message-id"
+ORIGINAL_SENT_MS = "mqtt-actions.sent-ms"
 
 
 @dataclass(frozen=True)
@@ -68,8 +73,10 @@ def parse_message(message: Mapping[str, Any]) -> DeadLetter:
     """One SQS message (as `receive_message` returns it) as a DeadLetter."""
     raw = str(message.get("Body", ""))
     sent = message.get("Attributes", {}).get("SentTimestamp")
+    kept = _kept(message.get("MessageAttributes"))
+    sent = kept.get(ORIGINAL_SENT_MS, sent)
     base: dict[str, Any] = {
-        "message_id": str(message.get("MessageId", "")),
+        "message_id": kept.get(ORIGINAL_ID) or str(message.get("MessageId", "")),
         "receipt_handle": str(message.get("ReceiptHandle", "")),
         "sent_ms": int(sent) if isinstance(sent, str) and sent.isdigit() else None,
     }
@@ -86,6 +93,18 @@ def parse_message(message: Mapping[str, Any]) -> DeadLetter:
     if "ruleName" in body and "failures" in body:
         return _rule_error(body, base)
     return DeadLetter(**base, source="unknown", kind="unknown", reason=_cut(raw), body=body)
+
+
+def _kept(attributes: Any) -> dict[str, str]:
+    """The original id and time a restored dead letter carries (see ORIGINAL_ID)."""
+    if not isinstance(attributes, Mapping):
+        return {}
+    kept: dict[str, str] = {}
+    for name in (ORIGINAL_ID, ORIGINAL_SENT_MS):
+        value = attributes.get(name)
+        if isinstance(value, Mapping) and isinstance(value.get("StringValue"), str):
+            kept[name] = value["StringValue"]
+    return kept
 
 
 def _router(body: dict[str, Any], base: dict[str, Any]) -> DeadLetter:

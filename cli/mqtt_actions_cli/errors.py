@@ -1,5 +1,5 @@
 """The CLI's errors and how they end: one message on stderr that names the problem and the fix,
-and an exit code (0 ok, 1 operational error, 2 usage or validation error)."""
+and an exit code (0 ok, 1 operational error, 2 usage or validation error, 130 interrupted)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
 
 
 class CliError(Exception):

@@ -18,20 +18,23 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from mqtt_actions.inspector import EntryType, InspectorEntry
 from mqtt_actions_cli.common import with_examples
-from mqtt_actions_cli.ops import inspector
-from mqtt_actions_cli.ops.inspector import FOLLOW_LIMIT, FOLLOW_LOOKBACK_MS, InspectorQuery
+from mqtt_actions_cli.ops.defaults import ENTRY_TYPES
 
-__all__ = [
-    "FOLLOW_LIMIT",
-    "FOLLOW_LOOKBACK_MS",
-    "InspectorQuery",
-    "add_inspect_parser",
-    "run_inspect",
-]
+if TYPE_CHECKING:  # loaded when the command runs, not for --help (main.py)
+    from mqtt_actions import inspector as model
+    from mqtt_actions.inspector import InspectorEntry
+    from mqtt_actions_cli.ops import inspector
+    from mqtt_actions_cli.ops.inspector import InspectorQuery
+else:
+    from mqtt_actions_cli.lazy import lazy
+
+    model = lazy("mqtt_actions.inspector")
+    inspector = lazy("mqtt_actions_cli.ops.inspector")
+
+__all__ = ["add_inspect_parser", "describe_entry", "run_inspect"]
 
 UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -41,14 +44,14 @@ PREVIEW_CHARS = 60
 NO_QOS = "—"
 
 RESET = "\033[0m"
-TYPE_COLOURS = {
-    EntryType.CONNECT: "\033[32m",  # green
-    EntryType.DISCONNECT: "\033[33m",  # yellow
-    EntryType.CONNECT_FAILED: "\033[31m",  # red
-    EntryType.SUBSCRIBE: "\033[36m",  # cyan
-    EntryType.UNSUBSCRIBE: "\033[36m",
-    EntryType.PUBLISH: "\033[34m",  # blue
-    EntryType.ACTION: "\033[35m",  # magenta
+TYPE_COLOURS = {  # by EntryType value (a StrEnum: its members look these up as they are)
+    "connect": "\033[32m",  # green
+    "disconnect": "\033[33m",  # yellow
+    "connect_failed": "\033[31m",  # red
+    "subscribe": "\033[36m",  # cyan
+    "unsubscribe": "\033[36m",
+    "publish": "\033[34m",  # blue
+    "action": "\033[35m",  # magenta
 }
 OUTCOME_COLOURS = {
     "done": "\033[32m",
@@ -112,9 +115,9 @@ def add_inspect_parser(subparsers: Any) -> argparse.ArgumentParser:
         "-t",
         dest="types",
         action="append",
-        choices=[t.value for t in EntryType],
+        choices=ENTRY_TYPES,
         metavar="T",
-        help="only this type (repeatable): " + ", ".join(t.value for t in EntryType),
+        help="only this type (repeatable): " + ", ".join(ENTRY_TYPES),
     )
     parser.add_argument(
         "--since", default="1h", metavar="WHEN", help="10m, 2h, 1d or an ISO time (default 1h)"
@@ -262,7 +265,7 @@ class Table:
         kind = self._paint(f"{entry.type.value:<{TYPE_WIDTH}}", TYPE_COLOURS[entry.type])
         qos = f"{NO_QOS if entry.qos is None else entry.qos:^3}"
         details = describe_entry(entry)
-        if entry.type is EntryType.ACTION:
+        if entry.type is model.EntryType.ACTION:
             outcome = str(entry.details.get("outcome", ""))
             details = self._paint(details, OUTCOME_COLOURS.get(outcome, ""))
         return f"{self._paint(when, DIM)}  {device}  {kind}  {qos}  {details}"
@@ -281,18 +284,18 @@ def describe_entry(entry: InspectorEntry) -> str:
     d = entry.details
     parts: list[str]
     match entry.type:
-        case EntryType.CONNECT:
+        case model.EntryType.CONNECT:
             parts = [f"ip {d.get('ip') or '?'}", f"session {_short(entry.session)}"]
             parts.append(f"version {entry.version}")
-        case EntryType.DISCONNECT:
+        case model.EntryType.DISCONNECT:
             by = "by the client" if d.get("client_initiated") else "not by the client"
             parts = [str(d.get("reason")), by, f"last will: {d.get('last_will_note')}"]
             parts.append(f"version {entry.version}")
-        case EntryType.CONNECT_FAILED:
+        case model.EntryType.CONNECT_FAILED:
             parts = [str(d.get("reason")), f"ip {d.get('ip') or '?'}"]
-        case EntryType.SUBSCRIBE | EntryType.UNSUBSCRIBE:
+        case model.EntryType.SUBSCRIBE | model.EntryType.UNSUBSCRIBE:
             parts = ["topics " + ", ".join(str(t) for t in d.get("topics", []))]
-        case EntryType.PUBLISH:
+        case model.EntryType.PUBLISH:
             parts = [
                 str(d.get("topic")),
                 f"{d.get('size')} B",
@@ -302,7 +305,7 @@ def describe_entry(entry: InspectorEntry) -> str:
             if d.get("hops"):
                 parts.append(f"hop {d['hops']}")
             parts.append(_preview(str(d.get("preview", ""))))
-        case EntryType.ACTION:
+        case model.EntryType.ACTION:
             text = f"{d.get('action_id')} ({d.get('action_type')}) {d.get('outcome')}"
             if d.get("reason"):
                 text += f": {d['reason']}"

@@ -4,7 +4,20 @@ Each command group lives in its own module and registers itself with `register(s
 (plugins.PLUGINS lists them). Its parser sets `func=handler`, `handler(args) -> int`: parse
 the arguments, call one operation of `ops`, print text or --json. `args.get_target()` gives the
 Target (`--local` or `--stack NAME`), built on first use so commands that need none contact
-nothing."""
+nothing.
+
+Start-up is kept to what the command run needs (`mqtt-actions --help` and `COMMAND --help`
+answer in well under 0.3 s):
+- Only the command named on the line is imported and registered; every other command is a
+  placeholder parser made from its PLUGINS summary (`plugins.register_only`).
+  A new command = one PLUGINS entry (module, "register", summary, "") + its module.
+- A command module imports at its top only argparse-level things (common, errors, output,
+  ops.defaults); what its handlers call (ops.*, mqtt_actions.*, pydantic, boto3, paho...) is
+  imported through `lazy.lazy(...)` (see lazy.py) or inside the handler.
+- tests/unit/test_cli_startup.py runs every `COMMAND [SUB] --help` in a fresh interpreter and
+  fails if boto3, botocore, moto, amqtt, paho or pydantic got imported.
+- Ctrl-C at any moment: `entry.main` (the console script) turns it into one line and exit 130.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +28,15 @@ import os
 import sys
 import textwrap
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mqtt_actions_cli import plugins
-from mqtt_actions_cli.errors import EXIT_FAILED, EXIT_USAGE, CliError
-from mqtt_actions_cli.target import Target, resolve_target
+from mqtt_actions_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError
 
-TargetFactory = Callable[[argparse.Namespace], Target]
+if TYPE_CHECKING:
+    from mqtt_actions_cli.target import Target
+
+TargetFactory = Callable[[argparse.Namespace], "Target"]
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what `yes | head` leaves in $PIPESTATUS
 
 PROG = "mqtt-actions"
@@ -46,7 +60,7 @@ quick start (local, no AWS account):
   mqtt-actions outbox
 
 every command takes --json (machine output on stdout) and --local (default) or --stack NAME.
-exit codes: 0 ok, 1 operational error, 2 usage or validation error.
+exit codes: 0 ok, 1 operational error, 2 usage or validation error, 130 interrupted (Ctrl-C).
 run `mqtt-actions COMMAND --help` for each command's options and examples."""
 
 
@@ -64,24 +78,46 @@ class _Parser(argparse.ArgumentParser):
         super()._check_value(action, value)
 
 
-def _version() -> str:
-    try:
-        return version("mqtt-actions")
-    except PackageNotFoundError:  # run from a checkout without `pip install -e .`
-        return "(not installed)"
+class _Version(argparse.Action):
+    """--version: reads the installed metadata only when asked (importlib.metadata is slow)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        kwargs.update(nargs=0, default=argparse.SUPPRESS)
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("mqtt-actions")
+        except PackageNotFoundError:  # run from a checkout without `pip install -e .`
+            number = "(not installed)"
+        print(f"{PROG} {number}")  # on stdout, as argparse's own "version" action
+        parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with `argv`, only the command it names is imported and fully registered
+    (the others are placeholders that list their summary): what keeps --help fast."""
     parser = _Parser(
         prog=PROG,
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    plugins.register_all(subparsers)
+    if argv is None:
+        plugins.register_all(subparsers)
+    else:
+        plugins.register_only(subparsers, _command_named(argv))
     return parser
+
+
+def _command_named(argv: list[str]) -> str | None:
+    """The command on the line: the first word that is not an option (the main parser's own
+    options take no value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
 def main(argv: list[str] | None = None, *, target_factory: TargetFactory | None = None) -> int:
@@ -96,9 +132,10 @@ def main(argv: list[str] | None = None, *, target_factory: TargetFactory | None 
 
 
 def _run(argv: list[str] | None, target_factory: TargetFactory | None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(words)
     try:
-        args, extra = parser.parse_known_args(argv)
+        args, extra = parser.parse_known_args(words)
         if extra and not getattr(args, "accepts_anything", False):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
@@ -107,7 +144,11 @@ def _run(argv: list[str] | None, target_factory: TargetFactory | None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    factory = target_factory or resolve_target
+    if target_factory is None:
+        from mqtt_actions_cli.target import resolve_target
+
+        target_factory = resolve_target
+    factory = target_factory
     made: list[Target] = []
 
     def get_target() -> Target:
@@ -122,7 +163,7 @@ def _run(argv: list[str] | None, target_factory: TargetFactory | None) -> int:
         return _report(args, exc.message, exc.problems, exc.hint, exc.exit_code)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:
         mapped = _aws_error(exc)
         if mapped is None:
@@ -155,6 +196,8 @@ def _report(
 
 def _aws_error(exc: Exception) -> tuple[str, str] | None:
     """botocore's errors, said plainly with what to do; None for anything else."""
+    if "botocore" not in sys.modules:  # then it cannot be one of its errors
+        return None
     from botocore import exceptions as bce
 
     if isinstance(exc, bce.NoCredentialsError):
@@ -180,5 +223,7 @@ def _aws_error(exc: Exception) -> tuple[str, str] | None:
     return None
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m mqtt_actions_cli.main`: the same Ctrl-C guard as the script
+    from mqtt_actions_cli.entry import main as guarded
+
+    sys.exit(guarded())

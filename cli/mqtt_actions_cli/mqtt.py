@@ -20,8 +20,11 @@ def publish_once(
     payload: bytes,
     qos: int,
     retain: bool,
+    username: str | None = None,
+    password: str | None = None,
     timeout: float = TIMEOUT,
 ) -> None:
+    """`username`/`password`: the CONNECT's (a device's token, or the stack's own client)."""
     # Imported here: only `publish` needs paho.
     from paho.mqtt.client import Client
     from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -37,6 +40,8 @@ def publish_once(
         connected.set()
 
     client.on_connect = on_connect
+    if username is not None:
+        client.username_pw_set(username, password)
     broker = f"{host}:{port}"
     try:
         client.connect(host, port, keepalive=30)
@@ -51,7 +56,10 @@ def publish_once(
             raise TargetError(f"the broker on {broker} did not answer CONNECT within {timeout:g} s")
         reason = answer["reason"]
         if reason.is_failure:
-            raise TargetError(f"the broker on {broker} refused the connection: {reason}")
+            raise TargetError(
+                f"the broker on {broker} refused the connection: {reason}",
+                hint=_refusal_hint(username),
+            )
         info = client.publish(topic, payload, qos=qos, retain=retain)
         try:
             info.wait_for_publish(timeout)
@@ -62,3 +70,13 @@ def publish_once(
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def _refusal_hint(username: str | None) -> str:
+    if username is None:
+        return "the broker wants credentials: give --username and --password"
+    return (
+        "check the credentials: a token device connects with username Token and its token as "
+        "password (`mqtt-actions devices list` shows its tokens' state); the local stack checks "
+        "them only under `--auth tokens`"
+    )

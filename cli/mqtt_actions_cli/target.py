@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -150,6 +148,9 @@ class ControlApi:
     def request(
         self, method: str, path: str, body: Any = None, *, timeout: float | None = None
     ) -> Any:
+        import urllib.error  # here: urllib.request costs a CLI's --help 60 ms
+        import urllib.request
+
         data = None if body is None else json.dumps(body).encode("utf-8")
         request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1 only, built above
             self.base + path,
@@ -193,6 +194,20 @@ class ControlApi:
         if not isinstance(data, list):
             raise TargetError("the local stack's GET /outbox is not a JSON list")
         return [item for item in data if isinstance(item, dict)]
+
+    def trusted_client(self) -> tuple[str, str]:
+        """(username, password) of the stack's own MQTT client, made at each start."""
+        try:
+            data = self.request("GET", "/trusted-client")
+        except _HttpStatusError as exc:
+            raise TargetError(
+                f"the local stack's control API answered GET /trusted-client with HTTP "
+                f"{exc.status}",
+                hint="restart it with `make run` (it may predate this command)",
+            ) from None
+        if not isinstance(data, dict) or not data.get("username") or not data.get("password"):
+            raise TargetError("the local stack's GET /trusted-client is not {username, password}")
+        return str(data["username"]), str(data["password"])
 
     def invoke(self, logical_id: str, event: Mapping[str, Any]) -> dict[str, Any]:
         try:

@@ -102,6 +102,23 @@ class LocalStack:
     def outbox(self, kind: str | None = None) -> list[dict[str, Any]]:
         return [i for i in self.get("/outbox") if kind is None or i["kind"] == kind]
 
+    def cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """`mqtt-actions ARGV` against this stack, as a user would run it."""
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("cli", "layers/core", ".")),
+            "MQTT_ACTIONS_CONTROL_PORT": self.control_url.rsplit(":", 1)[1],
+        }
+        return subprocess.run(  # noqa: S603 - our own command
+            [sys.executable, "-m", "mqtt_actions_cli.main", *argv],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
     # -- AWS (moto)
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.aws_url, region_name=REGION)  # type: ignore[call-overload]

@@ -224,6 +224,30 @@ def test_unacknowledged_qos1_delivery_is_resent_on_reconnect(
     sender.close()
 
 
+def test_spec_broker_resends_an_unfinished_qos2_delivery_on_reconnect(
+    raw: Any, spec_broker: RunningBroker
+) -> None:
+    device, topic = _id("sub2"), f"data/{uuid.uuid4().hex[:6]}"
+    subscriber = raw(spec_broker.port)
+    subscriber.connect(device, clean=False)
+    subscriber.subscribe(topic, 2)
+    assert subscriber.read() is not None  # SUBACK
+    sender = Paho(spec_broker.port, _id("sender"))
+    sender.publish(topic, b"exactly once", qos=2)
+    first = subscriber.read()
+    assert first is not None
+    assert (first.kind, first.payload) == (PUBLISH, b"exactly once")
+    subscriber.close()  # no PUBREC
+
+    again = raw(spec_broker.port)
+    connack = again.connect(device, clean=False)
+    assert connack.body[0] == 1  # session present
+    resent = again.read()
+    assert resent is not None
+    assert (resent.kind, resent.payload, resent.flags & 0x08) == (PUBLISH, b"exactly once", 0x08)
+    sender.close()
+
+
 def test_a_qos1_delivery_never_acknowledged_is_dropped_after_iot_cores_retry_hour(
     raw: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -237,7 +261,7 @@ def test_a_qos1_delivery_never_acknowledged_is_dropped_after_iot_cores_retry_hou
         sender = Paho(broker.port, _id("sender"))
         sender.publish(topic, b"never acknowledged")
         broker.wait_for(
-            lambda: any("no PUBACK for message" in r.getMessage() for r in caplog.records),
+            lambda: any("no acknowledgement for message" in r.getMessage() for r in caplog.records),
             "the dropped-message line",
         )
         subscriber.close()

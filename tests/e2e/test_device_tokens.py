@@ -6,9 +6,6 @@ live connection holds, and `devices revoke` closes the live connection."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +16,7 @@ import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
 from mqtt_actions.adapters.inspector import DynamoInspector
-from tests.e2e.conftest import ROOT, LocalStack, running_stack, wait_until
+from tests.e2e.conftest import LocalStack, running_stack, wait_until
 from tests.support.mqtt_clients import stop_loop
 
 pytestmark = pytest.mark.e2e
@@ -41,20 +38,7 @@ def token_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
 
 def cli(stack: LocalStack, *argv: str) -> Any:
     """`mqtt-actions ARGV --json` against this stack (its control API port), parsed."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("cli", "layers/core", ".")),
-        "MQTT_ACTIONS_CONTROL_PORT": stack.control_url.rsplit(":", 1)[1],
-    }
-    ran = subprocess.run(  # noqa: S603 - our own command
-        [sys.executable, "-m", "mqtt_actions_cli.main", *argv, "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    ran = stack.cli(*argv, "--json")
     assert ran.returncode == 0, ran.stderr
     return json.loads(ran.stdout)
 

@@ -70,6 +70,18 @@ def _dead_letters(local: LocalStack) -> int:
     return int(attributes["ApproximateNumberOfMessages"])
 
 
+def _letters(local: LocalStack) -> list[tuple[str, int]]:
+    """(id, time) of each dead letter, as `mqtt-actions dlq list --json` shows them."""
+    done = local.cli("dlq", "list", "--json")
+    assert done.returncode == 0, done.stderr
+    return [(d["message_id"], d["sent_ms"]) for d in json.loads(done.stdout)]
+
+
+def _console_token(local: LocalStack) -> str:
+    line = next(line for line in local.lines if line.startswith("console "))
+    return line.rsplit("token=", 1)[1]
+
+
 def _banner_state(local: LocalStack) -> str:
     return next(line for line in local.lines if line.strip().startswith("state "))
 
@@ -85,9 +97,19 @@ def test_everything_survives_a_ctrl_c_restart_and_the_banner_says_what_came_back
         wait_until(lambda: first.bucket("keep-device"), "the bucket row")
         wait_until(lambda: first.outbox("webhook"), "the refused webhook in the outbox")
         wait_until(lambda: _dead_letters(first), "the failed webhook's dead letter")
+        letters = _letters(first)
+        token = _console_token(first)
 
     assert (tmp_path / STATE_FILE).exists()
+    assert (tmp_path / "console-token").stat().st_mode & 0o777 == 0o600
     with running_stack(tmp_path) as second:
+        # a dead letter keeps its id and time: a saved `dlq replay --id` still finds it
+        assert _letters(second) == letters
+        replay = second.cli("dlq", "replay", "--id", letters[0][0], "--dry-run", "--json")
+        assert replay.returncode == 0, replay.stderr
+        assert [r["message_id"] for r in json.loads(replay.stdout)["replays"]] == [letters[0][0]]
+        # the console keeps its token: open tabs keep working
+        assert _console_token(second) == token
         line = _banner_state(second)
         assert re.search(r"restored 2 actions, 1 bucket rows, \d+ inspector entries", line), line
         assert re.search(r"\d+ dead letters, \d+ outbox items, 1 retained messages", line), line
@@ -102,6 +124,10 @@ def test_everything_survives_a_ctrl_c_restart_and_the_banner_says_what_came_back
     with running_stack(tmp_path, "--fresh") as fresh:
         assert "restored nothing (--fresh" in _banner_state(fresh)
         assert fresh.bucket("keep-device") == []
+        assert _console_token(fresh) == token  # the token is not data: --fresh keeps it
+
+    with running_stack(tmp_path, "--new-console-token") as rotated:
+        assert _console_token(rotated) != token
 
 
 def test_a_kill_9_loses_at_most_the_last_few_seconds(tmp_path: Path) -> None:

@@ -306,3 +306,34 @@ def test_a_failed_write_raises_so_lambda_retries(
     app.deps.cache_clear()
     with pytest.raises(ClientError):
         handler(sample("connected"))
+
+
+def test_two_client_ids_of_one_token_device_keep_time_order() -> None:
+    """versionNumber counts per client id: a device's two client ids are never compared by it.
+    Here client b's numbers are lower than client a's (a stack restarted between them, or two
+    counters): time decides between them, versionNumber only within one client id."""
+    from mqtt_actions.inspector import order_entries
+    from mqtt_actions.tokens import principal_for
+
+    principal = principal_for("meter-7")
+
+    def event(name: str, client: str, version: int, at: int) -> Any:
+        fields = {"clientId": client, "principalIdentifier": principal, "versionNumber": version}
+        return lifecycle_entry(parse_lifecycle(sample(name, timestamp=T0 + at, **fields)))
+
+    entries = [
+        event("connected", "meter-7-a", 40, 0),
+        event("disconnected_client_initiated", "meter-7-a", 41, 100),
+        event("connected", "meter-7-b", 1, 200),
+        event("connected", "meter-7-a", 42, 300),
+        event("disconnected_client_initiated", "meter-7-b", 2, 400),
+    ]
+    assert {e.device for e in entries} == {"meter-7"}
+    got = order_entries(reversed(entries))
+    assert [(e.details["client_id"], e.type.value) for e in got] == [
+        ("meter-7-a", "connect"),
+        ("meter-7-a", "disconnect"),
+        ("meter-7-b", "connect"),
+        ("meter-7-a", "connect"),
+        ("meter-7-b", "disconnect"),
+    ]

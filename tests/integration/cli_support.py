@@ -190,10 +190,13 @@ def _serve_client(conn: socket.socket, broker: FakeBroker) -> None:
                 topic_len = int.from_bytes(body[0:2])
                 topic = body[2 : 2 + topic_len].decode()
                 rest = body[2 + topic_len :]
+                packet_id = b""
                 if qos:
                     packet_id, rest = rest[:2], rest[2:]
-                    conn.sendall(bytes([0x40, 2]) + packet_id)
+                # recorded before the PUBACK: the client may return (and the test look) at once
                 broker.received.append(Received(client_id, topic, rest, qos, retain))
+                if qos:
+                    conn.sendall(bytes([0x40, 2]) + packet_id)
             elif kind == 12:  # PINGREQ
                 conn.sendall(bytes([0xD0, 0]))
             elif kind == 14:  # DISCONNECT

@@ -104,3 +104,29 @@ def test_without_a_tokens_table_send_data_is_an_error_and_nothing_is_stored(env:
         lambda_handler(event(), LambdaContext())
 
     assert rows(env, "gateway-1") == []
+
+
+def test_an_attachment_goes_out_as_a_raw_ses_message_with_the_file(env: Aws) -> None:
+    import boto3
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    from mqtt_actions.adapters.notify import SnsSesNotifier
+    from mqtt_actions.ports import EmailAttachment
+
+    boto3.client("ses", region_name="us-east-1").verify_email_identity(
+        EmailAddress="alerts@example.com"
+    )
+    notifier = SnsSesNotifier(
+        boto3.client("sns", region_name="us-east-1"),
+        boto3.client("sesv2", region_name="us-east-1"),
+        "alerts@example.com",
+    )
+    notifier.send_email_attachments(
+        ["ops@example.com"], "Export", "see the file", None,
+        [EmailAttachment(filename="export.csv", content=b"a,b\n1,2", content_type="text/csv")],
+    )  # fmt: skip
+    (sent,) = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+    raw = str(getattr(sent, "raw_data", ""))
+    assert 'filename="export.csv"' in raw
+    assert "see the file" in raw

@@ -15,7 +15,7 @@ from typing import Any
 
 from mqtt_actions.adapters.bucket import bucket_item, row_ts
 from mqtt_actions.analysis import AnalysisFunction
-from mqtt_actions.ports import ActionResult, MessageRecord, RetainedMessage
+from mqtt_actions.ports import ActionResult, EmailAttachment, MessageRecord, RetainedMessage
 from mqtt_actions.settings import AnalysisSettings
 from mqtt_actions.tagoio_query import Row
 
@@ -83,6 +83,20 @@ class FakeNotifier:
         self, to: Sequence[str], subject: str, text: str | None, html: str | None
     ) -> str:
         self.emails.append({"to": list(to), "subject": subject, "text": text, "html": html})
+        return f"email-{len(self.emails)}"
+
+    def send_email_attachments(
+        self,
+        to: Sequence[str],
+        subject: str,
+        text: str | None,
+        html: str | None,
+        attachments: Sequence[EmailAttachment],
+    ) -> str:
+        self.send_email(to, subject, text, html)
+        self.emails[-1]["attachments"] = [
+            (a.filename, a.content, a.content_type) for a in attachments
+        ]
         return f"email-{len(self.emails)}"
 
 

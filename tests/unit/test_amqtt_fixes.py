@@ -75,7 +75,14 @@ UPSTREAM: list[tuple[Callable[..., Any], str, str]] = [
         "93f3b8e4483040d0",
         "waits session.keep_alive s per packet, then handle_read_timeout",
     ),
+    (
+        ProtocolHandler._handle_qos2_message_flow,
+        "f2d96f1fc4eca34f",
+        "wrapped: outgoing QoS 2 kept until PUBCOMP",
+    ),
     (ProtocolHandler.handle_publish, "b8f1fd3212c7134e", "wrapped: QoS 2 unanswered"),
+    (ProtocolHandler.handle_pubrec, "431df1f8f5ddf1fa", "resolves _pubrec_waiters"),
+    (ProtocolHandler.handle_pubcomp, "18f7224db6a0d083", "resolves _pubcomp_waiters"),
     (ProtocolHandler.handle_puback, "7d8487deb2d589ee", "resolves _puback_waiters"),
     (ProtocolHandler._stop_waiters, "78a59ebc21c3e9fa", "cancels the PUBACK waiters on stop"),
 ]
@@ -121,6 +128,7 @@ def test_the_fixed_broker_overrides_exactly_the_listed_methods() -> None:
         "handle_subscribe",
         "_retry_deliveries",
         "_handle_qos1_message_flow",
+        "_handle_qos2_message_flow",
     }
 
 

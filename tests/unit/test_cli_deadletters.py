@@ -149,3 +149,18 @@ def test_long_reasons_are_cut_to_one_line() -> None:
     )
     assert "\n" not in letter.reason
     assert len(letter.reason) <= 500
+
+
+def test_a_restored_letter_keeps_its_first_id_and_time() -> None:
+    """The local stack restores a dead letter as a new SQS message carrying its first id and
+    time as attributes: those win, so `dlq replay --id` keeps working across restarts."""
+    from mqtt_actions_cli.deadletters import ORIGINAL_ID, ORIGINAL_SENT_MS
+
+    restored = sqs({"kind": "action_failed", "reason": "x", "event": EVENT}, message_id="new-2")
+    restored["MessageAttributes"] = {
+        ORIGINAL_ID: {"DataType": "String", "StringValue": "first-1"},
+        ORIGINAL_SENT_MS: {"DataType": "Number", "StringValue": "1764072000500"},
+    }
+    letter = parse_message(restored)
+    assert (letter.message_id, letter.sent_ms) == ("first-1", 1_764_072_000_500)
+    assert letter.receipt_handle == "rh-new-2"  # deleting still uses the message as it is now

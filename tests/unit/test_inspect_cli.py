@@ -22,12 +22,12 @@ from mqtt_actions.inspector import (
 from mqtt_actions.lifecycle import parse_lifecycle
 from mqtt_actions.ports import ActionResult, MessageRecord, Outcome
 from mqtt_actions_cli.inspect import (
-    FOLLOW_LOOKBACK_MS,
     add_inspect_parser,
     describe_entry,
     parse_since,
     run_inspect,
 )
+from mqtt_actions_cli.ops.inspector import FOLLOW_LOOKBACK_MS
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "lifecycle"
 T0 = 1_764_072_000_000  # 2025-11-25T12:00:00Z

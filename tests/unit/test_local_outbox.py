@@ -12,7 +12,7 @@ import pytest
 
 from mqtt_actions.adapters.webhook import HttpWebhookClient
 from mqtt_actions.analysis import AnalysisFunction
-from mqtt_actions.ports import ActionError, AdapterWrappers, NeedsInvocation
+from mqtt_actions.ports import ActionError, AdapterWrappers, EmailAttachment, NeedsInvocation
 from mqtt_actions.router import wrap_adapters
 from mqtt_actions_cli.local.outbox import (
     ACTION_HEADER,
@@ -45,6 +45,17 @@ class Sent:
     ) -> str:
         self.calls.append(("email", list(to), subject, text, html))
         return "mail-1"
+
+    def send_email_attachments(
+        self,
+        to: Sequence[str],
+        subject: str,
+        text: str | None,
+        html: str | None,
+        attachments: Sequence[EmailAttachment],
+    ) -> str:
+        self.calls.append(("email+files", list(to), subject, [a.filename for a in attachments]))
+        return "mail-2"
 
     def register(self, context: object) -> None:
         self.context = context
@@ -171,3 +182,18 @@ def test_the_router_module_and_every_analysis_get_the_stacks_recorders() -> None
     assert untouched.wrappers == AdapterWrappers()
     # A fresh HttpWebhookClient still knows its invocation: the router registers through the port.
     assert isinstance(HttpWebhookClient(), NeedsInvocation)
+
+
+def test_an_email_with_attachments_shows_each_files_name_type_and_content() -> None:
+    outbox, inner = Outbox(), Sent()
+    notifier = RecordingNotifier(inner, outbox)
+    files = [EmailAttachment(filename="export.csv", content=b"a,b\n1,2", content_type="text/csv")]
+    assert (
+        notifier.send_email_attachments(["ops@example.com"], "Export", "see", None, files)
+        == "mail-2"
+    )
+    assert inner.calls == [("email+files", ["ops@example.com"], "Export", ["export.csv"])]
+    (item,) = strip_time(outbox.items())
+    assert item["attachments"] == [
+        {"filename": "export.csv", "content_type": "text/csv", "content": "a,b\n1,2"}
+    ]

@@ -390,19 +390,37 @@ def test_notification_send_is_an_inspector_entry_of_its_own_type() -> None:
     assert kinds[-1][:2] == ("analysis", Outcome.DONE)
 
 
-def test_an_email_attachment_is_refused_at_the_call_naming_it() -> None:
+def test_an_email_attachment_is_sent_with_its_file_name_and_content() -> None:
     def my_analysis(context: Any, scope: Any) -> None:
         Services({}).email.send(
             {
-                "to": "a@example.com",
-                "subject": "s",
-                "message": "m",
-                "attachment": {"archive": "x", "filename": "f.csv"},
+                "to": "a@example.com, b@example.com",
+                "subject": "Exported File from TagoIO",
+                "message": "see the file",
+                "attachment": {"archive": "Fuel Level,\n80", "filename": "exported_file.csv"},
             }
         )
 
-    with pytest.raises(UnsupportedCallError, match="'attachment'"):
-        tago(my_analysis)
+    ran = tago(my_analysis)
+    (sent,) = ran.ports.notifier.emails
+    assert sent["to"] == ["a@example.com", "b@example.com"]
+    assert sent["attachments"] == [("exported_file.csv", b"Fuel Level,\n80", "text/csv")]
+
+
+def test_a_malformed_attachment_or_a_template_is_refused_naming_it() -> None:
+    def bad(context: Any, scope: Any) -> None:
+        Services({}).email.send(
+            {"to": "a@example.com", "subject": "s", "message": "m", "attachment": "x"}
+        )
+
+    with pytest.raises(InvalidMessageError, match="attachment is"):
+        tago(bad)
+
+    def template(context: Any, scope: Any) -> None:
+        Services({}).email.send({"to": "a@example.com", "template": {"name": "t"}})
+
+    with pytest.raises(UnsupportedCallError, match="'template'"):
+        tago(template)
 
 
 # --- print, async, return values ----------------------------------------------------------------

@@ -204,7 +204,7 @@ UNSUPPORTED: list[tuple[Callable[[], object], str, str]] = [
     (lambda: Account({"token": "t"}).devices.create({}), "Account.devices.create", "devices"),
     (lambda: Account().files.uploadBase64([]), "Account.files", "devices"),
     (lambda: Services({}).PDF.generate({}), "Services.PDF.generate", "library"),
-    (lambda: Services({}).Attachment.upload({}), "Services.Attachment.upload", "link"),
+    (lambda: Services({}).Attachment.upload({}), "Services.Attachment.upload", "attach the file"),
     (lambda: Services({}).console.log("x"), "Services.console.log", "context.log"),
     (lambda: Device({"token": TOKEN}).info(), "Device.info", "devices.info"),
     (lambda: Utils.sendDownlink({}, "id", {}), "Utils.sendDownlink", "MQTT.publish"),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-import webbrowser
+from pathlib import Path
 from typing import Any
 
 from mqtt_actions_cli.common import add_command
 from mqtt_actions_cli.errors import EXIT_OK, UsageError
+from mqtt_actions_cli.local.state import DEFAULT_STATE_DIR, ENV_STATE_DIR
 
 ENV_PORT = "MQTT_ACTIONS_CONSOLE_PORT"
 
@@ -19,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "console",
         summary="the web console: live inspector, topics, actions, devices, dead letters",
         description=(
-            "Serve the web console on 127.0.0.1 and print its address with a one-time token:\n"
+            "Serve the web console on 127.0.0.1 and print its address with its token (kept in\n"
+            "the state folder, so open tabs survive a restart; --new-console-token replaces it):\n"
             "  console  http://127.0.0.1:PORT/?token=...\n"
             "The first visit trades the token for a cookie; without it every request is\n"
             "refused. Against a deployed stack (--stack) it uses your AWS credentials, like\n"
@@ -47,6 +50,20 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="serve on another address than 127.0.0.1 (the console shows device data and can "
         "send SMS: only on a network you trust; a warning is printed)",
     )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(os.environ.get(ENV_STATE_DIR, "").strip() or DEFAULT_STATE_DIR),
+        metavar="DIR",
+        help=f"where the console's token is kept (file console-token, 0600) so that open tabs "
+        f"survive a restart (default {DEFAULT_STATE_DIR}, env {ENV_STATE_DIR}; the local "
+        "stack's folder)",
+    )
+    parser.add_argument(
+        "--new-console-token",
+        action="store_true",
+        help="replace the kept token: every open tab must use the new URL",
+    )
     parser.set_defaults(func=run)
 
 
@@ -67,9 +84,8 @@ def port_from(value: int | None, env: dict[str, str] | Any, default: int) -> int
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     from mqtt_actions_cli.console.server import ConsoleServer
+    from mqtt_actions_cli.console.token_store import TokenFileError, console_token
 
     port = port_from(args.port, os.environ, 0)
     target = args.get_target()
@@ -80,7 +96,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     try:
-        server = ConsoleServer(target, host=args.bind, port=port)
+        token = console_token(args.state_dir, rotate=args.new_console_token)
+        server = ConsoleServer(target, host=args.bind, port=port, token=token)
+    except TokenFileError as exc:
+        raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(
             f"cannot serve on {args.bind}:{port}: {exc.strerror or exc}",
@@ -89,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"console  {server.address.url}", flush=True)
     print(f"target   {target.describe()}; Ctrl-C stops it", flush=True)
     if not args.no_browser:
+        import webbrowser  # here: it costs --help 30 ms
+
         webbrowser.open(server.address.url)
     server.serve_forever()
     return EXIT_OK

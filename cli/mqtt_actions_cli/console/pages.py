@@ -18,10 +18,10 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response, S
 from starlette.routing import BaseRoute, Route
 
 from mqtt_actions.actions import ACTION_TYPES, Action
-from mqtt_actions.inspector import EntryType, InspectorEntry
+from mqtt_actions.inspector import EntryType, InspectorEntry, order_key
 from mqtt_actions.payload import wrap_payload
 from mqtt_actions_cli.console import forms
-from mqtt_actions_cli.console.app import Console
+from mqtt_actions_cli.console.app import Console, error_status
 from mqtt_actions_cli.errors import CliError, UsageError
 from mqtt_actions_cli.inspect import describe_entry
 from mqtt_actions_cli.ops import actions as ops_actions
@@ -68,6 +68,7 @@ def entry_json(entry: InspectorEntry) -> dict[str, Any]:
     data = entry.model_dump(mode="json")
     data["summary"] = describe_entry(entry)
     data["topic"] = entry.details.get("topic")
+    data["order"] = order_key(entry)  # the Live page inserts a late entry at its place
     return data
 
 
@@ -500,15 +501,23 @@ def _outbox_and_publish(console: Console) -> list[BaseRoute]:
             qos = int(form.get("qos", "0"))
         except ValueError:
             qos = -1
-        result = await console.call(
-            publish.publish,
-            console.target,
-            form.get("topic", ""),
-            form.get("payload", "").encode("utf-8"),
-            qos=qos,
-            retain=form.get("retain") == "on",
-            client_id=form.get("client_id") or None,
-        )
+        try:
+            result = await console.call(
+                publish.publish,
+                console.target,
+                form.get("topic", ""),
+                form.get("payload", "").encode("utf-8"),
+                qos=qos,
+                retain=form.get("retain") == "on",
+                client_id=form.get("client_id") or None,
+                username=form.get("username") or None,
+                password=form.get("password") or None,
+            )
+        except CliError as exc:  # said on the form, the typed message kept
+            form.pop("password", None)
+            return console.page(
+                request, "publish.html", form=form, result=None, error=exc, status=error_status(exc)
+            )
         return console.page(request, "publish.html", form=form, result=result)
 
     return [

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from typing import Any
@@ -46,10 +45,6 @@ HEADERS = [
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
 MAX_FORM_BYTES = 1024 * 1024
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
 
 
 class Guard:

@@ -13,7 +13,7 @@ from typing import Any
 import uvicorn
 
 from mqtt_actions_cli.console.app import create_app
-from mqtt_actions_cli.console.security import new_token
+from mqtt_actions_cli.console.token_store import new_token
 from mqtt_actions_cli.target import Target
 
 LOCAL_HOST = "127.0.0.1"
@@ -66,11 +66,14 @@ def bind(host: str, port: int) -> socket.socket:
 class ConsoleServer:
     """`start()` binds and serves in a thread; `stop()` ends it. `address.url` has the token."""
 
-    def __init__(self, target: Target, *, host: str = LOCAL_HOST, port: int = 0) -> None:
+    def __init__(
+        self, target: Target, *, host: str = LOCAL_HOST, port: int = 0, token: str | None = None
+    ) -> None:
+        """`token`: the one kept in the state folder (token_store); None: a new one."""
         self.target = target
         self._sock = bind(host, port)
         bound_port = self._sock.getsockname()[1]
-        self.address = Address(host, bound_port, new_token())
+        self.address = Address(host, bound_port, token or new_token())
         pace: dict[str, Any] = (
             {
                 "poll_seconds": LOCAL_POLL_SECONDS,

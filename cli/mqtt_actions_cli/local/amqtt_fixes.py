@@ -29,7 +29,7 @@ is decided by `broker_rules.BrokerRules` (IoT Core by default, `--spec-broker` f
 6. QoS 1 deliveries (amqtt-qos1-redelivery.md): amqtt forgets a QoS 1 message it sent when the
    PUBACK does not come within 5 s (with a traceback in the log) or the connection drops. Here it
    stays in the session until acknowledged: resent on reconnect to a persistent session, dropped
-   with one log line after IoT Core's QoS 1 retry hour.
+   with one log line after IoT Core's QoS 1 retry hour. The same for QoS 2 (--spec-broker).
 7. Delivered QoS: amqtt delivers at the subscription's QoS, so a QoS 0 message to a QoS 1
    subscriber is queued for it while offline; here min(publish, subscription) as MQTT 3.1.1
    §3.8.4 says, and only QoS 1 is stored offline, as IoT Core does.
@@ -56,6 +56,7 @@ from amqtt.events import BrokerEvents
 from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.disconnect import DisconnectPacket
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.mqtt.pubrel import PubrelPacket
 from amqtt.session import OUTGOING, ApplicationMessage, Session
 from amqtt.utils import gen_client_id
 
@@ -181,59 +182,93 @@ class FixedHandler(BrokerProtocolHandler):  # type: ignore[misc]
         if app_message.direction != OUTGOING or self.session is None:
             await super()._handle_qos1_message_flow(app_message)
             return
-        packet_id = app_message.packet_id
-        self.session.inflight_out.setdefault(packet_id, app_message)
+        self.session.inflight_out.setdefault(app_message.packet_id, app_message)
+        if app_message.puback_packet is None:
+            await self._send_publish(app_message)
+            if not await self._acknowledgement(self._puback_waiters, app_message, "puback_packet"):
+                return
+        self._forget(app_message)
+
+    # -- fix 6 (--spec-broker): wraps ProtocolHandler._handle_qos2_message_flow (outgoing only)
+    async def _handle_qos2_message_flow(self, app_message: Any) -> None:
+        if app_message.direction != OUTGOING or self.session is None:
+            await super()._handle_qos2_message_flow(app_message)
+            return
+        self.session.inflight_out.setdefault(app_message.packet_id, app_message)
+        if app_message.pubrec_packet is None:
+            await self._send_publish(app_message)
+            if not await self._acknowledgement(self._pubrec_waiters, app_message, "pubrec_packet"):
+                return
+        if app_message.pubcomp_packet is None:
+            app_message.pubrel_packet = PubrelPacket.build(app_message.packet_id)
+            await self._send_packet(app_message.pubrel_packet)
+            if not await self._acknowledgement(
+                self._pubcomp_waiters, app_message, "pubcomp_packet"
+            ):
+                return
+        self._forget(app_message)
+
+    async def _send_publish(self, app_message: Any) -> None:
         packet = app_message.build_publish_packet(dup=app_message.publish_packet is not None)
         await self._send_packet(packet)
         app_message.publish_packet = packet
+
+    async def _acknowledgement(
+        self, waiters: dict[int, Any], app_message: Any, attribute: str
+    ) -> bool:
+        """Wait for `app_message`'s PUBACK, PUBREC or PUBCOMP (`attribute`): True when it came.
+        False when the wait goes on in the background (the caller, a broadcast or the retained
+        messages of a new subscription, waits 5 s as upstream did; the flow resumes when it
+        comes) or when the connection ended: the message stays in the session's in-flight
+        messages, resent when a persistent session reconnects."""
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._puback_waiters[packet_id] = waiter
-        # The caller (a broadcast, retained messages for a new subscription) waits as upstream
-        # did; after that the wait goes on in the background, the message still in flight.
+        waiters[app_message.packet_id] = waiter
         try:
             await asyncio.wait_for(asyncio.shield(waiter), PUBACK_INLINE_S)
         except TimeoutError:
-            self._spawn(self._await_puback(app_message, waiter, self.rules.qos1_retry))
-            return
+            self._spawn(self._resume(waiters, app_message, attribute, waiter))
+            return False
         except asyncio.CancelledError:
             if not waiter.cancelled():
                 raise  # the caller itself is cancelled
-        self._acknowledged(app_message, waiter)
+        return self._settle(waiters, app_message, attribute, waiter)
 
-    async def _await_puback(
-        self, app_message: Any, waiter: asyncio.Future[Any], wait: float
+    async def _resume(
+        self, waiters: dict[int, Any], app_message: Any, attribute: str, waiter: Any
     ) -> None:
         try:
-            await asyncio.wait_for(waiter, wait)
+            await asyncio.wait_for(waiter, self.rules.qos1_retry)
         except TimeoutError:
             log.warning(
-                "warn %s: no PUBACK for message %d on %r in %.0f s: dropped (IoT Core's QoS 1 "
-                "retry limit)",
+                "warn %s: no acknowledgement for message %d on %r in %.0f s: dropped (IoT "
+                "Core's QoS 1 retry limit)",
                 self._client_id(),
                 app_message.packet_id,
                 app_message.topic,
                 self.rules.qos1_retry,
             )
-            self._acknowledged(app_message, waiter, dropped=True)
+            if waiters.get(app_message.packet_id) is waiter:
+                del waiters[app_message.packet_id]
+            self._forget(app_message)
             return
         except asyncio.CancelledError:
             if not waiter.cancelled():
                 raise
-        self._acknowledged(app_message, waiter)
+        if self._settle(waiters, app_message, attribute, waiter):
+            await self._handle_message_flow(app_message)  # the next step, or done
 
-    def _acknowledged(
-        self, app_message: Any, waiter: asyncio.Future[Any], *, dropped: bool = False
-    ) -> None:
-        """The PUBACK came (the message is done), the retry time passed (dropped), or the
-        connection ended (waiter cancelled: the message stays in the session, resent when a
-        persistent session reconnects)."""
+    @staticmethod
+    def _settle(waiters: dict[int, Any], app_message: Any, attribute: str, waiter: Any) -> bool:
+        if waiters.get(app_message.packet_id) is waiter:
+            del waiters[app_message.packet_id]
+        if waiter.cancelled():  # the connection ended: kept in flight
+            return False
+        setattr(app_message, attribute, waiter.result())
+        return True
+
+    def _forget(self, app_message: Any) -> None:
+        """The message is done (acknowledged) or dropped: out of the session's in-flight ones."""
         packet_id = app_message.packet_id
-        if self._puback_waiters.get(packet_id) is waiter:
-            del self._puback_waiters[packet_id]
-        if waiter.cancelled() and not dropped:
-            return
-        if waiter.done() and not waiter.cancelled():
-            app_message.puback_packet = waiter.result()
         if self.session is not None and self.session.inflight_out.get(packet_id) is app_message:
             del self.session.inflight_out[packet_id]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -36,8 +37,11 @@ from mqtt_actions_cli.local.connect_gate import FirstPacket
 from mqtt_actions_cli.local.output import log
 from mqtt_actions_cli.local.template import ACCOUNT_ID, PARTITION, REGION
 
-AUTH_MODES: Final = ("anonymous", "tokens")
 AUTHORIZER_FUNCTION: Final = "DeviceAuthorizerFunction"
+# The stack's own client (`mqtt-actions publish` and the console's Publish without credentials):
+# this username and a password made at each start, which only the control API hands out.
+# Like IoT Core's iot-data Publish with IAM, it is not a device: no token, no policy.
+TRUSTED_USERNAME: Final = "mqtt-actions-trusted"
 PRINCIPAL_KEY: Final = "mqtt_actions.principal"
 POLICY_KEY: Final = "mqtt_actions.policy"
 REASON_KEY: Final = "mqtt_actions.disconnect_reason"
@@ -100,21 +104,36 @@ class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         self._publish_event: PublishEvent | None = None
         # Grants `admit` made before amqtt saw the CONNECT, by (client id, password).
         self._admitted: dict[tuple[str, bytes], tuple[str, list[str]]] = {}
+        self._trusted_password: str | None = None
 
-    def bind(self, authorize: Authorizer, publish_event: PublishEvent) -> None:
+    def bind(
+        self, authorize: Authorizer, publish_event: PublishEvent, trusted_password: str | None
+    ) -> None:
         self._authorize, self._publish_event = authorize, publish_event
+        self._trusted_password = trusted_password
+
+    def _is_trusted(self, session: Session | FirstPacket) -> bool:
+        if session.username != TRUSTED_USERNAME or not self._trusted_password:
+            return False
+        given = session.password
+        given = given if isinstance(given, bytes) else str(given or "").encode()
+        return hmac.compare_digest(given, self._trusted_password.encode())
 
     async def admit(self, first: FirstPacket, ip: str) -> bool:
         """The authorizer's answer for a CONNECT before amqtt reads it: amqtt ends the session
         holding the client id before it authenticates, but IoT Core asks its authorizer first,
         so a refused CONNECT leaves the live connection of that client id alone. A grant is kept
         for `authenticate` (one authorizer call per CONNECT)."""
+        if self._authorize is not None and self._is_trusted(first):
+            return True  # the stack's own client: `authenticate` lets it in
         granted = await self._ask(first, first.client_id, ip)
         if granted is not None and first.client_id and first.password is not None:
             self._admitted[(first.client_id, first.password)] = granted
         return granted is not None
 
     async def authenticate(self, *, session: Session) -> bool:
+        if self._authorize is not None and self._is_trusted(session):
+            return True  # no policy kept: TokenTopicPlugin lets it publish anywhere
         password = session.password
         key_password = password.encode() if isinstance(password, str) else password
         admitted = self._admitted.pop((session.client_id, key_password), None)
@@ -198,9 +217,15 @@ async def admit(broker: Broker, first: FirstPacket, ip: str) -> bool:
     return isinstance(plugin, TokenAuthPlugin) and await plugin.admit(first, ip)
 
 
-def bind(broker: Broker, authorize: Authorizer, publish_event: PublishEvent) -> None:
-    """Connect the loaded TokenAuthPlugin to the authorizer handler and the lifecycle events."""
+def bind(
+    broker: Broker,
+    authorize: Authorizer,
+    publish_event: PublishEvent,
+    trusted_password: str | None = None,
+) -> None:
+    """Connect the loaded TokenAuthPlugin to the authorizer handler and the lifecycle events;
+    `trusted_password` lets the stack's own client (TRUSTED_USERNAME) in."""
     plugin = broker.plugins_manager.get_plugin(TokenAuthPlugin.__name__)
     if not isinstance(plugin, TokenAuthPlugin):
         raise RuntimeError("the token auth plugin did not load into amqtt (--auth tokens)")
-    plugin.bind(authorize, publish_event)
+    plugin.bind(authorize, publish_event, trusted_password)

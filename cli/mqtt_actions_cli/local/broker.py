@@ -114,7 +114,10 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
         return info
 
     def _version(self, client_id: str) -> int:
-        version = self._versions.get(client_id, -1) + 1
+        """IoT Core's versionNumber only grows for a client id. A counter from 0 would start
+        again at every local start and sort a new connect before the last run's; counting up
+        from the clock (µs) keeps it growing across restarts without storing anything."""
+        version = max(self._versions.get(client_id, -1) + 1, time.time_ns() // 1000)
         self._versions[client_id] = version
         return version
 
@@ -345,6 +348,7 @@ class LocalBroker:
     _plugin: IotCorePlugin | None = None
     auth_mode: str = "anonymous"  # or "tokens": CONNECTs go to `authorizer` (local/auth.py)
     authorizer: auth.Authorizer | None = None
+    trusted_password: str | None = None  # the stack's own client (auth.TRUSTED_USERNAME)
     _final_retained: dict[str, tuple[bytes, int, int]] | None = None
     # The TLS listener (local/tls.py): as IoT Core's token endpoint, SNI + ALPN mqtt required.
     tls_port: int | None = None  # None: no TLS listener; 0: a free port
@@ -361,7 +365,7 @@ class LocalBroker:
             raise RuntimeError("the IoT Core plugin did not load into amqtt")
         plugin.bind(self.sink)
         if self.auth_mode == "tokens" and self.authorizer is not None:
-            auth.bind(broker, self.authorizer, plugin._publish_event)
+            auth.bind(broker, self.authorizer, plugin._publish_event, self.trusted_password)
         self._plugin = plugin
         self._broker = broker
         self._retained_at = {}

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mqtt_actions_cli.common import with_examples
+from mqtt_actions_cli.errors import EXIT_INTERRUPTED
 from mqtt_actions_cli.local import output
-from mqtt_actions_cli.local.auth import AUTH_MODES
 from mqtt_actions_cli.local.broker_rules import BrokerRules
-from mqtt_actions_cli.local.rules import RuleError
-from mqtt_actions_cli.local.stack import LocalOptions, LocalStack
-from mqtt_actions_cli.local.state import ENV_STATE_DIR
-from mqtt_actions_cli.local.template import TemplateError
+from mqtt_actions_cli.local.state import DEFAULT_STATE_DIR, ENV_STATE_DIR
+from mqtt_actions_cli.ops.defaults import AUTH_MODES
+
+if TYPE_CHECKING:  # the stack (amqtt, moto, boto3) loads when it starts, not for --help
+    from mqtt_actions_cli.local.stack import LocalOptions
 
 # When the stack's code was loaded (the CLI loads it at once): the banner's "started in".
 _LOADED = time.monotonic()
@@ -33,7 +32,6 @@ ENV_TLS_PORT = "MQTT_ACTIONS_TLS_PORT"
 ENV_GATEWAY_PORT = "MQTT_ACTIONS_GATEWAY_PORT"
 DEFAULT_TLS_PORT = 8883
 DEFAULT_GATEWAY_PORT = 1884
-DEFAULT_STATE_DIR = ".local-state"  # relative to where the stack starts (make run: the checkout)
 
 # The broker, the control API and the handlers share one GIL. A handler holds it for a few ms
 # at a time; at Python's default (5 ms) a device waiting for its PUBACK waits for that too.
@@ -105,6 +103,12 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"web console port (default aws-port + 2, env {ENV_CONSOLE_PORT}; 0 picks a free one)",
     )
     parser.add_argument("--no-console", action="store_true", help="do not start the web console")
+    parser.add_argument(
+        "--new-console-token",
+        action="store_true",
+        help="replace the console's token (kept in the state folder, file console-token, 0600, "
+        "so open tabs survive a restart): every open tab must use the new URL",
+    )
     parser.add_argument(
         "--tls-port",
         type=int,
@@ -200,6 +204,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def _check_free(host: str, port: int, what: str, flag: str, env: str) -> None:
     if port == 0:
         return
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -228,6 +234,10 @@ def run_local(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    import asyncio  # here, with the stack: not for --help
+
+    from mqtt_actions_cli.local.stack import LocalOptions
+
     output.setup(args.verbose)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     options = LocalOptions(
@@ -246,26 +256,41 @@ def run_local(args: argparse.Namespace) -> int:
         else _default_port(args.gateway_port, args.mqtt_port, DEFAULT_GATEWAY_PORT),
         broker_rules=BrokerRules(iot_core=not args.spec_broker, time_scale=args.broker_time_scale),
     )
-    console_port = None
+    console_port = token = None
     if not args.no_console:
+        from mqtt_actions_cli.console.token_store import TokenFileError, console_token
+
         console_port = args.console_port
         if console_port is None:
             console_port = args.aws_port + 2 if args.aws_port else 0
-    return asyncio.run(_serve(options, console_port))
+        try:
+            token = console_token(args.state_dir, rotate=args.new_console_token)
+        except TokenFileError as exc:
+            print(f"mqtt-actions local: {exc}", file=sys.stderr)
+            return 1
+    return asyncio.run(_serve(options, console_port, token))
 
 
-def _start_console(control_port: int, port: int) -> Any:
+def _start_console(control_port: int, port: int, token: str | None) -> Any:
     """The web console on the stack just started (in a thread of its own)."""
     from mqtt_actions_cli.console.server import ConsoleServer
     from mqtt_actions_cli.target import local_target
 
     target = local_target({ENV_CONTROL_PORT: str(control_port)})
-    server = ConsoleServer(target, port=port)
+    server = ConsoleServer(target, port=port, token=token)
     server.start()
     return server
 
 
-async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
+async def _serve(
+    options: LocalOptions, console_port: int | None = None, console_token: str | None = None
+) -> int:
+    import asyncio
+
+    from mqtt_actions_cli.local.rules import RuleError
+    from mqtt_actions_cli.local.stack import LocalStack
+    from mqtt_actions_cli.local.template import TemplateError
+
     control = options.control_port
     if control is None and options.aws_port:
         control = options.aws_port + 1
@@ -290,14 +315,22 @@ async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
         await stack.stop()
         return 1
     stopping = asyncio.Event()
+    received: list[int] = []
+
+    def stop(sig: int) -> None:
+        received.append(sig)
+        stopping.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stopping.set)
+            loop.add_signal_handler(sig, stop, sig)
     console = None
     if console_port is not None:
         try:
-            console = await asyncio.to_thread(_start_console, stack.control_port, console_port)
+            console = await asyncio.to_thread(
+                _start_console, stack.control_port, console_port, console_token
+            )
         except (OSError, ImportError) as exc:
             print(f"mqtt-actions local: cannot start the console: {exc}", file=sys.stderr)
             await stack.stop()
@@ -317,4 +350,5 @@ async def _serve(options: LocalOptions, console_port: int | None = None) -> int:
         await asyncio.to_thread(console.stop)
     await stack.stop()
     print("stopped", flush=True)
-    return 0
+    # Ctrl-C ends it as it ends any command: 130 (SIGTERM, a service manager's stop: 0).
+    return EXIT_INTERRUPTED if received[:1] == [signal.SIGINT] else 0

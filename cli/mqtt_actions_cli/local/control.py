@@ -5,6 +5,8 @@ Control (JSON):
   GET  /health                 {"ready": true}
   GET  /outputs                the template's outputs, resolved locally, plus the endpoints
   GET  /outbox                 SMS, e-mails and webhook calls captured
+  GET  /trusted-client         {username, password} of the stack's own MQTT client: publishes
+                               in any auth mode (`mqtt-actions publish`, the console)
   POST /invoke/{LogicalId}     run that function's handler now with the body as event -> result
 
 AWS (boto3 reaches them through AWS_ENDPOINT_URL_IOT_DATA_PLANE / AWS_ENDPOINT_URL_LAMBDA):
@@ -18,9 +20,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import re
 import threading
+from collections.abc import Callable
+from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -51,6 +56,8 @@ class ControlApp(Protocol):
     def outputs(self) -> dict[str, Any]: ...
 
     def outbox(self) -> list[dict[str, Any]]: ...
+
+    def trusted_client(self) -> dict[str, str]: ...
 
     def invoke_sync(self, name: str, event: Any) -> Any: ...
 
@@ -143,6 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, self.app.outputs())
         elif path == "/outbox":
             self._json(200, self.app.outbox())
+        elif path == "/trusted-client":
+            self._json(200, self.app.trusted_client())
         elif path.startswith("/retainedMessage/"):
             topic = unquote(path[len("/retainedMessage/") :])
             found = self.app.retained(topic)
@@ -241,9 +250,45 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, result, headers={"X-Amz-Executed-Version": "$LATEST"})
 
 
+Exchange = Callable[[str, str, HTTPMessage, bytes], tuple[int, dict[str, str], bytes]]
+
+
+class _InProcess(_Handler):
+    """One request answered by the same handler without a socket: the request line and headers
+    come parsed, the reply is collected (see in_process.py)."""
+
+    def __init__(self, method: str, target: str, headers: HTTPMessage, body: bytes) -> None:
+        # BaseHTTPRequestHandler.__init__ would read a socket: set what parse_request would.
+        self.command, self.path, self.headers = method, target, headers
+        self.request_version = self.protocol_version
+        self.client_address = ("127.0.0.1", 0)
+        self.reply = io.BytesIO()
+        self.rfile, self.wfile = io.BytesIO(body), self.reply
+        self.status = 500
+        self.reply_headers: dict[str, str] = {}
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self.status = code
+
+    def send_header(self, keyword: str, value: str) -> None:
+        self.reply_headers[keyword] = value
+
+    def end_headers(self) -> None:
+        return
+
+    @classmethod
+    def exchange(
+        cls, method: str, target: str, headers: HTTPMessage, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        handler = cls(method, target, headers, body)
+        getattr(handler, f"do_{method}")()
+        return handler.status, handler.reply_headers, handler.reply.getvalue()
+
+
 class ControlServer:
     def __init__(self, app: ControlApp, host: str, port: int) -> None:
         handler = type("Handler", (_Handler,), {"app": app})
+        self._app = app
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._started = False
@@ -257,6 +302,12 @@ class ControlServer:
     @property
     def port(self) -> int:
         return int(self._server.server_address[1])
+
+    def in_process_exchange(self) -> Exchange:
+        """(method, path?query, headers, body) -> (status, headers, body), answered by the same
+        request handler as the HTTP server's, in the calling thread."""
+        handler: type[_InProcess] = type("InProcessHandler", (_InProcess,), {"app": self._app})
+        return handler.exchange
 
     def start(self) -> None:
         self._thread.start()

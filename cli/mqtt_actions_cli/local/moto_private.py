@@ -27,7 +27,8 @@ def table_items(table_name: str) -> list[dict[str, Any]]:
 
 
 def queue_messages(queue_name: str) -> list[dict[str, Any]]:
-    """Every message in the queue, received or not: its body and its string attributes."""
+    """Every message in the queue, received or not: its body, its string attributes, its id
+    and when it was sent (ms)."""
     from moto.sqs.models import sqs_backends
 
     queue = sqs_backends[ACCOUNT_ID][REGION].get_queue(queue_name)
@@ -40,4 +41,9 @@ def _message(message: Any) -> dict[str, Any]:
         for name, value in dict(message.message_attributes or {}).items()
         if isinstance(value, dict) and value.get("StringValue") is not None
     }
-    return {"body": message.body, "attributes": attributes}
+    return {
+        "body": message.body,
+        "attributes": attributes,
+        "id": message.id,
+        "sent_ms": message.sent_timestamp,
+    }

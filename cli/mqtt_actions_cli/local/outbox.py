@@ -14,6 +14,8 @@ from typing import Any
 from mqtt_actions.ports import (
     ActionError,
     AdapterWrappers,
+    AttachmentNotifier,
+    EmailAttachment,
     NeedsInvocation,
     Notifier,
     WebhookClient,
@@ -45,6 +47,30 @@ class RecordingNotifier:
         message_id = self._inner.send_email(to, subject, text, html)
         item = {"kind": "email", "time": _now_ms(), "to": list(to), "subject": subject}
         self._outbox.add(item | {"text": text, "html": html})
+        return message_id
+
+    def send_email_attachments(
+        self,
+        to: Sequence[str],
+        subject: str,
+        text: str | None,
+        html: str | None,
+        attachments: Sequence[EmailAttachment],
+    ) -> str:
+        """As send_email, with files: the outbox shows each one's name, type and content."""
+        if not isinstance(self._inner, AttachmentNotifier):
+            raise TypeError("the wrapped notifier cannot send attachments")
+        message_id = self._inner.send_email_attachments(to, subject, text, html, attachments)
+        item = {"kind": "email", "time": _now_ms(), "to": list(to), "subject": subject}
+        files = [
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "content": a.content.decode("utf-8", errors="replace"),
+            }
+            for a in attachments
+        ]
+        self._outbox.add(item | {"text": text, "html": html, "attachments": files})
         return message_id
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from mqtt_actions_cli.deadletters import ORIGINAL_ID, ORIGINAL_SENT_MS
 from mqtt_actions_cli.local.moto_private import queue_messages, table_items
 from mqtt_actions_cli.local.output import log
 from mqtt_actions_cli.local.state import (
@@ -80,8 +81,9 @@ class Persistence:
                 continue
             for message in messages:
                 kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": str(message["body"])}
-                if message.get("attributes"):
-                    kwargs["MessageAttributes"] = message["attributes"]
+                attributes = {**_original(message), **(message.get("attributes") or {})}
+                if attributes:
+                    kwargs["MessageAttributes"] = attributes
                 sqs.send_message(**kwargs)
 
     @staticmethod
@@ -173,3 +175,15 @@ def retained_from_json(saved: Mapping[str, Any]) -> dict[str, tuple[bytes, int, 
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("state: retained message on %r not restored: %s", topic, exc)
     return out
+
+
+def _original(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A restored message is a new SQS message: it carries its first id and send time as
+    attributes (deadletters.ORIGINAL_ID), which `dlq list` and `dlq replay --id` use. A message
+    restored before keeps the ones it already carries (they come after these)."""
+    kept: dict[str, Any] = {}
+    if message.get("id"):
+        kept[ORIGINAL_ID] = {"DataType": "String", "StringValue": str(message["id"])}
+    if isinstance(message.get("sent_ms"), int):
+        kept[ORIGINAL_SENT_MS] = {"DataType": "Number", "StringValue": str(message["sent_ms"])}
+    return kept

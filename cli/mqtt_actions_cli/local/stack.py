@@ -7,8 +7,10 @@ each handler runs with its own function's variables on top (see runtime.py).
 moto: its server (127.0.0.1, `--aws-port`) is what the CLI and your own tools use. The handlers,
 in this process, reach the same moto backends in-process (moto's botocore hook, `mock_aws`
 started without a reset): the same boto3 calls, without an HTTP round trip and a server thread
-per call (6 ms of CPU per DynamoDB call over HTTP, 1.4 ms in-process). iot-data and Lambda
-calls still go over HTTP to the control API, whose effect (the broker, the runtime) lives here.
+per call (6 ms of CPU per DynamoDB call over HTTP, 1.4 ms in-process). Their iot-data and
+Lambda calls are addressed to the control API, whose effect (the broker, the runtime) lives
+here; they are answered by its request handler in the calling thread (in_process.py), while
+the CLI and the console reach the same routes over HTTP.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import sys
 import tempfile
 import uuid
@@ -42,6 +45,7 @@ from mqtt_actions_cli.local import auth, output, tls
 from mqtt_actions_cli.local.broker import LocalBroker, aws_differences
 from mqtt_actions_cli.local.broker_rules import BrokerRules
 from mqtt_actions_cli.local.control import ControlServer, PublishRefusedError
+from mqtt_actions_cli.local.in_process import InProcessControl
 from mqtt_actions_cli.local.moto_watch import WatchedMotoServer
 from mqtt_actions_cli.local.outbox import Outbox
 from mqtt_actions_cli.local.output import log
@@ -119,10 +123,12 @@ class LocalStack:
         self._moto: WatchedMotoServer | None = None
         self._in_process: MockAWS | None = None
         self._control: ControlServer | None = None
+        self._control_in_process: InProcessControl | None = None
         self._runtime: FunctionRuntime | None = None
         self._engine: RulesEngine | None = None
         self._broker: LocalBroker | None = None
         self._outbox = Outbox()
+        self._trusted_password = secrets.token_urlsafe(24)  # auth.TRUSTED_USERNAME's
         self._sqs: Any = None
         self._local: LocalTemplate | None = None
         self._saved_stdout: IO[str] | None = None
@@ -175,6 +181,8 @@ class LocalStack:
         if sender:
             clients["ses"].verify_email_identity(EmailAddress=sender)
         self._apply_environment()
+        self._control_in_process = InProcessControl(self._control, self.control_url)
+        self._control_in_process.install()
         self._saved_stdout = sys.stdout
         sys.stdout = output.FunctionOutput(sys.stdout, opts.verbose)
         self._runtime = FunctionRuntime(
@@ -191,6 +199,7 @@ class LocalStack:
         self._control.start()
         self._broker = LocalBroker(opts.host, opts.mqtt_port, sink=self._engine_message)
         self._broker.auth_mode, self._broker.authorizer = opts.auth, self._authorize
+        self._broker.trusted_password = self._trusted_password
         self._broker.rules = opts.broker_rules
         if opts.tls_port is not None:
             self._tls_files = tls.ensure_certificates(self._state_root())
@@ -258,6 +267,8 @@ class LocalStack:
             await asyncio.to_thread(self._runtime.stop, 5.0)
         if self._persistence is not None and self._broker is not None:
             await asyncio.to_thread(self._persistence.stop)
+        if self._control_in_process is not None:
+            self._control_in_process.uninstall()
         if self._control is not None:
             self._control.stop()
         if self._in_process is not None:
@@ -432,6 +443,10 @@ class LocalStack:
 
     def outbox(self) -> list[dict[str, Any]]:
         return self._outbox.items()
+
+    def trusted_client(self) -> dict[str, str]:
+        """The credentials of the stack's own MQTT client (publish in any auth mode)."""
+        return {"username": auth.TRUSTED_USERNAME, "password": self._trusted_password}
 
     def invoke_sync(self, name: str, event: Any) -> Any:
         return _started(self._runtime).invoke_sync(name, event)

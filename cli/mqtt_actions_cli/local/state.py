@@ -25,6 +25,8 @@ STATE_FILE: Final = "state.json"
 FORMAT: Final = 1
 SAVE_SECONDS: Final = 3.0  # at most this much is lost to a kill -9 (more for a large state)
 ENV_STATE_DIR: Final = "MQTT_ACTIONS_STATE_DIR"
+# relative to where the stack starts (make run: the checkout)
+DEFAULT_STATE_DIR: Final = ".local-state"
 
 
 class StateError(ValueError):

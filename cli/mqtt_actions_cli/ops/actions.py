@@ -25,12 +25,12 @@ from mqtt_actions.events import RouterEvent
 from mqtt_actions.parsers import ParserLookup
 from mqtt_actions.topics import InvalidTopicError, validate_topic
 from mqtt_actions_cli.actions_file import load_actions_file
+from mqtt_actions_cli.ops.defaults import TEST_DEVICE as TEST_DEVICE
 from mqtt_actions_cli.ops.errors import NotFoundError, OpsError, UsageError
 from mqtt_actions_cli.output import plural
 from mqtt_actions_cli.router_env import router_environment
 from mqtt_actions_cli.target import Target
 
-TEST_DEVICE = "test-device"
 MASK = "••••"  # a masked secret: MASK + its last 4 characters
 SHOWN_CHARS = 4
 

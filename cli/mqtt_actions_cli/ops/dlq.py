@@ -48,6 +48,7 @@ class Queue:
                 VisibilityTimeout=visibility,
                 WaitTimeSeconds=self._wait,  # a short long-poll asks every SQS server
                 MessageSystemAttributeNames=["SentTimestamp"],
+                MessageAttributeNames=["All"],  # a restored letter's first id (deadletters.py)
             )
             messages = page.get("Messages", [])
             if not messages:

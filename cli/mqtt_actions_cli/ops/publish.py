@@ -1,5 +1,10 @@
 """Publish one MQTT message as a device would: on the local broker, or through IoT Core's data
-plane (iot-data Publish) on a deployed stack."""
+plane (iot-data Publish) on a deployed stack.
+
+Locally, without credentials, it connects as the stack's own trusted client (the control API
+hands out its password; `local/auth.py`), so it works in every auth mode, as iot-data Publish
+with IAM does on AWS; with `username`/`password` it connects with those, to try a device's
+credentials (refused as the device would be)."""
 
 from __future__ import annotations
 
@@ -57,12 +62,21 @@ def publish(
     qos: int = 0,
     retain: bool = False,
     client_id: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
 ) -> PublishResult:
     if qos not in (0, 1):
         raise UsageError(f"QoS {qos} is not possible", hint="IoT Core takes QoS 0 or 1")
+    if password is not None and not username:
+        raise UsageError("a password without a username", hint="give --username too (Token)")
     warnings = check(target.is_local, topic, payload)
     if target.is_local:
         client_id = client_id or f"mqtt-actions-cli-{secrets.token_hex(3)}"
+        as_who = ""
+        if username:
+            as_who = f" (username {username})"
+        elif target.control is not None:
+            username, password = target.control.trusted_client()
         publish_once(
             target.mqtt_host,
             target.mqtt_port,
@@ -71,9 +85,18 @@ def publish(
             payload=payload,
             qos=qos,
             retain=retain,
+            username=username,
+            password=password,
         )
-        where = f"{target.mqtt_host}:{target.mqtt_port} as {client_id}"
+        where = f"{target.mqtt_host}:{target.mqtt_port} as {client_id}{as_who}"
     else:
+        if username:
+            raise UsageError(
+                "--username/--password try a device's credentials on the local broker",
+                hint="with --stack the message goes through iot-data Publish (your IAM "
+                "credentials); to try a device's token connect to the stack's token endpoint "
+                "(README: Move a TagoIO device)",
+            )
         if client_id:
             warnings.append(
                 "warning: --client-id is ignored with --stack (iot-data publishes as the API)"

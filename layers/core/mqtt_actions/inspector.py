@@ -406,24 +406,40 @@ def _by_time(entry: InspectorEntry) -> tuple[int, int, int, str, str]:
     return (entry.time, _TYPE_RANK[entry.type], entry.recorded or 0, entry.device, entry.uid)
 
 
+def order_key(entry: InspectorEntry) -> str:
+    """The time order as one string (sorting these sorts like `order_entries` minus the
+    versionNumber refill): what a page inserts a late entry by."""
+    time_ms, rank, recorded, device, uid = _by_time(entry)
+    return f"{time_ms:013d}#{rank}#{recorded:013d}#{device}#{uid}"
+
+
 def _by_version(entry: InspectorEntry) -> tuple[int, int, int, str]:
     # A connect and the disconnect that ends it share a versionNumber: connect first.
     return (entry.version or 0, _TYPE_RANK[entry.type], entry.time, entry.uid)
 
 
+def client_of(entry: InspectorEntry) -> str:
+    """The MQTT client id of an entry: a token device's entries name it in details (their
+    `device` is the device), any other entry's `device` is the client id."""
+    client = entry.details.get("client_id")
+    return client if isinstance(client, str) and client else entry.device
+
+
 def order_entries(entries: Iterable[InspectorEntry]) -> list[InspectorEntry]:
-    """Oldest first, by time; a device's connects and disconnects by versionNumber.
+    """Oldest first, by time; a client id's connects and disconnects by versionNumber.
 
     Lifecycle events can arrive late and clocks can disagree, so the slots the presence events of
-    one device take in time order are refilled in versionNumber order; everything else keeps its
-    place. Duplicates (same key) are kept once.
+    one client id take in time order are refilled in versionNumber order; everything else keeps
+    its place. versionNumber counts per client id (AWS IoT developer guide, "Lifecycle events"),
+    so the numbers of two client ids of one device are never compared. Duplicates (same key) are
+    kept once.
     """
     unique = {e.key: e for e in entries}
     timeline = sorted(unique.values(), key=_by_time)
-    slots: dict[str, list[int]] = defaultdict(list)
+    slots: dict[tuple[str, str], list[int]] = defaultdict(list)
     for index, entry in enumerate(timeline):
         if entry.type in _PRESENCE and entry.version is not None:
-            slots[entry.device].append(index)
+            slots[(entry.device, client_of(entry))].append(index)
     for positions in slots.values():
         ordered = sorted((timeline[i] for i in positions), key=_by_version)
         for position, entry in zip(positions, ordered, strict=True):

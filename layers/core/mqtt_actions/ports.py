@@ -91,6 +91,30 @@ class Notifier(Protocol):
     ) -> str: ...
 
 
+class EmailAttachment(BaseModel):
+    """A file attached to an e-mail (TagoIO's `attachment: {archive, filename}`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    filename: str
+    content: bytes
+    content_type: str = "application/octet-stream"
+
+
+@runtime_checkable
+class AttachmentNotifier(Protocol):
+    """A notifier that can also send e-mails with files attached (SES raw messages)."""
+
+    def send_email_attachments(
+        self,
+        to: Sequence[str],
+        subject: str,
+        text: str | None,
+        html: str | None,
+        attachments: Sequence[EmailAttachment],
+    ) -> str: ...
+
+
 class Publisher(Protocol):
     def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool, hops: int) -> None: ...
 

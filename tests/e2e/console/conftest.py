@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,20 +42,7 @@ class Console:
 
     def cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
         """`mqtt-actions ARGV` against this stack, as a user would run it."""
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("cli", "layers/core", ".")),
-            "MQTT_ACTIONS_CONTROL_PORT": self.stack.control_url.rsplit(":", 1)[1],
-        }
-        return subprocess.run(  # noqa: S603 - our own command
-            [sys.executable, "-m", "mqtt_actions_cli.main", *argv],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return self.stack.cli(*argv)
 
 
 @pytest.fixture(scope="session")

@@ -52,7 +52,7 @@
     const tr = document.createElement("tr");
     tr.tabIndex = 0;
     tr.dataset.device = e.device; tr.dataset.time = e.time; tr.dataset.uid = e.uid;
-    tr.dataset.traceid = e.traceid || ""; tr.dataset.type = e.type;
+    tr.dataset.traceid = e.traceid || ""; tr.dataset.type = e.type; tr.dataset.order = e.order || "";
     tr.entry = e;
     const cells = [iso(e.time), e.device, e.type, e.qos == null ? "—" : String(e.qos), e.summary];
     cells.forEach((text, i) => {
@@ -69,10 +69,18 @@
     scheduled = false;
     if (paused || pending.length === 0) return;
     const batch = pending; pending = [];
+    // Newest on top, by when it happened (the server's order key): an entry stored late (a
+    // restart, a retry, another client id's events) goes to its place, not to the top.
+    batch.sort((a, b) => (a.order < b.order ? 1 : a.order > b.order ? -1 : 0));
+    let at = rows.firstElementChild;
     const frag = document.createDocumentFragment();
-    // newest on top: the batch arrives oldest first
-    for (let i = batch.length - 1; i >= 0; i--) frag.appendChild(makeRow(batch[i]));
-    rows.insertBefore(frag, rows.firstChild);
+    for (const e of batch) {
+      if (!at || e.order >= (at.dataset.order || "")) { frag.appendChild(makeRow(e)); continue; }
+      rows.insertBefore(frag, at); // what was newer than `at` goes above it
+      while (at && e.order < (at.dataset.order || "")) at = at.nextElementSibling;
+      frag.appendChild(makeRow(e));
+    }
+    rows.insertBefore(frag, at);
     while (rows.childElementCount > MAX_ROWS) rows.lastElementChild.remove();
     held.textContent = "";
   }

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from email.message import EmailMessage
 from typing import TYPE_CHECKING
+
+from mqtt_actions.ports import EmailAttachment
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
@@ -24,6 +27,40 @@ class SnsSesNotifier:
             MessageAttributes={
                 "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}
             },
+        )
+        return str(response["MessageId"])
+
+    def send_email_attachments(
+        self,
+        to: Sequence[str],
+        subject: str,
+        text: str | None,
+        html: str | None,
+        attachments: Sequence[EmailAttachment],
+    ) -> str:
+        """One MIME message with the files attached, sent raw (SESv2 SendEmail Content.Raw)."""
+        message = EmailMessage()
+        message["Subject"] = subject
+        message["From"] = self._sender
+        message["To"] = ", ".join(to)
+        if text is not None:
+            message.set_content(text)
+            if html is not None:
+                message.add_alternative(html, subtype="html")
+        elif html is not None:
+            message.set_content(html, subtype="html")
+        for attachment in attachments:
+            maintype, _, subtype = attachment.content_type.partition("/")
+            message.add_attachment(
+                attachment.content,
+                maintype=maintype,
+                subtype=subtype or "octet-stream",
+                filename=attachment.filename,
+            )
+        response = self._ses.send_email(
+            FromEmailAddress=self._sender,
+            Destination={"ToAddresses": list(to)},
+            Content={"Raw": {"Data": message.as_bytes()}},
         )
         return str(response["MessageId"])
 

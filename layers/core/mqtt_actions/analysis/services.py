@@ -40,7 +40,14 @@ from mqtt_actions.limits import (
     MAX_SUBJECT_CHARS,
 )
 from mqtt_actions.payload import check_points
-from mqtt_actions.ports import ActionResult, AnalysisPorts, MessageRecord, RetainedMessage
+from mqtt_actions.ports import (
+    ActionResult,
+    AnalysisPorts,
+    AttachmentNotifier,
+    EmailAttachment,
+    MessageRecord,
+    RetainedMessage,
+)
 from mqtt_actions.publishing import publish_problem, topic_problem
 from mqtt_actions.settings import AnalysisSettings
 
@@ -56,6 +63,7 @@ __all__ = [
 ]
 
 MAX_QUERY_LIMIT: Final = 1000
+MAX_ATTACHMENT_BYTES: Final = 5_000_000  # ours: a CSV export, well under SES's message size
 MAX_NOTES: Final = 50
 MAX_NOTE_CHARS: Final = 500
 
@@ -272,9 +280,11 @@ class EmailService:
         subject: str | None = None,
         message: str | None = None,
         html: str | None = None,
+        attachments: Sequence[EmailAttachment] = (),
     ) -> str:
-        """Send one e-mail (to up to 50 addresses) with a text body, an HTML body, or both;
-        returns SES's message id. Also `send({"to", "subject", "message", "html"})`."""
+        """Send one e-mail (to up to 50 addresses) with a text body, an HTML body, or both, and
+        files attached (at most MAX_ATTACHMENT_BYTES in all); returns SES's message id. Also
+        `send({"to", "subject", "message", "html"})`."""
         recipients: object = to
         if isinstance(to, Mapping):
             example = '{"to": "ops@example.com", "subject": "Alarm", "message": "Too hot"}'
@@ -305,7 +315,22 @@ class EmailService:
                 "EmailSender parameter and add `EMAIL_SENDER: !Ref EmailSender` to the function's "
                 "Environment in template.yaml"
             )
+        size = sum(len(a.content) for a in attachments)
+        if size > MAX_ATTACHMENT_BYTES:
+            raise InvalidMessageError(
+                f"attachments hold {size:,} bytes; at most {MAX_ATTACHMENT_BYTES:,} in one e-mail"
+            )
+        notifier = self._run.ports.notifier
+        if attachments and not isinstance(notifier, AttachmentNotifier):
+            raise NotConfiguredError("this function's notifier cannot send attachments")
         self._run.allow("email")
+        if attachments:
+            assert isinstance(notifier, AttachmentNotifier)  # noqa: S101 - checked above
+            message_id = notifier.send_email_attachments(
+                addresses, subject, message, html, attachments
+            )
+            self._run.count("emails")
+            return message_id
         message_id = self._run.ports.notifier.send_email(addresses, subject, message, html)
         self._run.count("emails")
         return message_id

@@ -89,15 +89,15 @@ CALLS: Final[tuple[tuple[str, str, str], ...]] = (
     ),
     (
         "Services(params).email.send({..., attachment})",
-        NOT_SUPPORTED,
-        "put a link or the text in the message",
+        SUPPORTED,
+        "`{archive, filename}` (or a list): the archive text is the file; an SES raw message; the local outbox shows it",
     ),
     ("Services(params).email.send({..., template})", NOT_SUPPORTED, "pass subject and message"),
     ("Services(params).PDF.*", NOT_SUPPORTED, "build the PDF in the analysis with a library"),
     (
         "Services(params).Attachment.*, .console.*, .tagotip.*",
         NOT_SUPPORTED,
-        "send a link; use print",
+        "attach files with email.send; use print",
     ),
     (
         "Account(params).devices.create / edit / delete / tokenCreate ...",

@@ -4,11 +4,12 @@
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Mapping
 from typing import Any, Final
 
 from mqtt_actions.analysis import InvalidMessageError
-from mqtt_actions.ports import ActionResult, MessageRecord, Outcome
+from mqtt_actions.ports import ActionResult, EmailAttachment, MessageRecord, Outcome
 from mqtt_actions.tagoio.common import (
     Unsupported,
     UnsupportedCallError,
@@ -35,29 +36,64 @@ class _Mqtt:
 
 class _Email:
     def send(self, email: Any = None, **kwargs: Any) -> str:
-        """`{"to", "subject", "message" | "html"}`; `to` may be comma-separated, as in TagoIO.
-        Sent by SES from the stack's EmailSender (`from_name` is not used)."""
+        """`{"to", "subject", "message" | "html", "attachment": {"archive", "filename"}}`; `to`
+        may be comma-separated, as in TagoIO. Sent by SES from the stack's EmailSender
+        (`from_name` is not used); the attachment's archive is its text content."""
         keyword = kwargs.pop("email", None)
         _no_more("Services.email.send", kwargs)
         given = one_object("Services.email.send", email, keyword, "email")
-        for key, instead in (
-            ("attachment", "attachments are not supported yet: put a link to the file in the "
-             "message, or the CSV text in the body"),
-            ("template", "TagoRUN e-mail templates do not exist here: pass subject and message"),
-        ):  # fmt: skip
-            if given.get(key) is not None:
-                raise UnsupportedCallError(f"Services.email.send({{{key!r}: ...}})", instead)
+        if given.get("template") is not None:
+            raise UnsupportedCallError(
+                "Services.email.send({'template': ...})",
+                "TagoRUN e-mail templates do not exist here: pass subject and message",
+            )
+        given.pop("template", None)
+        attachments = _attachments(given.pop("attachment", None))
         run = current("Services.email.send")
         if given.pop("from_name", None) is not None:
             run.context.logger.warning(
-                "email.send: from_name is not used; SES sends as EmailSender"
+                "email.send: from_name is not used (SES sends as EmailSender)"
             )
-        given.pop("attachment", None)
-        given.pop("template", None)
         to = given.get("to")
         if isinstance(to, str):
             given["to"] = [a.strip() for a in to.split(",") if a.strip()] or to
-        return run.context.services.email.send(given)
+        if not attachments:
+            return run.context.services.email.send(given)
+        _no_more("Services.email.send", {k: v for k, v in given.items() if k not in _EMAIL_KEYS})
+        return run.context.services.email.send(
+            given.get("to", ()),
+            given.get("subject"),
+            given.get("message"),
+            given.get("html"),
+            attachments=attachments,
+        )
+
+
+_EMAIL_KEYS = ("to", "subject", "message", "html")
+
+
+def _attachments(given: object) -> list[EmailAttachment]:
+    """TagoIO's `attachment: {archive, filename}` (one, or a list): the archive is the file's
+    content as text."""
+    if given is None:
+        return []
+    items = given if isinstance(given, list) else [given]
+    out = []
+    for item in items:
+        if not isinstance(item, Mapping) or not isinstance(item.get("filename"), str):
+            raise InvalidMessageError(
+                "email.send: attachment is {'archive': text, 'filename': 'name.csv'}, as in "
+                "TagoIO's SDK"
+            )
+        archive = item.get("archive")
+        if not isinstance(archive, str | bytes):
+            raise InvalidMessageError(
+                f"email.send: attachment {item['filename']!r} has no archive (its text)"
+            )
+        content = archive.encode("utf-8") if isinstance(archive, str) else archive
+        kind = mimetypes.guess_type(item["filename"])[0] or "application/octet-stream"
+        out.append(EmailAttachment(filename=item["filename"], content=content, content_type=kind))
+    return out
 
 
 class _Sms:
@@ -128,7 +164,8 @@ class Services:
         self.Notification = _Notification()
         self.console = Unsupported("Services.console", "use context.log(...) or print(...)")
         self.Attachment = Unsupported(
-            "Services.Attachment", "e-mail attachments are not supported: send a link instead"
+            "Services.Attachment",
+            "no file uploads: attach the file to the e-mail (email.send attachment)",
         )
         self.PDF = Unsupported(
             "Services.PDF", "no PDF service: build the PDF in the analysis (add a library)"
