@@ -313,13 +313,13 @@ def test_two_client_ids_of_one_token_device_keep_time_order() -> None:
     Here client b's numbers are lower than client a's (a stack restarted between them, or two
     counters): time decides between them, versionNumber only within one client id."""
     from mqtt_actions.inspector import order_entries
-    from mqtt_actions.tokens import principal_for
-
-    principal = principal_for("meter-7")
 
     def event(name: str, client: str, version: int, at: int) -> Any:
-        fields = {"clientId": client, "principalIdentifier": principal, "versionNumber": version}
-        return lifecycle_entry(parse_lifecycle(sample(name, timestamp=T0 + at, **fields)))
+        fields = {"clientId": client, "versionNumber": version}
+        # Both client ids bound to meter-7 (the inspector reads the binding: record_presence).
+        return lifecycle_entry(
+            parse_lifecycle(sample(name, timestamp=T0 + at, **fields)), "meter-7"
+        )
 
     entries = [
         event("connected", "meter-7-a", 40, 0),
