@@ -180,7 +180,9 @@ def _register_token_commands(sub: argparse._SubParsersAction[Any]) -> None:
         description=(
             "Store the tokens of a CSV exported from TagoIO (rows device,token; a header line\n"
             "device,token is skipped) so field devices keep their tokens. Each row is reported:\n"
-            "imported, or refused and why. A file with a refused row stores nothing unless\n"
+            "imported, or refused and why (a token that does not look random - a UUID, or 24+\n"
+            "characters from 3 classes - is refused unless --allow-weak). A file with a refused\n"
+            "row stores nothing unless\n"
             "--skip-invalid. Only the tokens' SHA-256 hashes are stored. Exit 2 when a row was\n"
             "refused."
         ),
@@ -191,6 +193,11 @@ def _register_token_commands(sub: argparse._SubParsersAction[Any]) -> None:
     imports.add_argument("file", metavar="FILE.csv", type=Path, help="rows of device,token")
     imports.add_argument(
         "--skip-invalid", action="store_true", help="import the valid rows even if some are not"
+    )
+    imports.add_argument(
+        "--allow-weak",
+        action="store_true",
+        help="import tokens that do not look random (short, few distinct characters, one class)",
     )
     imports.set_defaults(func=run_import_tokens)
 
@@ -304,7 +311,7 @@ def run_import_tokens(args: argparse.Namespace) -> int:
         raise UsageError(
             f"cannot read {path}: {exc}", hint="give a UTF-8 CSV of device,token rows"
         ) from None
-    rows = tokens.parse_tokens_csv(text)
+    rows = tokens.parse_tokens_csv(text, allow_weak=args.allow_weak)
     if not rows:
         raise UsageError(f"{path} holds no device,token rows")
     target: Target = args.get_target()

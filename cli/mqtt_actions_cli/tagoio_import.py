@@ -464,7 +464,8 @@ def _why_not(kind: str, trigger: object) -> tuple[str, str]:
 def _schedule_expression(kind: str, trigger: Mapping[str, Any]) -> tuple[str, str]:
     """EventBridge Scheduler's rate(...)/cron(...) for a TagoIO interval or cron trigger."""
     if kind == "interval":
-        match = re.fullmatch(r"\s*(\d+)\s*([a-z]+?)s?\s*", _text(trigger.get("interval")).lower())
+        interval = _text(trigger.get("interval")).lower()
+        match = re.fullmatch(r"\s*(\d+)\s*([a-z]+?)s?\s*", interval) if len(interval) < 64 else None
         units = {"minute": "minute", "hour": "hour", "day": "day", "week": "day"}
         if match and match[2] in units:
             n = int(match[1]) * (7 if match[2] == "week" else 1)

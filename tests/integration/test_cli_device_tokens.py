@@ -227,3 +227,29 @@ def test_a_stack_deployed_without_tokens_says_how_to_enable_them(
     ran = run(capsys, ["devices", "create", "s1", "--token", "--stack", "s"], bare)
     assert ran.code == 1
     assert "DeviceTokens=Enabled" in ran.err
+
+
+def test_weak_tokens_are_refused_by_row_unless_allow_weak(
+    local: Target, tokens: DynamoTokenStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue #23: `aaaaaaaaaaaaaaaa` was imported as a device token."""
+    csv = tmp_path / "tago.csv"
+    csv.write_text(
+        f"sensor-01,{TAGO_1}\nsensor-02,aaaaaaaaaaaaaaaa\n"
+        "sensor-03,00000000-0000-0000-0000-000000000001\nsensor-04,password1234567890\n",
+        encoding="utf-8",
+    )
+    ran = run(capsys, ["devices", "import-tokens", str(csv), "--json"], local)
+    assert ran.code == 2
+    rows = {r["line"]: r for r in ran.json()["rows"]}
+    assert rows[1]["status"] == "not imported"
+    for line in (2, 3, 4):
+        assert rows[line]["status"] == "refused", rows[line]
+        assert "looks guessable" in rows[line]["reason"]
+        assert "--allow-weak" in rows[line]["reason"]
+    assert "2 distinct hex digits" in rows[3]["reason"]
+    assert tokens.all() == []
+
+    allowed = run(capsys, ["devices", "import-tokens", str(csv), "--allow-weak"], local)
+    assert allowed.code == 0, allowed.out + allowed.err
+    assert len(tokens.all()) == 4

@@ -222,6 +222,10 @@ def test_effective_rate_limit(data: dict[str, Any], limit: RateLimit | None) -> 
         pytest.param(entry("mqtt_publish", topic="$DEVICE$/ack", qos=1, retain=True),
                      id="publish-qos1-retain"),
         pytest.param(entry("webhook", url="https://h.example:8443/p?q=1#f"), id="url-port-query"),
+        pytest.param(
+            entry("webhook", url="https://h.example/$DEVICE$/in?v=$VALUE$#$TOPIC$"),
+            id="url-placeholders-in-path-query-fragment",
+        ),
         pytest.param(entry("webhook", url="http://10.0.0.5/in", allow_http=True),
                      id="http-allowed"),
         pytest.param(entry("webhook", headers={"X-Api-Key": "$DEVICE$", "Accept": "*/*"}),
@@ -472,6 +476,17 @@ INVALID = [
                  P + "url: 'https://a..ü/in' has a host name with an empty or over-long part "
                  "(63 characters at most between dots); write it as https://host/path",
                  id="url-bad-idn"),
+    # issue #23: a device's value in the host would choose the server (and get the headers)
+    pytest.param(entry("webhook", url="https://hooks.example.com$VALUE$/in"),
+                 P + "url: 'https://hooks.example.com$VALUE$/in' has a placeholder ($...$) in its "
+                 "scheme, host or port, where a device's value would choose the server; write the "
+                 "host as text and put placeholders in the path or query only, e.g. "
+                 "https://hooks.example.com/in/$DEVICE$", id="url-placeholder-in-host"),
+    pytest.param(entry("webhook", url="https://$DEVICE$@hooks.example.com/in"),
+                 P + "url: 'https://$DEVICE$@hooks.example.com/in' has a placeholder ($...$) in "
+                 "its scheme, host or port, where a device's value would choose the server; write "
+                 "the host as text and put placeholders in the path or query only, e.g. "
+                 "https://hooks.example.com/in/$DEVICE$", id="url-placeholder-in-userinfo"),
     pytest.param(entry("webhook", url="https://example.com/" + "x" * 2030),
                  P + "url: holds at most 2048 characters, got 2050", id="url-too-long"),
     pytest.param(entry("webhook", headers={"X Key": "a"}),

@@ -4,12 +4,13 @@ authorizer's answer, and which plugins each mode loads."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
 from amqtt.session import Session
 
-from mqtt_actions_cli.local.auth import _granted, connect_event, plugins
+from mqtt_actions_cli.local.auth import ARN_PREFIX, _granted, connect_event, plugins, will_problem
 
 
 def session(username: str | None, password: Any, client_id: str = "esp32-1") -> Session:
@@ -67,3 +68,54 @@ def test_each_mode_loads_its_auth_plugins() -> None:
         "TokenAuthPlugin",
         "TokenTopicPlugin",
     ]
+
+
+# ---------------------------------------------------------------- the Last Will (issue #23)
+
+_OWN_SUBTREE = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["iot:Publish", "iot:RetainPublish"],
+                "Resource": [f"{ARN_PREFIX}:topic/sensor-01/*"],
+            },
+            {
+                "Effect": "Allow",
+                "Action": "iot:Publish",
+                "Resource": [f"{ARN_PREFIX}:topic/shared/*"],
+            },
+        ],
+    }
+)
+
+
+def with_will(topic: str | None, retain: bool = False) -> Session:
+    s = session("Token", "x", client_id="sensor-01")
+    s.will_flag, s.will_topic, s.will_retain = topic is not None, topic, retain
+    return s
+
+
+@pytest.mark.parametrize(
+    ("topic", "retain", "problem"),
+    [
+        pytest.param(None, False, None, id="no-will"),
+        pytest.param("sensor-01/status", True, None, id="own-topic-retained"),
+        pytest.param("shared/status", False, None, id="shared-not-retained"),
+        pytest.param("sensor-02/cmd", False, "'sensor-02/cmd' is outside its policy (iot:Publish)",
+                     id="another-devices-topic"),
+        pytest.param("shared/status", True,
+                     "'shared/status' is outside its policy (iot:RetainPublish)",
+                     id="retained-without-retain-publish"),
+    ],
+)  # fmt: skip
+def test_the_last_will_is_checked_like_a_publish(
+    topic: str | None, retain: bool, problem: str | None
+) -> None:
+    """A device set a retained Will on another device's topic; IoT Core checks iot:Publish (and
+    iot:RetainPublish) on the Will topic, so the local broker refuses such a CONNECT."""
+    found = will_problem(with_will(topic, retain), [_OWN_SUBTREE])
+    assert (problem is None) == (found is None), found
+    if problem is not None:
+        assert problem in str(found)

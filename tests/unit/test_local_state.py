@@ -35,6 +35,9 @@ def test_a_saved_snapshot_loads_back_equal(tmp_path: Path) -> None:
     state.save(saved)
     assert state.load() == saved
     assert [p.name for p in state.directory.iterdir()] == [STATE_FILE]  # no temporary left
+    # issue #23: token hashes, bucket rows and the outbox are the user's alone
+    assert (state.directory / STATE_FILE).stat().st_mode & 0o777 == 0o600
+    assert state.directory.stat().st_mode & 0o777 == 0o700
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mqtt_actions.actions import parse_actions
+from mqtt_actions.actions import WebhookAction, parse_actions
 from mqtt_actions.router import route
 from tests.support.router_fakes import SETTINGS, Memory, event, in_memory_deps
 
@@ -132,3 +132,48 @@ def test_the_rate_limit_throttles_within_its_window_only() -> None:
 
     assert outcomes == ["done", "throttled", "done"]
     assert len(memory.sms) == 2
+
+
+# ---------------------------------------------------------------- issue #23: steering attacks
+
+
+def test_a_device_value_cannot_steer_a_webhook_to_another_host() -> None:
+    """An action stored before the apply-time check (`https://hooks.example.com$VALUE$/in`)
+    with the value `.attacker.example` would have posted to hooks.example.com.attacker.example."""
+    memory = Memory()
+    hook = WebhookAction.model_construct(
+        id="hook", topics=["#"], type="webhook", url="https://hooks.example.com$VALUE$/in",
+        headers={"Authorization": "Bearer s3cret"}, enabled=True, when=[], rate_limit=None,
+        allow_http=False, timeout_seconds=5.0, max_retries=0, name=None,
+    )  # fmt: skip
+    deps = in_memory_deps([hook], memory, clock=lambda: 1.0)
+
+    summary = route(event("a/b", {"variable": "v", "value": ".attacker.example"}), deps, SETTINGS)
+
+    [result] = summary.results
+    assert (result.outcome.value, memory.posted) == ("refused", [])
+    assert "placeholder in its host" in str(result.reason)
+
+
+def test_placeholders_in_a_webhook_path_are_percent_encoded() -> None:
+    memory = Memory()
+    hook = HOOK | {"url": "https://hooks.example/in/$VALUE$?d=$DEVICE$"}
+    deps = in_memory_deps(parse_actions({"actions": [hook]}), memory, clock=lambda: 1.0)
+
+    route(event("a/b", {"variable": "v", "value": "x/../@evil.example?#"}), deps, SETTINGS)
+
+    assert memory.posted == ["https://hooks.example/in/x%2F..%2F%40evil.example%3F%23?d=b"]
+
+
+def test_a_device_value_cannot_steer_an_mqtt_publish_to_another_topic() -> None:
+    """Topic `cmd/$VARIABLE$` with variable `sensor-02/reboot` reached another device's command
+    topic; a placeholder now fills one level only."""
+    memory = Memory()
+    relay = {"id": "relay", "topics": ["in/+"], "type": "mqtt_publish", "topic": "cmd/$VARIABLE$"}
+    deps = in_memory_deps(parse_actions({"actions": [relay]}), memory, clock=lambda: 1.0)
+
+    summary = route(event("in/sensor-01", {"variable": "sensor-02/reboot"}), deps, SETTINGS)
+
+    [result] = summary.results
+    assert (result.outcome.value, memory.published) == ("refused", [])
+    assert "$VARIABLE$ holds '/'" in str(result.reason)

@@ -304,3 +304,67 @@ def test_synchronous_functions_have_no_asynchronous_trigger(name: str) -> None:
         if props["FunctionName"] == {"Fn::GetAtt": [name, "Arn"]}
     ]
     assert callers == [{"Fn::GetAtt": ["DeviceAuthorizer", "Arn"]}]
+
+
+# ---------------------------------------------------------------- issue #23: UpdateItem scoped
+
+
+class _RecordingDynamo:
+    """Records update_item calls; stands in for the boto3 client (no I/O)."""
+
+    class exceptions:  # noqa: N801 - boto3's shape
+        ConditionalCheckFailedException = RuntimeError
+
+    def __init__(self) -> None:
+        self.updates: list[dict[str, Any]] = []
+
+    def update_item(self, **kwargs: Any) -> dict[str, Any]:
+        self.updates.append(kwargs)
+        return {}
+
+
+def _statement(function: str, sid: str) -> dict[str, Any]:
+    (found,) = [s for w, s in IAM if w == function and s["Sid"] == sid]
+    return found
+
+
+def _written(update: dict[str, Any]) -> set[str]:
+    names = update.get("ExpressionAttributeNames", {})
+    words = set(re.findall(r"(?<![:\w])[#A-Za-z_]\w*", update["UpdateExpression"]))
+    verbs = {"SET", "ADD", "REMOVE", "DELETE", "if_not_exists"}
+    return {names.get(w, w) for w in words - verbs} | set(update["Key"])
+
+
+def test_the_router_may_update_only_rate_counters_in_the_actions_table() -> None:
+    """It could rewrite actions with UpdateItem on the whole table; now only pk RATE#*, which is
+    the key the rate limiter writes."""
+    from mqtt_actions.adapters.ratelimit import DynamoRateLimiter
+
+    router = [s for w, s in IAM if w == "RouterFunction"]
+    updates = [s for s in router if "dynamodb:UpdateItem" in as_list(s["Action"])]
+    on_actions = [s for s in updates if "ActionsTable" in json.dumps(s["Resource"])]
+    assert [s["Sid"] for s in on_actions] == ["RateCountersOnly"]
+    (pattern,) = on_actions[0]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+
+    client = _RecordingDynamo()
+    DynamoRateLimiter("actions", client).allow("sms-1", 5, 60, now=1000.0)  # type: ignore[arg-type]
+    (update,) = client.updates
+    key = update["Key"]["pk"]["S"]
+    assert re.fullmatch(pattern.replace("*", ".*"), key), (pattern, key)
+    assert not re.fullmatch(pattern.replace("*", ".*"), "ACTION")
+
+
+def test_the_authorizer_may_update_only_the_attributes_it_writes() -> None:
+    """It could un-revoke a token (SET revokedAt) with UpdateItem on any attribute."""
+    from mqtt_actions.adapters.token_store import DynamoTokenStore
+
+    statement = _statement("DeviceAuthorizerFunction", "LastSeenOnly")
+    allowed = set(statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+    assert "revokedAt" not in allowed
+    assert "device" not in allowed
+    client = _RecordingDynamo()
+    DynamoTokenStore("tokens", client).touch("ab" * 32, 1, "client-1")  # type: ignore[arg-type]
+    (update,) = client.updates
+    assert _written(update) <= allowed, _written(update) - allowed
+    others = [s for w, s in IAM if w == "DeviceAuthorizerFunction" and "Condition" not in s]
+    assert all("dynamodb:UpdateItem" not in as_list(s["Action"]) for s in others)

@@ -194,17 +194,26 @@ def test_render_topic(template: str, values: dict[str, str], expected: str) -> N
 @pytest.mark.parametrize(
     ("value", "error"),
     [
-        pytest.param("a/+", "an inserted value holds the wildcard '+'", id="plus"),
-        pytest.param("#", "an inserted value holds the wildcard '#'", id="hash"),
+        # issue #23: a value holding '/' steered an mqtt_publish to another device's topic
+        pytest.param("sensor-02/cmd", "$DEVICE$ holds '/'", id="slash"),
+        pytest.param("a+", "$DEVICE$ holds '+'", id="plus"),
+        pytest.param("#", "$DEVICE$ holds '#'", id="hash"),
+        pytest.param("$aws", "$DEVICE$ holds '$'", id="dollar"),
+        pytest.param("", "$DEVICE$ is empty", id="empty"),
         pytest.param("a\x00b", "which is not a topic name", id="nul"),
-        pytest.param("", "which is not a topic name", id="empty"),
         pytest.param("x" * 65_536, "which is not a topic name", id="too-long"),
     ],
 )
-def test_render_topic_refuses_invalid_results(value: str, error: str) -> None:
-    template = "$DEVICE$" if value == "" else "ack/$DEVICE$"
+def test_render_topic_fills_one_level_per_placeholder(value: str, error: str) -> None:
     with pytest.raises(TemplateError, match=re.escape(error)):
-        render_topic(template, {"DEVICE": value})
+        render_topic("ack/$DEVICE$", {"DEVICE": value})
+
+
+def test_render_topic_checks_only_the_values_it_inserts() -> None:
+    values = {"DEVICE": "d", "PAYLOAD": "a/b/#", "TOPIC": "home/k"}
+    assert render_topic("ack/$DEVICE$/x", values) == "ack/d/x"
+    with pytest.raises(TemplateError, match=re.escape("$TOPIC$ holds '/'")):
+        render_topic("copy/$TOPIC$", values)
 
 
 def test_template_error_is_a_value_error() -> None:

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import re
+import secrets
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from mqtt_actions.tokens import (
     principal_for,
     token_hash,
     token_policy,
+    weak_token_problem,
 )
 
 ARN = "arn:aws:iot:us-east-1:123456789012"
@@ -204,6 +206,39 @@ def test_filters_given_with_the_token_are_added_and_dollar_aws_stays_denied() ->
     everything = documents(publish=("#",), subscribe=("#",))
     assert not policy_allows(everything, "iot:Publish", f"{ARN}:topic/$aws/rules/x")
     assert not policy_allows(everything, "iot:Subscribe", f"{ARN}:topicfilter/$aws/#")
+
+
+def _one(resource: str) -> list[str]:
+    statement = {"Effect": "Allow", "Action": "iot:Publish", "Resource": resource}
+    return [json.dumps({"Version": "2012-10-17", "Statement": [statement]})]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "topic", "allowed"),
+    [
+        ("a/*", "a/b/c", True),
+        ("a/*", "a/", True),
+        ("a/*", "a", False),
+        ("*", "", True),
+        ("a/?", "a/b", True),
+        ("a/?", "a/bc", False),
+        ("*/x/*/y", "p/x/q/x/r/y", True),
+        ("*/x/*/y", "p/x/q/y/z", False),
+        ("a*b*c", "abc", True),
+        ("a*b*c", "acb", False),
+        ("a*?b", "ab", False),
+        ("a*?b", "axb", True),
+        ("**", "anything", True),
+        ("a", "A", False),
+    ],
+)
+def test_policy_wildcards_match_as_iot_core_documents(
+    pattern: str, topic: str, allowed: bool
+) -> None:
+    """`*` any characters (`/` too), `?` exactly one; matched without a regex (issue #23)."""
+    assert policy_allows(_one(f"{ARN}:topic/{pattern}"), "iot:Publish", f"{ARN}:topic/{topic}") is (
+        allowed
+    )
 
 
 @pytest.mark.parametrize(
@@ -388,3 +423,25 @@ def test_last_seen_is_written_at_most_every_five_minutes_unless_the_client_id_ch
     assert needs_touch(seen, "a", 1_000_000 + 300_000)
     assert needs_touch(seen, "b", 1_000_001)
     assert needs_touch(TokenRecord(device="d"), None, 1)
+
+
+@pytest.mark.parametrize(
+    ("token", "weak"),
+    [
+        pytest.param("2f1c5a8e-5a3b-4b8f-9c61-0d4e7a9b3c21", False, id="tagoio-uuid"),
+        pytest.param("2F1C5A8E-5A3B-4B8F-9C61-0D4E7A9B3C21", False, id="uppercase-uuid"),
+        pytest.param("q3Jv0x-Zk8_Lm2Pw7Rt5Yb9Nc4Hd1Fg6", False, id="token-urlsafe"),
+        pytest.param("aaaaaaaaaaaaaaaa", True, id="one-character"),
+        pytest.param("00000000-0000-0000-0000-000000000001", True, id="uuid-of-zeros"),
+        pytest.param("abcdefghijklmnopqrstuvwxyz", True, id="one-class"),
+        pytest.param("password1234567890", True, id="short-two-classes"),
+        pytest.param("Aa1!Aa1!Aa1!Aa1!Aa1!Aa1!", True, id="few-distinct"),
+    ],
+)
+def test_weak_tokens_are_told_apart_from_random_ones(token: str, weak: bool) -> None:
+    assert (weak_token_problem(token) is not None) is weak
+
+
+def test_tokens_like_ours_never_look_weak() -> None:
+    """`devices create --token` makes secrets.token_urlsafe(32): 43 characters, ~30 distinct."""
+    assert all(weak_token_problem(secrets.token_urlsafe(32)) is None for _ in range(500))

@@ -21,6 +21,18 @@ from mqtt_actions.ports import ActionError
         pytest.param("https://[::1]/in", False, False, "non-public", id="ipv6-loopback"),
         pytest.param("https://[fd00::1]/in", False, False, "non-public", id="ipv6-ula"),
         pytest.param("https://0.0.0.0/in", False, False, "non-public", id="unspecified"),
+        # issue #23: forms Python's is_global lets through
+        pytest.param(
+            "https://[64:ff9b::a9fe:a9fe]/in", False, False, "non-public", id="nat64-metadata"
+        ),
+        pytest.param(
+            "https://[64:ff9b::7f00:1]/in", False, False, "non-public", id="nat64-loopback"
+        ),
+        pytest.param("https://[::a9fe:a9fe]/in", False, False, "non-public", id="v4-compatible"),
+        pytest.param("https://[::ffff:a9fe:a9fe]/in", False, False, "non-public", id="v4-mapped"),
+        pytest.param("https://224.0.0.1/in", False, False, "non-public", id="multicast-v4"),
+        pytest.param("https://239.1.2.3/in", False, False, "non-public", id="multicast-v4-admin"),
+        pytest.param("https://[ff0e::1]/in", False, False, "non-public", id="multicast-v6-global"),
     ],
 )
 def test_unsafe_destinations_are_refused_permanently(
@@ -36,6 +48,10 @@ def test_unsafe_destinations_are_refused_permanently(
     ("url", "allow_http", "allow_private"),
     [
         pytest.param("https://93.184.215.14/in", False, False, id="public-ip"),
+        pytest.param("https://[64:ff9b::5db8:d70e]/in", False, False, id="nat64-of-a-public-ip"),
+        pytest.param(
+            "https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/in", False, False, id="public-ipv6"
+        ),
         pytest.param("http://127.0.0.1:8080/in", True, True, id="local-when-allowed"),
         pytest.param("https://10.0.0.1/in", False, True, id="private-when-allowed"),
     ],

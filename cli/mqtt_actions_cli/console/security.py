@@ -61,8 +61,10 @@ class Guard:
         if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
             return
+        if scope["type"] == "websocket":  # the console has none: refuse the handshake (403)
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http":
-            await _plain(send, 403, "refused")
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if headers.get("host", "").lower() not in self.hosts:

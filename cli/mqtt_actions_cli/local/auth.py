@@ -7,6 +7,8 @@ Two amqtt plugins (amqtt 0.12.1's plugin API: `BaseAuthPlugin.authenticate` deci
   handler with it (in a worker thread: it reads the tokens table) and keeps the answer's
   principal id and policy documents on the session. A refusal gets CONNACK 5 "not authorized"
   and a `connect_failed` lifecycle event (AUTHORIZATION_FAILED), as on IoT Core.
+  The Last Will is checked like a publish (`will_problem`): a Will topic outside the policy
+  refuses the CONNECT.
 - `TokenTopicPlugin` checks each action against those documents (mqtt_actions.tokens.
   policy_allows). A subscribe outside them gets SUBACK 0x80; a publish outside them is dropped
   and the client disconnected with AUTH_ERROR ("authorization failed", AWS IoT developer guide,
@@ -95,6 +97,21 @@ def _granted(answer: Any) -> tuple[str, list[str]] | None:
     return principal, [d for d in documents if isinstance(d, str)]
 
 
+def will_problem(session: Session, documents: list[str]) -> str | None:
+    """Why the CONNECT's Last Will is outside the policy, or None. IoT Core authorizes a Will
+    like a publish: `iot:Publish` on its topic, and `iot:RetainPublish` when retained (AWS IoT
+    developer guide, "Retained message policy examples"). Issue #23: a device set a retained
+    Will on another device's topic."""
+    topic = session.will_topic if session.will_flag else None
+    if not topic:
+        return None
+    needed = ["iot:Publish"] + (["iot:RetainPublish"] if session.will_retain else [])
+    for iot_action in needed:
+        if not policy_allows(documents, iot_action, f"{ARN_PREFIX}:topic/{topic}"):
+            return f"its Last Will topic {topic[:200]!r} is outside its policy ({iot_action})"
+    return None
+
+
 class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
     """CONNECT -> DeviceAuthorizerFunction -> CONNACK; bound by `bind` once the stack runs."""
 
@@ -140,8 +157,33 @@ class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         granted = admitted or await self._ask(session, session.client_id, session.remote_address)
         if granted is None:
             return False
+        problem = will_problem(session, granted[1])
+        if problem is not None:
+            log.warning("auth %s refused: %s", session.client_id, problem)
+            log.warning("auth %s refused: CONNACK not authorized", session.client_id)
+            await self._connect_failed(session.client_id, session.remote_address, str(uuid.uuid4()))
+            return False
         session.attributes[PRINCIPAL_KEY], session.attributes[POLICY_KEY] = granted
         return True
+
+    async def _connect_failed(
+        self, client_id: str | None, ip: str | None, connection_id: str
+    ) -> None:
+        """IoT Core's connect_failed lifecycle event (AUTHORIZATION_FAILED) for a refusal."""
+        if self._publish_event is None or not client_id:
+            return
+        await self._publish_event(
+            f"$aws/events/presence/connect_failed/{client_id}",
+            {
+                "clientId": client_id,
+                "timestamp": int(time.time() * 1000),
+                "eventType": "connect_failed",
+                "connectFailureReason": "AUTHORIZATION_FAILED",
+                "principalIdentifier": "",
+                "sessionIdentifier": connection_id,
+                "ipAddress": ip or "127.0.0.1",
+            },
+        )
 
     async def _ask(
         self, connect: Session | FirstPacket, client_id: str | None, ip: str | None
@@ -158,19 +200,7 @@ class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         if granted is not None:
             return granted
         log.warning("auth %s refused: CONNACK not authorized", client_id)
-        if self._publish_event is not None and client_id:
-            await self._publish_event(
-                f"$aws/events/presence/connect_failed/{client_id}",
-                {
-                    "clientId": client_id,
-                    "timestamp": int(time.time() * 1000),
-                    "eventType": "connect_failed",
-                    "connectFailureReason": "AUTHORIZATION_FAILED",
-                    "principalIdentifier": "",
-                    "sessionIdentifier": connection_id,
-                    "ipAddress": ip or "127.0.0.1",
-                },
-            )
+        await self._connect_failed(client_id, ip, connection_id)
         return None
 
 

@@ -30,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from mqtt_actions_cli.local.http_guard import own_hosts, refusal
 from mqtt_actions_cli.local.output import log
 from mqtt_actions_cli.local.runtime import FunctionError, FunctionNotFoundError
 
@@ -107,11 +108,22 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "mqtt-actions-local"
     protocol_version = "HTTP/1.1"
     app: ControlApp  # set on the subclass made per server
+    hosts: frozenset[str] = frozenset()  # the Host values it answers to (set once bound)
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # one line per request would drown the stack's own log
 
     # -- plumbing
+    def _refused(self) -> bool:
+        """Answer a request from a web page or a foreign Host (http_guard), and close."""
+        refused = refusal({k.lower(): v for k, v in self.headers.items()}, self.hosts)
+        if refused is None:
+            return False
+        self.close_connection = True  # its body stays unread
+        status, reason = refused
+        self._json(status, {"error": reason}, headers={"Connection": "close"})
+        return True
+
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
@@ -142,6 +154,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes
     def do_GET(self) -> None:
+        if self._refused():
+            return
         parts = urlsplit(self.path)
         path = parts.path
         if path == "/health":
@@ -165,6 +179,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no route GET {path}"})
 
     def do_DELETE(self) -> None:
+        if self._refused():
+            return
         # iot-data DeleteConnection (DELETE /connections/{clientId}): `devices revoke` locally.
         path = urlsplit(self.path).path
         if not path.startswith("/connections/"):
@@ -177,6 +193,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._aws_error(404, "ResourceNotFoundException", f"no client {client_id!r} connected")
 
     def do_POST(self) -> None:
+        if self._refused():
+            return
         parts = urlsplit(self.path)
         path = parts.path
         try:
@@ -267,6 +285,9 @@ class _InProcess(_Handler):
         self.status = 500
         self.reply_headers: dict[str, str] = {}
 
+    def _refused(self) -> bool:
+        return False  # no socket: only the stack's own handlers call it, never a web page
+
     def send_response(self, code: int, message: str | None = None) -> None:
         self.status = code
 
@@ -287,9 +308,10 @@ class _InProcess(_Handler):
 
 class ControlServer:
     def __init__(self, app: ControlApp, host: str, port: int) -> None:
-        handler = type("Handler", (_Handler,), {"app": app})
+        handler: type[_Handler] = type("Handler", (_Handler,), {"app": app})
         self._app = app
         self._server = ThreadingHTTPServer((host, port), handler)
+        handler.hosts = own_hosts(host, self.port)
         self._server.daemon_threads = True
         self._started = False
         self._thread = threading.Thread(

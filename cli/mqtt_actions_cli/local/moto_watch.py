@@ -18,6 +18,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
+from mqtt_actions_cli.local.http_guard import HostGuard, own_hosts
+
 DYNAMODB_WRITES: Final = frozenset(
     {"PutItem", "DeleteItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems"}
 )
@@ -75,16 +77,18 @@ class _Watch:
 
 
 class WatchedMotoServer(ThreadedMotoServer):
-    """moto's ThreadedMotoServer (5.x) with `_Watch` around its WSGI application."""
+    """moto's ThreadedMotoServer (5.x) with `_Watch` around its WSGI application, behind
+    `HostGuard` (its own Host only, no web page, no CORS: issue #23)."""
 
     def __init__(self, ip_address: str, port: int, on_write: OnWrite) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self._on_write = on_write
 
     def _server_entry(self) -> None:  # upstream's, with the application wrapped
-        app = _Watch(DomainDispatcherApplication(create_backend_app), self._on_write)
+        app = HostGuard(_Watch(DomainDispatcherApplication(create_backend_app), self._on_write))
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )
+        app.hosts = own_hosts(self._ip_address, self._server.server_port)  # port 0: the bound one
         self._server_ready_event.set()
         self._server.serve_forever()

@@ -145,10 +145,12 @@ class StateDir:
 
     def save(self, snapshot: Snapshot) -> None:
         """Write the snapshot atomically (never a half-written state file)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
+        # 0600 from the first byte: the state holds token hashes, bucket data and the outbox.
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            with temporary.open("w", encoding="utf-8") as out:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as out:
                 json.dump(snapshot.to_json(), out, separators=(",", ":"))
                 out.flush()
                 os.fsync(out.fileno())

@@ -29,6 +29,7 @@ from mqtt_actions.tokens import (
     principal_for,
     token_hash,
     token_policy,
+    weak_token_problem,
 )
 from mqtt_actions_cli.errors import CliError, TargetError, UsageError
 from mqtt_actions_cli.ops import device_profiles
@@ -147,9 +148,10 @@ class ImportRow:
     problem: str | None = None
 
 
-def parse_tokens_csv(text: str) -> list[ImportRow]:
+def parse_tokens_csv(text: str, *, allow_weak: bool = False) -> list[ImportRow]:
     """`device,token` rows (TagoIO's export; a `device,token` header line is skipped). Every row
-    is returned, each with the problem that refuses it (or None)."""
+    is returned, each with the problem that refuses it (or None). A token that does not look
+    random (`weak_token_problem`) is refused unless `allow_weak`."""
     rows: list[ImportRow] = []
     seen: dict[str, int] = {}
     for index, fields in enumerate(csv.reader(io.StringIO(text)), start=1):
@@ -169,6 +171,11 @@ def parse_tokens_csv(text: str) -> list[ImportRow]:
             check_token(token)
         except PolicyInputError as exc:
             row.problem = str(exc)
+        if row.problem is None and not allow_weak and (weak := weak_token_problem(token)):
+            row.problem = (
+                f"the token looks guessable: {weak}; give each device a new token "
+                "(`devices create NAME --token`), or import it anyway with --allow-weak"
+            )
         if row.problem is None and (first := seen.get(token)) is not None:
             row.problem = f"the same token as line {first}: a token belongs to one device"
         seen.setdefault(token, index)

@@ -4,7 +4,8 @@ Semantics (the README's reference says the same):
 - All conditions must hold. A condition holds if ANY data point with its `variable` satisfies it.
 - `exists` holds if there is such a data point, whatever its value.
 - Numbers compare as numbers when both sides are numbers: ints, floats, or text that reads as a
-  finite decimal number ("30", "-2.5", "1e3"). true/false are not numbers.
+  finite decimal number ("30", "-2.5", "1e3") of at most 100 characters. true/false are not
+  numbers.
 - Otherwise `==` and `!=` compare the text forms (true -> "true", null -> ""), and the ordered
   ops `> >= < <=` do not hold: "hot" is neither above nor below 30.
 - `contains` is a case-sensitive substring test on the text forms.
@@ -22,7 +23,7 @@ from typing import Final, Protocol
 from mqtt_actions.templating import value_text
 from mqtt_actions.text import without_surrogates
 
-__all__ = ["ORDERED_OPS", "Condition", "as_number", "explain"]
+__all__ = ["MAX_NUMBER_CHARS", "ORDERED_OPS", "Condition", "as_number", "explain"]
 
 
 class Condition(Protocol):
@@ -37,7 +38,12 @@ class Condition(Protocol):
     def value(self) -> object: ...
 
 
-_NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Linear: one quantifier per part of a number. `[0-9]+\.?[0-9]*` (two quantifiers over the same
+# digits) backtracked quadratically: "1" * 16,000 + "x" took 13 s and stalled the router.
+_NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Longer text is not a number: it bounds the work per value whatever a device sends (a double has
+# 17 significant digits; 100 characters leave room for padding zeros and an exponent).
+MAX_NUMBER_CHARS: Final = 100
 _COMPARE: Final[dict[str, Callable[[float, float], bool]]] = {
     "==": operator.eq,
     "!=": operator.ne,
@@ -60,6 +66,8 @@ def as_number(value: object) -> int | float | None:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, str):
+        if len(value) > MAX_NUMBER_CHARS:
+            return None
         text = value.strip()
         if not _NUMBER.fullmatch(text):
             return None

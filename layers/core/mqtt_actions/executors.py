@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from mqtt_actions.actions import (
     Action,
@@ -184,6 +184,9 @@ def _mqtt_publish(action: MqttPublishAction, ctx: ExecContext) -> dict[str, Any]
 def _webhook(action: WebhookAction, ctx: ExecContext) -> dict[str, Any]:
     values = ctx.values(action)
     url = _ascii(render(action.url, {k: quote(v, safe="") for k, v in values.items()}))
+    if _origin(url) != _origin(action.url):  # a stored action from before the apply-time check
+        msg = f"webhook url {action.url!r} has a placeholder in its host; put it in the path"
+        raise ActionError(msg, permanent=True)
     if len(url) > MAX_URL_CHARS:
         msg = f"webhook url renders to {len(url):,} characters; at most {MAX_URL_CHARS:,} are sent"
         raise ActionError(msg, permanent=True)
@@ -207,6 +210,11 @@ def _webhook(action: WebhookAction, ctx: ExecContext) -> dict[str, Any]:
         allow_http=action.allow_http,
     )
     return {"url": url, "status": status}
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc
 
 
 def _json_body(value: Any) -> bytes:

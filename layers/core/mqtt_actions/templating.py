@@ -8,7 +8,7 @@ values go to people and to receivers that need UTF-8 (SNS, SES, HTTP).
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -145,19 +145,44 @@ def render_header(template: str, values: Mapping[str, str]) -> str:
     return _CONTROL.sub(" ", render(template, values))
 
 
+class _OneLevel(Mapping[str, str]):
+    """The values, each checked when `render` inserts it: one topic level, no more."""
+
+    def __init__(self, template: str, values: Mapping[str, str]) -> None:
+        self._template, self._values = template, values
+
+    def __getitem__(self, name: str) -> str:
+        value = self._values[name]
+        bad = next((c for c in _NOT_IN_A_LEVEL if c in value), None)
+        if bad is not None or not value:
+            what = f"holds {bad!r}" if bad is not None else "is empty"
+            raise TemplateError(
+                f"topic template {self._template!r}: ${name}$ {what} ({value[:80]!r}), and a "
+                "placeholder fills exactly one topic level (no / + # $, not empty), so a device "
+                "cannot steer the message to another topic"
+            )
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+# '/' would add levels, '+' and '#' are wildcards, '$' would start a reserved topic ($aws/...).
+_NOT_IN_A_LEVEL: Final = ("/", "+", "#", "$")
+
+
 def render_topic(template: str, values: Mapping[str, str]) -> str:
-    """`render`, refusing a result that is not a valid topic name (wildcards, NUL, empty, ...)."""
-    topic = render(template, values)
-    wildcard = next((c for c in ("+", "#") if c in topic), None)
-    if wildcard and wildcard not in template:
-        raise TemplateError(
-            f"topic template {template!r} rendered to {topic!r}: an inserted value holds the "
-            f"wildcard {wildcard!r}, and a message cannot be published to a wildcard topic"
-        )
+    """`render` where each placeholder fills one level (issue #23: a value holding '/' sent a
+    message to another device's command topic), refusing a result that is not a topic name."""
+    topic = render(template, _OneLevel(template, values))
     try:
         validate_topic(topic)
     except InvalidTopicError as exc:
         raise TemplateError(
-            f"topic template {template!r} rendered to {topic!r}, which is not a topic name: {exc}"
+            f"topic template {template!r} rendered to {topic[:200]!r}, which is not a topic "
+            f"name: {exc}"
         ) from None
     return topic

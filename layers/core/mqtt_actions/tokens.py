@@ -94,6 +94,41 @@ def check_token(token: str) -> None:
         raise PolicyInputError(msg)
 
 
+# TagoIO's device tokens are UUIDs (8-4-4-4-12 hex digits).
+_UUID: Final = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+STRONG_MIN: Final = 24  # characters of a token that is not a UUID
+STRONG_DISTINCT: Final = 12  # distinct characters, of a token that is not a UUID
+UUID_DISTINCT: Final = 8  # distinct hex digits of a UUID token (a random one has ~15)
+
+
+def weak_token_problem(token: str) -> str | None:
+    """Why `token` does not look random, or None (issue #23: `aaaaaaaaaaaaaaaa` was imported).
+    Random-looking: a UUID (TagoIO's format) with at least 8 distinct hex digits, or 24+
+    characters with 12+ distinct ones from 3 of the 4 classes lower / upper / digit / other, or
+    48+ characters with 24+ distinct ones.
+    A heuristic, not a proof: it refuses the guessable, not every weak secret."""
+    if _UUID.fullmatch(token):
+        distinct = len(set(token.replace("-", "").lower()))
+        if distinct >= UUID_DISTINCT:
+            return None
+        return f"a UUID of only {distinct} distinct hex digits (a random one has about 15)"
+    classes = sum(
+        any(test(c) for c in token)
+        for test in (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum())
+    )
+    distinct = len(set(token))
+    if len(token) >= STRONG_MIN and distinct >= STRONG_DISTINCT and classes >= 3:
+        return None
+    if len(token) >= 2 * STRONG_MIN and distinct >= 2 * STRONG_DISTINCT:  # long and varied
+        return None
+    return (
+        f"{len(token)} characters, {distinct} distinct, from {classes} of lower/upper/digit/other "
+        f"(want a UUID, or {STRONG_MIN}+ characters, {STRONG_DISTINCT}+ distinct, 3 classes)"
+    )
+
+
 def _encode(device: str) -> str:
     out = [PRINCIPAL_PREFIX]
     for char in device:
@@ -282,11 +317,44 @@ def _split(statement: Mapping[str, Any]) -> list[dict[str, Any]]:
     return parts
 
 
-def _pattern(text: str) -> re.Pattern[str]:
-    # IoT policy resource wildcards: `*` any characters (`/` too), `?` one character.
-    return re.compile(
-        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text), re.DOTALL
-    )
+def _glob_matches(pattern: str, text: str) -> bool:
+    """IoT policy wildcards: `*` any characters (`/` too), `?` one character.
+
+    Without a regex: `.*` per star backtracks polynomially (O(n^k) for k stars) on a long topic.
+    Here the first and last parts are anchored and each middle part is found at its leftmost
+    place, which is enough for `*`: O(len(text) x len(pattern)) at worst.
+    """
+    parts = pattern.split("*")
+    if len(parts) == 1:
+        return len(text) == len(pattern) and _part_at(pattern, text, 0)
+    first, *middle, last = parts
+    end = len(text) - len(last)
+    if end < len(first) or not _part_at(first, text, 0) or not _part_at(last, text, end):
+        return False
+    pos = len(first)
+    for part in middle:
+        found = _find_part(part, text, pos, end)
+        if found < 0:
+            return False
+        pos = found + len(part)
+    return True
+
+
+def _part_at(part: str, text: str, at: int) -> bool:
+    if "?" not in part:
+        return text.startswith(part, at)
+    if at + len(part) > len(text):
+        return False
+    return all(p in ("?", c) for p, c in zip(part, text[at : at + len(part)], strict=True))
+
+
+def _find_part(part: str, text: str, start: int, end: int) -> int:
+    if "?" not in part:
+        return text.find(part, start, end)
+    for at in range(start, end - len(part) + 1):
+        if _part_at(part, text, at):
+            return at
+    return -1
 
 
 def policy_allows(documents: Sequence[str], action: str, resource: str) -> bool:
@@ -297,11 +365,11 @@ def policy_allows(documents: Sequence[str], action: str, resource: str) -> bool:
         for statement in json.loads(document).get("Statement", []):
             actions = statement.get("Action", [])
             actions = [actions] if isinstance(actions, str) else actions
-            if not any(_pattern(a).fullmatch(action) for a in actions):
+            if not any(_glob_matches(a, action) for a in actions):
                 continue
             resources = statement.get("Resource", [])
             resources = [resources] if isinstance(resources, str) else resources
-            if not any(_pattern(r).fullmatch(resource) for r in resources):
+            if not any(_glob_matches(r, resource) for r in resources):
                 continue
             if statement.get("Effect") == "Deny":
                 return False

@@ -127,8 +127,8 @@ _EMAIL = re.compile(
 
 
 def _check_email(value: str) -> str:
-    match = _EMAIL.fullmatch(value)
-    if match and len(value) <= 254 and len(match["local"]) <= 64:
+    match = _EMAIL.fullmatch(value) if len(value) <= 254 else None  # RFC 5321's cap, checked first
+    if match and len(match["local"]) <= 64:
         return value
     if "<" in value:
         raise _fail(
@@ -372,6 +372,13 @@ class WebhookAction(ActionBase):
             parts = None
         if parts is None or parts.scheme not in ("https", "http") or not parts.hostname:
             raise _fail(f"{_show(value)} is not a URL; write it as https://host/path")
+        if "$" in parts.scheme or "$" in parts.netloc:
+            # A device's value in the host would choose where the data and the headers go.
+            raise _fail(
+                f"{_show(value)} has a placeholder ($...$) in its scheme, host or port, where a "
+                "device's value would choose the server; write the host as text and put "
+                "placeholders in the path or query only, e.g. https://hooks.example.com/in/$DEVICE$"
+            )
         if not parts.hostname.isascii():  # a name the resolver would never find as written
             try:
                 ascii_host = parts.hostname.encode("idna").decode("ascii")

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from mqtt_actions.ports import ActionError
@@ -60,6 +60,24 @@ class Destination:
     addresses: tuple[str, ...]  # checked, in the resolver's order
 
 
+# IPv6 forms that carry an IPv4 address in their last 32 bits, which Python's `is_global` judges
+# by the IPv6 prefix alone: NAT64 (RFC 6052: 64:ff9b::169.254.169.254 reaches the metadata
+# address through a NAT64 gateway) and the deprecated IPv4-compatible ::a.b.c.d (RFC 4291).
+_CARRIES_IPV4: Final = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A unicast global address, judged by the IPv4 address an IPv6 one carries, if any
+    (issue #23: 64:ff9b::a9fe:a9fe, ::a9fe:a9fe and multicast passed `is_global`)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        carried = address.ipv4_mapped
+        if carried is None and any(address in network for network in _CARRIES_IPV4):
+            carried = ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+        if carried is not None:
+            return is_public(carried)
+    return address.is_global and not address.is_multicast
+
+
 def resolve_destination(
     url: str, *, allow_http: bool, allow_private: bool, resolve: Resolver = _system_resolver
 ) -> Destination:
@@ -86,7 +104,7 @@ def resolve_destination(
     if not allow_private:
         for text in addresses:
             address = ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone id
-            if not address.is_global:
+            if not is_public(address):
                 msg = (
                     f"webhook host {host!r} resolves to non-public address {address}; "
                     "set WEBHOOK_ALLOW_PRIVATE=true to allow it"
