@@ -404,6 +404,7 @@ def run_level(level: str, n: int, seed: int, batch: int = 0) -> Run:
             "EMAIL_SENDER": SENDER,
             "ACTIONS_CACHE_SECONDS": "30",  # the template's default
             "WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1
+            "DEVICE_BINDINGS_TABLE": tables["DeviceBindingsTable"],
         }
         os.environ.update(env)
         from functions.inspector import app as inspector_app
@@ -466,7 +467,8 @@ def run_level(level: str, n: int, seed: int, batch: int = 0) -> Run:
                 "payload": base64.b64encode(payload).decode(),
                 "topic": topic,
                 "clientid": client,
-                "principal": "cert",
+                # Certificate devices: the client id is the thing (no binding to read).
+                "principal": "0123456789abcdef" * 4,
                 "timestamp": at,
                 "traceid": str(uuid.UUID(int=random.getrandbits(128))),
                 "hops": [str(hops)] if hops else None,

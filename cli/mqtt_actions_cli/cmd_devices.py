@@ -48,8 +48,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         description=(
             "With --token: make a random token (256 bits) for device NAME and print it once;\n"
             "only its SHA-256 hash is stored. The device connects with MQTT username 'Token'\n"
-            "and the token as password, any client id, to the stack's token endpoint (port\n"
-            "8883, TLS) or, locally, to the broker of `mqtt-actions local --auth tokens`. It may\n"
+            "and the token as password, a client id no other live device holds, to the stack's\n"
+            "token endpoint (port 443, TLS with SNI and ALPN mqtt) or, locally, to the broker of\n"
+            "`mqtt-actions local --auth tokens`. It may\n"
             "publish, subscribe and receive under NAME/... plus the --publish / --subscribe\n"
             "filters plus the stack's DevicePublishPrefixes / DeviceSubscribePrefixes; never\n"
             "$aws/... . Works locally and with --stack.\n"
@@ -215,6 +216,30 @@ def _register_token_commands(sub: argparse._SubParsersAction[Any]) -> None:
     )
     listing.set_defaults(func=run_list)
 
+    checking = add_command(
+        sub,
+        "check",
+        summary="devices that would collide on a client id (one connection per client id)",
+        description=(
+            "IoT Core keeps one connection per client id, and the token authorizer refuses a\n"
+            "client id another device's live connection holds. TagoIO firmware often hard-codes\n"
+            "one (ESP32): list the client ids used by more than one device, from the live\n"
+            "connections, each token device's last connect and --import FILE (a CSV whose\n"
+            "header names device and client_id). Exit 1 when some collide."
+        ),
+        examples="""
+  mqtt-actions devices check
+  mqtt-actions devices check --import fleet.csv --stack mqtt-actions-dev""",
+    )
+    checking.add_argument(
+        "--import",
+        dest="import_file",
+        metavar="FILE.csv",
+        type=Path,
+        help="rows of device,client_id (the fleet about to move)",
+    )
+    checking.set_defaults(func=run_check)
+
     revoking = add_command(
         sub,
         "revoke",
@@ -248,19 +273,22 @@ def run_create_token(args: argparse.Namespace) -> int:
     )
 
     def render() -> str:
-        scheme = "TLS, Amazon Root CA 1" if made["tls"] else "no TLS (local)"
+        scheme = "TLS, Amazon Root CA 1, SNI, ALPN mqtt" if made["tls"] else "no TLS (local)"
         tls_flags = (
-            f"--cafile AmazonRootCA1.pem -p {made['port']}"
+            f"--cafile AmazonRootCA1.pem --tls-alpn mqtt -p {made['port']}"
             if made["tls"]
             else (f"-p {made['port']}")
         )
+        warning = [f"warning: {made['warning']}", ""] if made["warning"] else []
         return "\n".join(
             [
+                *warning,
                 f"device {made['device']!r}: token created in {target.describe()}",
                 f"  token      {made['token']}",
                 "             (shown once: only its hash is stored)",
                 f"  endpoint   {made['host']}:{made['port']} ({scheme})",
-                f"  username   {made['username']}   client id: any",
+                f"  username   {made['username']}   client id: any one no other device uses "
+                "while connected",
                 f"  publish    {', '.join(made['publish'])}",
                 f"  subscribe  {', '.join(made['subscribe'])}",
                 *_profile_lines(made["tags"], made["params"], indent=11),
@@ -312,11 +340,12 @@ def run_list(args: argparse.Namespace) -> int:
         if not found:
             return f"no devices in {target.describe()}"
         return table(
-            ["device", "kind", "created", "last seen", "tokens", "tags"],
+            ["device", "kind", "client ids", "created", "last seen", "tokens", "tags"],
             [
                 [
                     d["device"],
                     d["kind"],
+                    _client_ids(d),
                     iso_ms(d["created"]) if d["created"] else "-",
                     iso_ms(d["last_seen"]) if d["last_seen"] else "-",
                     f"{d['tokens']} ({d['revoked']} revoked)" if d["kind"] == "token" else "-",
@@ -330,6 +359,52 @@ def run_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_check(args: argparse.Namespace) -> int:
+    imported: list[tuple[int, str, str]] = []
+    if args.import_file is not None:
+        path: Path = args.import_file
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(
+                f"cannot read {path}: {exc}", hint="give a UTF-8 CSV of device,client_id rows"
+            ) from None
+        imported = tokens.parse_client_ids_csv(text)
+    target: Target = args.get_target()
+    found = tokens.check_client_ids(target, imported)
+
+    def render() -> str:
+        if not found:
+            return f"no client id is used by two devices in {target.describe()}"
+        body = table(
+            ["client id", "devices", "seen"],
+            [
+                [
+                    c["client_id"],
+                    ", ".join(c["devices"]),
+                    "; ".join(f"{d}: {', '.join(s)}" for d, s in c["seen"].items()),
+                ]
+                for c in found
+            ],
+            width=110,
+        )
+        return (
+            f"{body}\n{len(found)} client id(s) shared: the second device to connect is refused "
+            "while the first is online; give each device its own client id"
+        )
+
+    emit(args, found, render)
+    return EXIT_FAILED if found else EXIT_OK
+
+
+def _client_ids(device: dict[str, Any]) -> str:
+    """Live client ids; else the last one seen, marked so."""
+    if device["client_ids"]:
+        return ", ".join(device["client_ids"])
+    last = device.get("last_client_id")
+    return f"({last}, offline)" if last else "-"
+
+
 def run_revoke(args: argparse.Namespace) -> int:
     target: Target = args.get_target()
     done = tokens.revoke_device(target, args.name, now_ms=_now_ms())
@@ -340,7 +415,7 @@ def run_revoke(args: argparse.Namespace) -> int:
             + (f" ({done['already_revoked']} were already)" if done["already_revoked"] else "")
         ]
         if done["closed"]:
-            lines.append(f"  closed the live connection of client id {', '.join(done['closed'])}")
+            lines.append(f"  closed the live connections of client ids {', '.join(done['closed'])}")
         if done["not_connected"]:
             lines.append(f"  not connected now: {', '.join(done['not_connected'])}")
         return "\n".join(lines)

@@ -1,8 +1,9 @@
 """Reading the dead-letter queue's messages, whoever wrote them (pure: no I/O).
 
 Three writers share the queue:
-- the router: `{"kind": "action_failed" | "invalid_event" | "parser_failed", "action_id"?,
-  "reason", "event"}` (parser_failed also holds `parser` and the parser's console `logs`);
+- the router: `{"kind": "action_failed" | "invalid_event" | "parser_failed" |
+  "unknown_connection", "action_id"?, "reason", "event"}` (parser_failed also holds `parser` and
+  the parser's console `logs`; unknown_connection the `client_id` no device was bound to);
 - Lambda's on-failure destination, after the async retries: `{"requestContext": {...},
   "requestPayload": <the event>, "responseContext": {...}, "responsePayload": {...}}`;
 - the IoT rule's error action: `{"ruleName", "topic", "clientId", "cloudwatchTraceId",
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_REASON = 500
+UNKNOWN = "unknown_connection"  # mqtt_actions.router's kind for a message no device is bound to
 # A dead letter the local stack restored after a restart is a new SQS message (moto gives it a
 # new id and time): these message attributes keep the first id and time, which win when present,
 # so a saved `dlq replay --id` still works. AWS never restarts a queue: they are local only.
@@ -84,7 +86,7 @@ def parse_message(message: Mapping[str, Any]) -> DeadLetter:
         return DeadLetter(**base, source="unknown", kind="unknown", reason=_cut(raw), body=raw)
     if not isinstance(body, dict):
         return DeadLetter(**base, source="unknown", kind="unknown", reason=_cut(raw), body=body)
-    if body.get("kind") in {"action_failed", "invalid_event", "parser_failed"}:
+    if body.get("kind") in {"action_failed", "invalid_event", "parser_failed", UNKNOWN}:
         return _router(body, base)
     if "requestPayload" in body and "requestContext" in body:
         return _lambda_destination(body, base)
@@ -108,8 +110,9 @@ def _kept(attributes: Any) -> dict[str, str]:
 def _router(body: dict[str, Any], base: dict[str, Any]) -> DeadLetter:
     event = body.get("event")
     kind = str(body["kind"])
-    # A parser failure is replayed whole (every action) once the parser is fixed.
-    ok_event = isinstance(event, dict) and kind in {"action_failed", "parser_failed"}
+    # A parser failure is replayed whole (every action) once the parser is fixed; a message of
+    # an unknown connection whole too (once its client id is bound, it names its device).
+    ok_event = isinstance(event, dict) and kind in {"action_failed", "parser_failed", UNKNOWN}
     return DeadLetter(
         **base,
         source="router",

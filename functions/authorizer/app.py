@@ -5,7 +5,10 @@ One strongly consistent GetItem by the token's hash, then the answer IoT Core do
 (mqtt_actions.tokens). IoT Core gives an authorizer 5 s; a refusal is the same answer whatever
 the reason, and the logs say why without the token or its hash. On a successful connect the
 token's last seen time and client id are recorded (at most every 5 minutes per token; best
-effort: a failed write never refuses a device), so `devices revoke` can close the connection.
+effort: a failed write never refuses a device). Before it answers yes, it records the binding
+client id -> device (DeviceBindingsTable, one conditional PutItem): the router and the inspector
+name the device through it, and a client id held by another device's live connection is refused
+(mqtt_actions.bindings). A binding that cannot be recorded refuses the connect.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mqtt_actions.adapters.aws import client
+from mqtt_actions.adapters.binding_store import DynamoBindingStore
 from mqtt_actions.adapters.token_store import DynamoTokenStore
 from mqtt_actions.tokens import (
     AuthorizerSettings,
@@ -41,6 +45,11 @@ def store() -> DynamoTokenStore:
     return DynamoTokenStore(settings().table, client("dynamodb"))
 
 
+@cache
+def bindings() -> DynamoBindingStore:
+    return DynamoBindingStore(settings().bindings_table, client("dynamodb"))
+
+
 def _connection_id(event: Any) -> str | None:
     meta = event.get("connectionMetadata") if isinstance(event, dict) else None
     value = meta.get("id") if isinstance(meta, dict) else None
@@ -48,8 +57,9 @@ def _connection_id(event: Any) -> str | None:
 
 
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    cfg, tokens = settings(), store()
+    cfg, tokens, bound = settings(), store(), bindings()
     found: dict[str, TokenRecord] = {}
+    now = int(time.time() * 1000)
 
     def lookup(key: str) -> TokenRecord | None:
         record = tokens.get(key)
@@ -58,9 +68,11 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         return record
 
     try:
-        decision = authorize(event, lookup, cfg.scope)
-    except Exception:  # the table unreachable: refuse now (IoT Core would anyway), say why
-        logger.exception("token lookup failed; connection refused")
+        decision = authorize(
+            event, lookup, cfg.scope, lambda b: bound.bind(b, now // 1000), now_ms=now
+        )
+    except Exception:  # a table unreachable: refuse now (IoT Core would anyway), say why
+        logger.exception("token lookup or binding failed; connection refused")
         return refused()
     logger.info(
         "connect authorized" if decision.authenticated else "connect refused",
@@ -70,10 +82,10 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             "username": decision.username,
             "client_id": decision.client_id,
             "connection_id": _connection_id(event),
+            **decision.details,
         },
     )
     if decision.authenticated:
-        now = int(time.time() * 1000)
         for key, record in found.items():
             if needs_touch(record, decision.client_id, now):
                 try:

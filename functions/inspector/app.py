@@ -1,4 +1,5 @@
-"""InspectorFunction: IoT Core lifecycle events (rules `lifecycle_*`) -> the inspector table.
+"""InspectorFunction: IoT Core lifecycle events (rules `lifecycle_*`) -> the inspector table,
+each under the device its client id is bound to; a disconnect ends its connection's binding.
 
 Thin: parse, record, measure. A malformed event cannot be fixed by a retry, so it goes straight
 to the dead-letter queue with the reason; a failed write raises, so Lambda retries it (then the
@@ -17,10 +18,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from mqtt_actions.adapters.aws import client
+from mqtt_actions.adapters.binding_store import DynamoBindingStore
 from mqtt_actions.adapters.dlq import SqsDeadLetters
 from mqtt_actions.adapters.inspector import DynamoInspector
 from mqtt_actions.lifecycle import describe, parse_lifecycle
 from mqtt_actions.observability import traced
+from mqtt_actions.presence import record_presence
 from mqtt_actions.settings import InspectorSettings
 
 logger = Logger()
@@ -31,6 +34,7 @@ metrics = Metrics()
 class InspectorDeps:
     inspector: DynamoInspector
     dead_letters: SqsDeadLetters
+    bindings: DynamoBindingStore | None
 
 
 @cache
@@ -44,6 +48,9 @@ def deps() -> InspectorDeps:
     return InspectorDeps(
         inspector=DynamoInspector(cfg.inspector_table, client("dynamodb"), cfg.retention_days),
         dead_letters=SqsDeadLetters(cfg.dead_letter_queue_url, client("sqs")),
+        bindings=DynamoBindingStore(cfg.device_bindings_table, client("dynamodb"))
+        if cfg.device_bindings_table
+        else None,
     )
 
 
@@ -63,5 +70,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.set_correlation_id(parsed.session_identifier or None)
     logger.append_keys(device=parsed.client_id, event_type=parsed.event_type)
     metrics.add_metric(name=f"Lifecycle_{parsed.event_type}", unit=MetricUnit.Count, value=1)
-    entry = wired.inspector.record_lifecycle(parsed)
+    entry = record_presence(parsed, wired.inspector, wired.bindings, settings().device_identity)
     return {"device": entry.device, "type": entry.type.value, "sk": entry.sk}

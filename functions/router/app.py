@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.adapters.aws import client
+from mqtt_actions.adapters.binding_store import DynamoBindingStore
 from mqtt_actions.adapters.bucket import DynamoBucket
 from mqtt_actions.adapters.device_profiles import profiles_from_env
 from mqtt_actions.adapters.dlq import SqsDeadLetters
@@ -25,6 +26,7 @@ from mqtt_actions.adapters.notify import SnsSesNotifier
 from mqtt_actions.adapters.publish import IotDataPublisher
 from mqtt_actions.adapters.ratelimit import DynamoRateLimiter
 from mqtt_actions.adapters.webhook import HttpWebhookClient
+from mqtt_actions.bindings import DeviceDirectory
 from mqtt_actions.change_marker import ChangeMarker
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.observability import traced
@@ -77,9 +79,19 @@ def deps() -> RouterDeps:
         inspector=_inspector(cfg, dynamodb),
         dead_letters=SqsDeadLetters(cfg.dead_letter_queue_url, client("sqs")),
         once=PowertoolsOnce(cfg.idempotency_table, dynamodb, cfg.idempotency_seconds),
+        devices=_devices(cfg, dynamodb),
         parsers=_parsers(cfg),
     )
     return wrap_adapters(built, wrappers)
+
+
+def _devices(cfg: RouterSettings, dynamodb: Any) -> DeviceDirectory:
+    """Client id -> device through the authorizer's bindings (warm cache, a few seconds)."""
+    if cfg.device_bindings_table:
+        return DeviceDirectory(
+            DynamoBindingStore(cfg.device_bindings_table, dynamodb).get, cfg.device_identity
+        )
+    return DeviceDirectory(lambda _client_id: None, cfg.device_identity)
 
 
 def _parsers(cfg: RouterSettings) -> ParserLookup | None:
@@ -149,7 +161,7 @@ def _message(event: dict[str, Any]) -> dict[str, Any]:
         # Retrying cannot fix a malformed event: straight to the dead-letter queue, with why.
         return _invalid(f"invalid router event: {exc}", event)
     logger.set_correlation_id(parsed.traceid)
-    logger.append_keys(topic=parsed.topic, device=parsed.device)
+    logger.append_keys(topic=parsed.topic, client_id=parsed.clientid)
     summary = route(parsed, wired, settings())
     _measure(summary)
     if waiting := summary.in_progress():

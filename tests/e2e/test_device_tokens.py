@@ -1,6 +1,7 @@
 """`mqtt-actions local --auth tokens` with real paho clients: the broker asks
 DeviceAuthorizerFunction on every CONNECT (IoT Core's event and answer), enforces the policy it
-returns, inspects refusals, and `devices revoke` closes the live connection."""
+returns (DeviceTopicAccess=own here), inspects refusals, refuses a client id another device's
+live connection holds, and `devices revoke` closes the live connection."""
 
 from __future__ import annotations
 
@@ -28,7 +29,10 @@ actions:
 
 @pytest.fixture(scope="module")
 def token_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with running_stack(tmp_path_factory.mktemp("state"), "--fresh", "--auth", "tokens") as local:
+    # DeviceTopicAccess=own: the narrow policy (tests/e2e/test_tagoio_firmware.py runs the
+    # default, account, as TagoIO firmware needs it).
+    options = ("--fresh", "--auth", "tokens", "--param", "DeviceTopicAccess=own")
+    with running_stack(tmp_path_factory.mktemp("state"), *options) as local:
         yield local
 
 
@@ -140,6 +144,32 @@ def test_publish_and_subscribe_outside_the_policy_are_refused(token_stack: Local
         )
     finally:
         close(device)
+
+
+def test_a_client_id_held_by_another_device_is_refused_naming_the_holder(
+    token_stack: LocalStack,
+) -> None:
+    first = cli(token_stack, "devices", "create", "tok-holder", "--token")
+    second = cli(token_stack, "devices", "create", "tok-taker", "--token")
+    holder = session(token_stack, "shared-7", first["token"])
+    try:
+        assert not holder.connack[0].is_failure
+        taker = session(token_stack, "shared-7", second["token"])
+        assert taker.connack[0].is_failure
+        assert not holder.disconnected.is_set()  # the holder keeps its connection
+        log = inspector(token_stack)
+        found = wait_until(
+            lambda: [
+                e
+                for e in log.query(device="tok-holder")
+                if e.type == "connect_failed" and e.details.get("held_by") == "tok-holder"
+            ],
+            "a connect_failed naming the device holding shared-7",
+        )
+        assert found[0].details["client_id"] == "shared-7"
+        close(taker)
+    finally:
+        close(holder)
 
 
 def test_revoke_disconnects_the_live_client_and_refuses_its_next_connect(

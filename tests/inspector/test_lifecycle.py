@@ -10,8 +10,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mqtt_actions.adapters.inspector import DynamoInspector
-from mqtt_actions.inspector import EntryType, lifecycle_entry
+from mqtt_actions.bindings import Binding, DeviceIdentity
+from mqtt_actions.inspector import EntryType, InspectorEntry, lifecycle_entry
 from mqtt_actions.lifecycle import parse_lifecycle
+from mqtt_actions.presence import record_presence
 from tests.inspector.conftest import Handler
 from tests.inspector.support import (
     DAY_S,
@@ -110,16 +112,88 @@ def test_connect_and_its_disconnect_share_a_version_but_not_a_key() -> None:
     assert connect.key != disconnect.key
 
 
+class Bound:
+    """The bindings table as the inspector uses it: get, and end on a disconnect."""
+
+    def __init__(self, *held: Binding) -> None:
+        self.rows = {b.client_id: b for b in held}
+        self.ended: list[tuple[str, int]] = []
+
+    def get(self, client_id: str) -> Binding | None:
+        return self.rows.get(client_id)
+
+    def end(self, client_id: str, *, bound_at_most_ms: int) -> bool:
+        self.ended.append((client_id, bound_at_most_ms))
+        return self.rows.pop(client_id, None) is not None
+
+
+class Log:
+    def record_lifecycle(
+        self, event: Any, device: str | None = None, extra: Any = None
+    ) -> InspectorEntry:
+        return lifecycle_entry(event, device, extra)
+
+
+ESP32 = Binding("esp32-7f3a", "sensor-01", "c-1", T0 - 60_000, T0 // 1000 + 3_600)
+
+
 @pytest.mark.parametrize("name", ["connected", "disconnected_connection_lost", "subscribed"])
-def test_a_token_devices_lifecycle_is_filed_under_its_device_not_its_client_id(name: str) -> None:
-    got = lifecycle_entry(
-        parse_lifecycle(sample(name, clientId="esp32-7f3a", principalIdentifier="TsensorZ2d01"))
-    )
+def test_a_token_devices_lifecycle_is_filed_under_its_bound_device_not_its_client_id(
+    name: str,
+) -> None:
+    event = parse_lifecycle(sample(name, clientId="esp32-7f3a", timestamp=T0))
+    got = record_presence(event, Log(), Bound(ESP32), DeviceIdentity.BINDING, now_s=T0 / 1000)
     assert got.device == "sensor-01"
     assert got.details["client_id"] == "esp32-7f3a"
-    certificate = lifecycle_entry(parse_lifecycle(sample(name, clientId="sensor-02")))
+    unbound = parse_lifecycle(sample(name, clientId="sensor-02", timestamp=T0))
+    certificate = record_presence(unbound, Log(), Bound(), DeviceIdentity.BINDING, now_s=T0 / 1000)
     assert certificate.device == "sensor-02"
     assert "client_id" not in certificate.details
+
+
+def test_a_principal_never_names_the_device() -> None:
+    event = parse_lifecycle(sample("connected", clientId="esp32", principalIdentifier="TpumpZ2d7"))
+    got = record_presence(event, Log(), Bound(), DeviceIdentity.BINDING, now_s=T0 / 1000)
+    assert got.device == "esp32"
+
+
+@pytest.mark.parametrize(
+    ("reason", "at", "ends"),
+    [
+        ("CONNECTION_LOST", T0, True),
+        ("CLIENT_INITIATED_DISCONNECT", T0, True),
+        ("API_INITIATED_DISCONNECT", T0, True),
+        ("DUPLICATE_CLIENTID", T0, False),  # a newer connection holds the client id
+        ("CONNECTION_LOST", ESP32.bound_at_ms - 1, False),  # bound after: a newer connection
+    ],
+)
+def test_a_disconnect_ends_the_binding_of_its_connection_only(
+    reason: str, at: int, ends: bool
+) -> None:
+    bound = Bound(ESP32)
+    event = parse_lifecycle(
+        sample("disconnected_connection_lost", clientId="esp32-7f3a", timestamp=at)
+        | {"disconnectReason": reason}
+    )
+    got = record_presence(event, Log(), bound, DeviceIdentity.BINDING, now_s=T0 / 1000)
+    assert got.device == "sensor-01"  # recorded under the device before the binding ends
+    assert ("esp32-7f3a" not in bound.rows) is ends
+
+
+def test_a_failed_connect_names_the_device_holding_its_client_id() -> None:
+    failed = sample("connect_failed_authorization", clientId="esp32-7f3a", timestamp=T0)
+    event = parse_lifecycle(failed)
+    got = record_presence(event, Log(), Bound(ESP32), DeviceIdentity.BINDING, now_s=T0 / 1000)
+    assert got.type is EntryType.CONNECT_FAILED
+    assert got.details["held_by"] == "sensor-01"
+    assert got.details["client_id"] == "esp32-7f3a"
+    assert "held by a live connection of device 'sensor-01'" in got.details["note"]
+
+
+def test_without_token_checking_the_client_id_is_the_device() -> None:
+    event = parse_lifecycle(sample("connected", clientId="Token-less"))
+    got = record_presence(event, Log(), Bound(ESP32), DeviceIdentity.CLIENT_ID)
+    assert got.device == "Token-less"
 
 
 # --- the lifecycle handler ----------------------------------------------------------------------
@@ -239,13 +313,13 @@ def test_two_client_ids_of_one_token_device_keep_time_order() -> None:
     Here client b's numbers are lower than client a's (a stack restarted between them, or two
     counters): time decides between them, versionNumber only within one client id."""
     from mqtt_actions.inspector import order_entries
-    from mqtt_actions.tokens import principal_for
-
-    principal = principal_for("meter-7")
 
     def event(name: str, client: str, version: int, at: int) -> Any:
-        fields = {"clientId": client, "principalIdentifier": principal, "versionNumber": version}
-        return lifecycle_entry(parse_lifecycle(sample(name, timestamp=T0 + at, **fields)))
+        fields = {"clientId": client, "versionNumber": version}
+        # Both client ids bound to meter-7 (the inspector reads the binding: record_presence).
+        return lifecycle_entry(
+            parse_lifecycle(sample(name, timestamp=T0 + at, **fields)), "meter-7"
+        )
 
     entries = [
         event("connected", "meter-7-a", 40, 0),

@@ -54,6 +54,7 @@ def moto_target(
         "RouterFunctionName": "RouterFunction" if kind == "local" else "test-router",
         "MqttHost": "127.0.0.1",
         "MqttPort": "1883",
+        "DeviceBindingsTableName": aws_env.tables["DeviceBindingsTable"],
         **extra,
     }
     return Target(

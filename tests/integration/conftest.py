@@ -165,6 +165,10 @@ def router(
         "ANALYSIS_FUNCTIONS": json.dumps({"forecast": "forecast-fn", "report": "report-fn"}),
         "ACTIONS_CACHE_SECONDS": "0",
         "WEBHOOK_ALLOW_PRIVATE": "true",
+        "DEVICE_BINDINGS_TABLE": aws_env.tables["DeviceBindingsTable"],
+        # These tests name a device by its client id, as the local stack without token
+        # checking does; tests/integration/test_authorizer.py routes through the bindings.
+        "DEVICE_IDENTITY": "client-id",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -4,13 +4,16 @@ tokens table created from template.yaml; IoT's DeleteConnection (not in moto) fa
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
+from mqtt_actions.adapters.binding_store import DynamoBindingStore
 from mqtt_actions.adapters.token_store import DynamoTokenStore
+from mqtt_actions.bindings import Binding
 from mqtt_actions.tokens import token_hash
 from mqtt_actions_cli.ops import tokens as device_tokens
 from mqtt_actions_cli.target import Target
@@ -91,7 +94,7 @@ def test_create_on_a_stack_names_its_tls_endpoint_and_the_filters(
     argv = ["devices", "create", "sensor-02", "--token", "--publish", "home/+/temp"]
     ran = run(capsys, [*argv, "--stack", "test-stack"], stack)
     assert ran.code == 0, ran.err
-    assert f"{DOMAIN}:8883 (TLS, Amazon Root CA 1)" in ran.out
+    assert f"{DOMAIN}:443 (TLS, Amazon Root CA 1, SNI, ALPN mqtt)" in ran.out
     assert "username   Token" in ran.out
     assert "sensor-02/#, home/+/temp" in ran.out
     [(_key, record)] = tokens.by_device("sensor-02")
@@ -177,22 +180,31 @@ def test_list_shows_token_devices_with_last_seen_and_certificate_things(
     assert "2025-11-25T12:00:00.000Z" in text
 
 
-def test_revoke_refuses_the_next_connect_and_closes_the_live_connection(
+def test_revoke_refuses_the_next_connect_and_closes_every_live_connection(
     local: Target,
+    aws_env: Aws,
     tokens: DynamoTokenStore,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     made = run(capsys, ["devices", "create", "sensor-01", "--token", "--json"], local).json()
     key = token_hash(made["token"])
-    tokens.touch(key, 1, "esp32-1")
-    connections = Connections("esp32-1")
+    bindings = DynamoBindingStore(aws_env.tables["DeviceBindingsTable"], aws_env.dynamodb)
+    far = int(time.time()) + 3600
+    for client_id, device in (("esp32-1", "sensor-01"), ("ESP32", "sensor-01"), ("p", "pump-7")):
+        assert bindings.bind(Binding(client_id, device, f"c-{client_id}", 1, far), 0) is None
+    connections = Connections("esp32-1", "ESP32", "p")
     monkeypatch.setattr(device_tokens, "connections_for", lambda _target: connections)
+
+    listed = {d["device"]: d for d in run(capsys, ["devices", "list", "--json"], local).json()}
+    assert listed["sensor-01"]["client_ids"] == ["ESP32", "esp32-1"]
 
     ran = run(capsys, ["devices", "revoke", "sensor-01"], local)
     assert ran.code == 0, ran.err
-    assert connections.closed == ["esp32-1"]
-    assert "closed the live connection of client id esp32-1" in ran.out
+    assert sorted(connections.closed) == ["ESP32", "esp32-1"]  # both, and not pump-7's
+    assert "closed the live connections of client ids ESP32, esp32-1" in ran.out
+    assert bindings.by_device("sensor-01") == []
+    assert [b.client_id for b in bindings.by_device("pump-7")] == ["p"]
     record = tokens.get(key)
     assert record is not None
     assert record.revoked_at is not None
@@ -200,7 +212,7 @@ def test_revoke_refuses_the_next_connect_and_closes_the_live_connection(
     again = run(capsys, ["devices", "revoke", "sensor-01", "--json"], local).json()
     assert again["revoked"] == 0
     assert again["already_revoked"] == 1
-    assert again["not_connected"] == ["esp32-1"]
+    assert again["closed"] == []
     unknown = run(capsys, ["devices", "revoke", "nobody"], local)
     assert unknown.code == 2
     assert "has no tokens" in unknown.err

@@ -31,6 +31,7 @@ def target(aws_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
         "EMAIL_SENDER": SENDER,
         "ACTIONS_CACHE_SECONDS": "0",
         "WEBHOOK_ALLOW_PRIVATE": "true",
+        "DEVICE_IDENTITY": "client-id",  # these messages name their device by client id
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

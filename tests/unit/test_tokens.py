@@ -1,6 +1,7 @@
 """Device tokens: hashing, principal ids, the policy a token grants, and the authorizer's logic
 against IoT Core's documented event and answer (developer guide, "Defining your Lambda
-function"), hostile events included."""
+function"), hostile events included; the binding client id -> device it records before it
+answers (mqtt_actions.bindings)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mqtt_actions.bindings import Binding
 from mqtt_actions.tokens import (
     DEVICE_NAME,
+    Decision,
     PolicyInputError,
     PolicyScope,
     TokenRecord,
+    TopicAccess,
     authorize,
-    device_for_principal,
     needs_touch,
     policy_allows,
     policy_documents,
@@ -32,7 +35,11 @@ from mqtt_actions.tokens import (
 )
 
 ARN = "arn:aws:iot:us-east-1:123456789012"
-SCOPE = PolicyScope(ARN, publish_prefixes=("home",), subscribe_prefixes=("cmd",))
+SCOPE = PolicyScope(
+    ARN, publish_prefixes=("home",), subscribe_prefixes=("cmd",), access=TopicAccess.OWN
+)
+ACCOUNT = PolicyScope(ARN)  # the default: TagoIO's rule
+NOW_MS = 1_700_000_000_000
 TOKEN = "4b3c9a57-7c54-4a8c-9d8e-2f0a1c3e5b7d"  # a TagoIO device token is a UUID
 PRINCIPAL = re.compile(r"[a-zA-Z0-9]{1,128}")
 
@@ -68,6 +75,26 @@ def table(record: TokenRecord | None = None) -> Table:
     return Table(**{TOKEN: record or TokenRecord(device="sensor-01", created_at=1)})
 
 
+class Bindings:
+    """The bindings table's conditional write: another device's live binding wins."""
+
+    def __init__(self, *held: Binding) -> None:
+        self.rows = {b.client_id: b for b in held}
+
+    def bind(self, binding: Binding) -> Binding | None:
+        held = self.rows.get(binding.client_id)
+        if held is not None and held.device != binding.device and held.live(NOW_MS / 1000):
+            return held
+        self.rows[binding.client_id] = binding
+        return None
+
+
+def decide(
+    hostile: Any, rows: Table, scope: PolicyScope = SCOPE, bindings: Bindings | None = None
+) -> Decision:
+    return authorize(hostile, rows.get, scope, (bindings or Bindings()).bind, NOW_MS)
+
+
 # ---------------------------------------------------------------- hashes and principals
 
 
@@ -86,38 +113,18 @@ def test_token_hash_is_lowercase_hex_sha256_of_the_utf8_bytes() -> None:
         ("Zone_1:a", "TZ5aoneZ5f1Z3aa"),
     ],
 )
-def test_principal_ids_are_alphanumeric_and_reversible(device: str, principal: str) -> None:
+def test_principal_ids_are_alphanumeric(device: str, principal: str) -> None:
     assert principal_for(device) == principal
     assert PRINCIPAL.fullmatch(principal)
-    assert device_for_principal(principal) == device
 
 
 @given(st.from_regex(DEVICE_NAME, fullmatch=True))
-def test_every_device_name_that_fits_round_trips(device: str) -> None:
+def test_every_device_name_that_fits_has_a_valid_principal_id(device: str) -> None:
     try:
         principal = principal_for(device)
     except PolicyInputError:
         return  # too many escapes for 128 characters: refused when the token is made
     assert PRINCIPAL.fullmatch(principal)
-    assert device_for_principal(principal) == device
-
-
-@pytest.mark.parametrize(
-    "principal",
-    [
-        "0123456789abcdef" * 4,  # a certificate id
-        "AROAEXAMPLE:session",  # an IAM role session
-        "TsensorZ2",  # truncated escape
-        "TsensorZzz01",  # not hex
-        "TsensorZ2D01",  # uppercase hex: not the canonical form
-        "TaZ61",  # 'a' escaped needlessly: not canonical
-        "T",  # empty device
-        "TZ20x",  # a space is no device character
-        "",
-    ],
-)
-def test_other_principals_are_no_token_device(principal: str) -> None:
-    assert device_for_principal(principal) is None
 
 
 @pytest.mark.parametrize("name", ["", "a b", "sensor/1", "x" * 129, "é", "-" * 43])
@@ -132,13 +139,16 @@ def test_bad_device_names_are_refused_with_the_rule(name: str) -> None:
 def documents(
     device: str = "sensor-01", publish: tuple[str, ...] = (), subscribe: tuple[str, ...] = ()
 ) -> list[str]:
-    return policy_documents(token_policy(SCOPE, device, publish, subscribe))
+    return policy_documents(token_policy(SCOPE, device, publish, subscribe, client_id="ESP32"))
 
 
 @pytest.mark.parametrize(
     ("action", "resource", "allowed"),
     [
-        ("iot:Connect", "client/any-id-the-firmware-picks", True),
+        ("iot:Connect", "client/ESP32", True),  # exactly the client id its binding holds
+        ("iot:Connect", "client/ESP32-other", False),
+        ("iot:Connect", "client/sensor-02", False),
+        ("iot:Publish", "topic/tago/data/post", True),  # TagoIO's reserved topic
         ("iot:Publish", "topic/sensor-01", True),
         ("iot:Publish", "topic/sensor-01/temperature", True),
         ("iot:RetainPublish", "topic/sensor-01/state", True),
@@ -157,10 +167,35 @@ def documents(
         ("iot:UpdateThingShadow", "thing/sensor-01", False),
     ],
 )
-def test_the_policy_allows_its_own_subtree_and_the_shared_prefixes_only(
+def test_own_access_allows_its_own_subtree_and_the_shared_prefixes_only(
     action: str, resource: str, allowed: bool
 ) -> None:
     assert policy_allows(documents(), action, f"{ARN}:{resource}") is allowed
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "allowed"),
+    [
+        ("iot:Connect", "client/ESP32", True),
+        ("iot:Connect", "client/ESP33", False),
+        ("iot:Publish", "topic/tago/data/post", True),
+        ("iot:Publish", "topic/mytopic", True),  # TagoIO: any topic of the account
+        ("iot:RetainPublish", "topic/sensor-02/state", True),
+        ("iot:Subscribe", "topicfilter/mytopic", True),
+        ("iot:Subscribe", "topicfilter/#", True),
+        ("iot:Receive", "topic/mytopic", True),
+        ("iot:Publish", "topic/$aws/things/x/shadow/update", False),
+        ("iot:Subscribe", "topicfilter/$aws/events/#", False),
+        ("iot:Receive", "topic/$aws/events/presence/connected/x", False),
+        ("iot:Publish", "topic/$other/reserved", False),
+        ("iot:UpdateThingShadow", "thing/sensor-01", False),
+    ],
+)
+def test_account_access_allows_every_topic_but_the_reserved_ones(
+    action: str, resource: str, allowed: bool
+) -> None:
+    docs = policy_documents(token_policy(ACCOUNT, "sensor-01", (), (), client_id="ESP32"))
+    assert policy_allows(docs, action, f"{ARN}:{resource}") is allowed
 
 
 def test_filters_given_with_the_token_are_added_and_dollar_aws_stays_denied() -> None:
@@ -236,8 +271,8 @@ def test_many_filters_split_over_documents_each_within_iot_limits() -> None:
 
 
 def test_a_known_token_gets_the_documented_answer() -> None:
-    rows = table()
-    decision = authorize(event(), rows.get, SCOPE)
+    rows, bindings = table(), Bindings()
+    decision = decide(event(), rows, bindings=bindings)
     answer = decision.response
     assert decision.reason == "authorized"
     assert decision.device == "sensor-01"
@@ -255,25 +290,78 @@ def test_a_known_token_gets_the_documented_answer() -> None:
     assert all(isinstance(d, str) for d in answer["policyDocuments"])
     assert policy_allows(answer["policyDocuments"], "iot:Publish", f"{ARN}:topic/sensor-01/t")
     assert rows.lookups == [token_hash(TOKEN)]  # one read, by hash
+    assert bindings.rows["esp32-1"] == Binding(
+        client_id="esp32-1",
+        device="sensor-01",
+        connection_id="e7a1f3c2-0000-4000-8000-000000000001",
+        bound_at_ms=NOW_MS,
+        expires_at_s=NOW_MS // 1000 + 86_400 + 3_600,
+    )
+    lifetime = bindings.rows["esp32-1"].expires_at_s - NOW_MS // 1000
+    assert lifetime >= answer["disconnectAfterInSeconds"]
+
+
+def test_a_client_id_held_by_another_devices_live_connection_is_refused_naming_it() -> None:
+    held = Binding("esp32-1", "pump-7", "c-1", NOW_MS - 1000, NOW_MS // 1000 + 60)
+    bindings = Bindings(held)
+    decision = decide(event(), table(), bindings=bindings)
+    assert not decision.authenticated
+    assert "'esp32-1' is held by a live connection of device 'pump-7'" in decision.reason
+    assert decision.details == {"held_by": "pump-7"}
+    assert bindings.rows["esp32-1"] is held  # unchanged
+
+
+def test_the_same_device_reconnecting_is_accepted_and_rebound() -> None:
+    held = Binding("esp32-1", "sensor-01", "c-old", NOW_MS - 1000, NOW_MS // 1000 + 60)
+    bindings = Bindings(held)
+    assert decide(event(), table(), bindings=bindings).authenticated
+    assert bindings.rows["esp32-1"].connection_id == "e7a1f3c2-0000-4000-8000-000000000001"
+
+
+def test_an_expired_binding_of_another_device_does_not_hold_the_client_id() -> None:
+    held = Binding("esp32-1", "pump-7", "c-1", 0, NOW_MS // 1000 - 1)
+    assert decide(event(), table(), bindings=Bindings(held)).authenticated
+
+
+@pytest.mark.parametrize(
+    ("client_id", "reason"),
+    [
+        (None, "no client id"),
+        ("", "no client id"),
+        ("a" * 129, "longer than 128"),
+        ("dev/#", "'#'"),
+        ("dev+1", "'+'"),
+        ("dev*", "'*'"),
+        ("a${iot:ClientId}", "'${'"),
+    ],
+)
+def test_client_ids_that_cannot_be_bound_are_refused(client_id: str | None, reason: str) -> None:
+    hostile = event(clientId=client_id)
+    if client_id is None:
+        del hostile["protocolData"]["mqtt"]["clientId"]
+    bindings = Bindings()
+    decision = decide(hostile, table(), bindings=bindings)
+    assert not decision.authenticated
+    assert reason in decision.reason
+    assert bindings.rows == {}
 
 
 def test_any_username_is_accepted_and_reported() -> None:
-    decision = authorize(event(username="my-old-firmware"), table().get, SCOPE)
+    decision = decide(event(username="my-old-firmware"), table())
     assert decision.authenticated
     assert decision.username == "my-old-firmware"
     no_username = event()
     del no_username["protocolData"]["mqtt"]["username"]
-    assert authorize(no_username, table().get, SCOPE).authenticated
+    assert decide(no_username, table()).authenticated
 
 
-def test_unknown_fields_and_a_missing_client_id_change_nothing() -> None:
+def test_unknown_fields_change_nothing() -> None:
     hostile = event(extra={"nested": [1, 2]})
     hostile["somethingNew"] = True
     hostile["protocolData"]["http"] = {"headers": {"x": "y"}}
-    del hostile["protocolData"]["mqtt"]["clientId"]
-    decision = authorize(hostile, table().get, SCOPE)
+    decision = decide(hostile, table())
     assert decision.authenticated
-    assert decision.client_id is None
+    assert decision.client_id == "esp32-1"
 
 
 @pytest.mark.parametrize(
@@ -301,8 +389,7 @@ def test_unknown_fields_and_a_missing_client_id_change_nothing() -> None:
 def test_hostile_events_are_refused_with_a_reason_that_holds_no_token(
     hostile: Any, reason: str
 ) -> None:
-    rows = table()
-    decision = authorize(hostile, rows.get, SCOPE)
+    decision = decide(hostile, table())
     assert decision.response == {
         "isAuthenticated": False,
         "principalId": "refused",
@@ -318,14 +405,14 @@ def test_hostile_events_are_refused_with_a_reason_that_holds_no_token(
 
 def test_a_revoked_token_is_refused_and_names_its_device() -> None:
     rows = table(TokenRecord(device="sensor-01", created_at=1, revoked_at=2))
-    decision = authorize(event(), rows.get, SCOPE)
+    decision = decide(event(), rows)
     assert not decision.authenticated
     assert (decision.reason, decision.device) == ("revoked token", "sensor-01")
 
 
 def test_a_stored_row_with_a_bad_filter_is_refused_not_widened() -> None:
     rows = table(TokenRecord(device="sensor-01", publish=("a/*",)))
-    decision = authorize(event(), rows.get, SCOPE)
+    decision = decide(event(), rows)
     assert not decision.authenticated
     assert "stored token unusable" in decision.reason
 
@@ -336,33 +423,6 @@ def test_last_seen_is_written_at_most_every_five_minutes_unless_the_client_id_ch
     assert needs_touch(seen, "a", 1_000_000 + 300_000)
     assert needs_touch(seen, "b", 1_000_001)
     assert needs_touch(TokenRecord(device="d"), None, 1)
-
-
-@pytest.mark.parametrize(
-    ("principal", "clientid", "device"),
-    [
-        ("TsensorZ2d01", "ESP32-7f3a9c", "sensor-01"),  # a token device: its name, not the id
-        ("0123456789abcdef" * 4, "sensor-02", "sensor-02"),  # a certificate: the client id
-        ("", "sensor-03", "sensor-03"),
-        ("TsensorZ2", "sensor-04", "sensor-04"),  # malformed: the client id, as before
-    ],
-)
-def test_the_router_names_the_device_by_principal_then_client_id(
-    principal: str, clientid: str, device: str
-) -> None:
-    from mqtt_actions.events import RouterEvent
-
-    parsed = RouterEvent.model_validate(
-        {
-            "payload": "",
-            "topic": "t",
-            "clientid": clientid,
-            "principal": principal,
-            "timestamp": 1,
-            "traceid": "x",
-        }
-    )
-    assert parsed.device == device
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ from amqtt.session import Session
 
 from mqtt_actions.tokens import policy_allows
 from mqtt_actions_cli.local.amqtt_fixes import broker_of, connection
+from mqtt_actions_cli.local.connect_gate import FirstPacket
 from mqtt_actions_cli.local.output import log
 from mqtt_actions_cli.local.template import ACCOUNT_ID, PARTITION, REGION
 
@@ -67,7 +68,7 @@ def plugins(mode: str) -> dict[str, Any]:
     return {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
 
 
-def connect_event(session: Session, connection_id: str) -> dict[str, Any]:
+def connect_event(session: Session | FirstPacket, connection_id: str) -> dict[str, Any]:
     """IoT Core's custom authorizer event for this CONNECT (fields it would not send omitted)."""
     mqtt: dict[str, Any] = {}
     if session.username is not None:
@@ -118,6 +119,8 @@ class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         super().__init__(context)
         self._authorize: Authorizer | None = None
         self._publish_event: PublishEvent | None = None
+        # Grants `admit` made before amqtt saw the CONNECT, by (client id, password).
+        self._admitted: dict[tuple[str, bytes], tuple[str, list[str]]] = {}
         self._trusted_password: str | None = None
 
     def bind(
@@ -126,46 +129,79 @@ class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         self._authorize, self._publish_event = authorize, publish_event
         self._trusted_password = trusted_password
 
-    def _is_trusted(self, session: Session) -> bool:
+    def _is_trusted(self, session: Session | FirstPacket) -> bool:
         if session.username != TRUSTED_USERNAME or not self._trusted_password:
             return False
         given = session.password
         given = given if isinstance(given, bytes) else str(given or "").encode()
         return hmac.compare_digest(given, self._trusted_password.encode())
 
+    async def admit(self, first: FirstPacket, ip: str) -> bool:
+        """The authorizer's answer for a CONNECT before amqtt reads it: amqtt ends the session
+        holding the client id before it authenticates, but IoT Core asks its authorizer first,
+        so a refused CONNECT leaves the live connection of that client id alone. A grant is kept
+        for `authenticate` (one authorizer call per CONNECT)."""
+        if self._authorize is not None and self._is_trusted(first):
+            return True  # the stack's own client: `authenticate` lets it in
+        granted = await self._ask(first, first.client_id, ip)
+        if granted is not None and first.client_id and first.password is not None:
+            self._admitted[(first.client_id, first.password)] = granted
+        return granted is not None
+
     async def authenticate(self, *, session: Session) -> bool:
-        if self._authorize is None:
-            return False  # not bound yet: nobody gets in unchecked
-        if self._is_trusted(session):
+        if self._authorize is not None and self._is_trusted(session):
             return True  # no policy kept: TokenTopicPlugin lets it publish anywhere
-        connection_id = str(uuid.uuid4())
-        try:
-            answer = await asyncio.to_thread(self._authorize, connect_event(session, connection_id))
-        except Exception as exc:  # the handler failed: IoT Core refuses then too
-            log.warning("auth %s: the authorizer failed (%s)", session.client_id, exc)
-            answer = None
-        granted = _granted(answer)
-        problem = will_problem(session, granted[1]) if granted is not None else None
-        if granted is not None and problem is None:
-            session.attributes[PRINCIPAL_KEY], session.attributes[POLICY_KEY] = granted
-            return True
+        password = session.password
+        key_password = password.encode() if isinstance(password, str) else password
+        admitted = self._admitted.pop((session.client_id, key_password), None)
+        granted = admitted or await self._ask(session, session.client_id, session.remote_address)
+        if granted is None:
+            return False
+        problem = will_problem(session, granted[1])
         if problem is not None:
             log.warning("auth %s refused: %s", session.client_id, problem)
-        log.warning("auth %s refused: CONNACK not authorized", session.client_id)
-        if self._publish_event is not None and session.client_id:
-            await self._publish_event(
-                f"$aws/events/presence/connect_failed/{session.client_id}",
-                {
-                    "clientId": session.client_id,
-                    "timestamp": int(time.time() * 1000),
-                    "eventType": "connect_failed",
-                    "connectFailureReason": "AUTHORIZATION_FAILED",
-                    "principalIdentifier": "",
-                    "sessionIdentifier": connection_id,
-                    "ipAddress": session.remote_address or "127.0.0.1",
-                },
-            )
-        return False
+            log.warning("auth %s refused: CONNACK not authorized", session.client_id)
+            await self._connect_failed(session.client_id, session.remote_address, str(uuid.uuid4()))
+            return False
+        session.attributes[PRINCIPAL_KEY], session.attributes[POLICY_KEY] = granted
+        return True
+
+    async def _connect_failed(
+        self, client_id: str | None, ip: str | None, connection_id: str
+    ) -> None:
+        """IoT Core's connect_failed lifecycle event (AUTHORIZATION_FAILED) for a refusal."""
+        if self._publish_event is None or not client_id:
+            return
+        await self._publish_event(
+            f"$aws/events/presence/connect_failed/{client_id}",
+            {
+                "clientId": client_id,
+                "timestamp": int(time.time() * 1000),
+                "eventType": "connect_failed",
+                "connectFailureReason": "AUTHORIZATION_FAILED",
+                "principalIdentifier": "",
+                "sessionIdentifier": connection_id,
+                "ipAddress": ip or "127.0.0.1",
+            },
+        )
+
+    async def _ask(
+        self, connect: Session | FirstPacket, client_id: str | None, ip: str | None
+    ) -> tuple[str, list[str]] | None:
+        if self._authorize is None:
+            return None  # not bound yet: nobody gets in unchecked
+        connection_id = str(uuid.uuid4())
+        try:
+            answer = await asyncio.to_thread(self._authorize, connect_event(connect, connection_id))
+        except Exception as exc:  # the handler failed: IoT Core refuses then too
+            log.warning("auth %s: the authorizer failed (%s)", client_id, exc)
+            answer = None
+        granted = _granted(answer)
+        if granted is not None:
+            return granted
+        log.warning("auth %s refused: CONNACK not authorized", client_id)
+        await self._connect_failed(client_id, ip, connection_id)
+        return None
 
 
 class TokenTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
@@ -203,6 +239,12 @@ async def disconnect(broker: Broker, client_id: str, reason: str) -> bool:
     entry[0].attributes[REASON_KEY] = reason
     await entry[1].writer.close()
     return True
+
+
+async def admit(broker: Broker, first: FirstPacket, ip: str) -> bool:
+    """TokenAuthPlugin.admit on the broker's loaded plugin (False when it is not loaded)."""
+    plugin = broker.plugins_manager.get_plugin(TokenAuthPlugin.__name__)
+    return isinstance(plugin, TokenAuthPlugin) and await plugin.admit(first, ip)
 
 
 def bind(

@@ -36,6 +36,7 @@ from mqtt_actions_cli.local.amqtt_fixes import (
 )
 from mqtt_actions_cli.local.broker_rules import BrokerRules
 from mqtt_actions_cli.local.connect_gate import (
+    CONNACK_NOT_AUTHORIZED,
     CONNACK_UNACCEPTABLE_PROTOCOL,
     FirstPacket,
     ReplayingReader,
@@ -104,9 +105,9 @@ class IotCorePlugin(BasePlugin[BrokerContext]):  # type: ignore[misc]
         if info is None:
             info = {
                 "id": str(uuid.uuid4()),
-                "principal": session.attributes.get(auth.PRINCIPAL_KEY)
-                or session.username
-                or "anonymous",
+                # The authorizer's principal id; never the username (TagoIO firmware sends
+                # `Token`, and no device is named by what it says it is).
+                "principal": session.attributes.get(auth.PRINCIPAL_KEY) or "anonymous",
                 "ip": session.remote_address or "127.0.0.1",
             }
             session.attributes[_SESSION_KEY] = info
@@ -379,6 +380,12 @@ class LocalBroker:
                     await writer.drain()
                     writer.close()
                     await plugin.connect_refused(first, ip)
+                    return
+                tokens = self.auth_mode == "tokens" and first.client_id is not None
+                if tokens and not await auth.admit(broker, first, ip):  # before any takeover
+                    writer.write(CONNACK_NOT_AUTHORIZED)
+                    await writer.drain()
+                    writer.close()
                     return
                 await broker.external_connected(
                     ReplayingReader(reader, first.raw), StreamWriterAdapter(writer), LISTENER

@@ -27,6 +27,7 @@ ENV_MQTT_PORT = "MQTT_ACTIONS_MQTT_PORT"
 ENV_AWS_PORT = "MQTT_ACTIONS_AWS_PORT"
 ENV_CONTROL_PORT = "MQTT_ACTIONS_CONTROL_PORT"
 ENV_CONSOLE_PORT = "MQTT_ACTIONS_CONSOLE_PORT"
+ENV_AUTH = "MQTT_ACTIONS_AUTH"
 ENV_TLS_PORT = "MQTT_ACTIONS_TLS_PORT"
 ENV_GATEWAY_PORT = "MQTT_ACTIONS_GATEWAY_PORT"
 DEFAULT_TLS_PORT = 8883
@@ -146,9 +147,10 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--auth",
         choices=AUTH_MODES,
-        default="anonymous",
-        help="anonymous (default): any client connects; tokens: username Token + a device "
-        "token, checked by DeviceAuthorizerFunction as on IoT Core (devices create --token)",
+        default=os.environ.get(ENV_AUTH, "").strip() or "anonymous",
+        help=f"anonymous (default, env {ENV_AUTH}): any client connects, its client id is the "
+        "device; tokens: username Token + a device token, checked by DeviceAuthorizerFunction "
+        "as on IoT Core (devices create --token)",
     )
     parser.add_argument(
         "--spec-broker",
@@ -225,6 +227,13 @@ def _default_port(chosen: int | None, mqtt_port: int, default: int) -> int:
 
 
 def run_local(args: argparse.Namespace) -> int:
+    if args.auth not in AUTH_MODES:  # argparse checks a flag's value, not its default (env)
+        print(
+            f"mqtt-actions local: {ENV_AUTH}={args.auth!r} is not one of "
+            f"{', '.join(AUTH_MODES)} (e.g. {ENV_AUTH}=tokens make run)",
+            file=sys.stderr,
+        )
+        return 2
     import asyncio  # here, with the stack: not for --help
 
     from mqtt_actions_cli.local.stack import LocalOptions

@@ -21,6 +21,7 @@ from amqtt.adapters import StreamReaderAdapter
 CONNECT: Final = 0x10
 SUPPORTED_LEVEL: Final = 4  # MQTT 3.1.1
 CONNACK_UNACCEPTABLE_PROTOCOL: Final = bytes([0x20, 0x02, 0x00, 0x01])
+CONNACK_NOT_AUTHORIZED: Final = bytes([0x20, 0x02, 0x00, 0x05])  # MQTT 3.1.1 §3.2.2.3
 MAX_CONNECT: Final = 512 * 1024  # larger "CONNECT"s are left to amqtt to refuse
 PROTOCOLS: Final = {(b"MQIsdp", 3): "MQTT 3.1", (b"MQTT", 4): "MQTT 3.1.1", (b"MQTT", 5): "MQTT 5"}
 
@@ -33,6 +34,9 @@ class FirstPacket:
     protocol_name: bytes | None = None
     protocol_level: int | None = None
     client_id: str | None = None
+    # MQTT 3.1.1's CONNECT payload, when it has them (--auth tokens checks them here).
+    username: str | None = None
+    password: bytes | None = None
 
     @property
     def unsupported(self) -> bool:
@@ -85,6 +89,31 @@ def parse_connect(body: bytes) -> tuple[bytes, int, str | None]:
     return name, level, client_id.decode("utf-8", errors="replace")
 
 
+def parse_credentials(body: bytes) -> tuple[str | None, bytes | None]:
+    """(username, password) of an MQTT 3.1.1 CONNECT's variable header and payload (§3.1.3:
+    client id, Will topic and message when the Will flag is set, username, password); (None,
+    None) for anything malformed."""
+    try:
+        _name, at = _string(body, 0)
+        if at + 4 > len(body):
+            return None, None
+        flags = body[at + 1]
+        at += 4
+        _client_id, at = _string(body, at)
+        if flags & 0x04:  # Will flag: topic, then message
+            _topic, at = _string(body, at)
+            _message, at = _string(body, at)
+        username = password = None
+        if flags & 0x80:
+            raw, at = _string(body, at)
+            username = raw.decode("utf-8", errors="replace")
+        if flags & 0x40:
+            password, at = _string(body, at)
+    except ValueError:
+        return None, None
+    return username, password
+
+
 async def read_first_packet(reader: asyncio.StreamReader) -> FirstPacket:
     """The first packet's bytes (whole, when it is a CONNECT of sane size); raises
     asyncio.IncompleteReadError / ConnectionError when the client goes away first."""
@@ -106,7 +135,8 @@ async def read_first_packet(reader: asyncio.StreamReader) -> FirstPacket:
         name, level, client_id = parse_connect(body)
     except ValueError:
         return FirstPacket(raw=head + body)
-    return FirstPacket(head + body, name, level, client_id)
+    username, password = parse_credentials(body) if level == SUPPORTED_LEVEL else (None, None)
+    return FirstPacket(head + body, name, level, client_id, username, password)
 
 
 class ReplayingReader(StreamReaderAdapter):  # type: ignore[misc]

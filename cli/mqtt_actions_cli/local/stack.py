@@ -79,6 +79,12 @@ IN_PROCESS_MOTO: Final[DefaultConfig] = {
 }
 IOT_DATA_CLIENT_ID: Final = "n/a"  # what clientid() gives for a message not sent over MQTT
 IOT_DATA_PRINCIPAL: Final = "local-iam-role"
+AUTH_LINES: Final[Mapping[str, str]] = {
+    "anonymous": "anonymous: any client connects, its client id is the device (tokens are not "
+    "checked: MQTT_ACTIONS_AUTH=tokens make run, or --auth tokens)",
+    "tokens": "tokens: username Token + the device token, checked by DeviceAuthorizerFunction; "
+    "the client id is bound to the token's device (one device per client id)",
+}
 
 
 def _started[T](value: T | None) -> T:
@@ -299,6 +305,9 @@ class LocalStack:
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
             "WEBHOOK_ALLOW_PRIVATE": "true",  # local webhooks are local addresses
             "ACTIONS_CHANGE_FILE": str(_started(self._marker)),
+            # Without token checking nothing binds a client id at connect: the client id is
+            # the device (never the username: TagoIO firmware sends `Token`).
+            "DEVICE_IDENTITY": "binding" if self.options.auth == "tokens" else "client-id",
         }
         self._saved_environ = dict(os.environ)
         # Never the caller's profile, and no endpoint of theirs: AWS calls stay in moto.
@@ -415,6 +424,7 @@ class LocalStack:
             "MqttHost": self.options.host,
             "MqttPort": self.mqtt_port,
             "Region": REGION,
+            "DeviceAuth": self.options.auth,  # anonymous | tokens: devices create says which
             **self._tls_outputs(),
         }
 
@@ -504,6 +514,7 @@ class LocalStack:
             "mqtt-actions local: IoT Core, Lambda and the AWS services on this machine",
             f"  MQTT broker   {self.mqtt_url}   (MQTT 3.1.1, {self._broker_mode()}, no TLS, "
             f"auth {self.options.auth})",
+            f"  device auth   {AUTH_LINES[self.options.auth]}",
             *self._tls_lines(),
             f"  AWS (moto)    {self.aws_url}   (AWS_ENDPOINT_URL, region {REGION}, any keys)",
             f"  control API   {self.control_url}   (/outputs /outbox /invoke/<Function> /health)",

@@ -334,6 +334,7 @@ def dryrun(
         payload=base64.b64encode(payload).decode("ascii"),
         topic=topic,
         clientid=device,
+        device=device,  # a dry run names its device: nothing is bound to it
         principal="dry-run",
         timestamp=int(time.time() * 1000),
         traceid=f"dry-run-{uuid.uuid4()}",

@@ -8,18 +8,21 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mqtt_actions.adapters.binding_store import DynamoBindingStore
 from mqtt_actions.adapters.token_store import DynamoTokenStore, IotDataConnections
 from mqtt_actions.device_profiles import KIND_TOKEN, DeviceUpdate
-from mqtt_actions.ports import ConnectionCloser, TokenStore
+from mqtt_actions.ports import BindingStore, ConnectionCloser, TokenStore
 from mqtt_actions.tokens import (
     TOKEN_USERNAME,
     PolicyInputError,
     PolicyScope,
     TokenRecord,
+    TopicAccess,
     check_device_name,
     check_token,
     policy_documents,
@@ -33,12 +36,20 @@ from mqtt_actions_cli.ops import device_profiles
 from mqtt_actions_cli.target import Target
 
 TOKEN_BYTES = 32  # 256 random bits, 43 URL-safe characters
-MQTT_TLS_PORT = 8883
-_CHECK_SCOPE = PolicyScope("arn:aws:iot:us-east-1:000000000000")  # sizes and filters only
+# AWS documents MQTT with custom authentication on 443 with ALPN `mqtt` and SNI (protocols.html,
+# custom-auth.html); 8883 only for X.509 certificates.
+MQTT_TOKEN_PORT = 443
+# Sizes and filters only: the narrowest access, which spells out every filter.
+_CHECK_SCOPE = PolicyScope("arn:aws:iot:us-east-1:000000000000", access=TopicAccess.OWN)
 
 
 def store_for(target: Target) -> TokenStore:
     return DynamoTokenStore(target.output("DeviceTokensTableName"), target.client("dynamodb"))
+
+
+def bindings_for(target: Target) -> BindingStore:
+    """Client id -> device of live token connections (the authorizer records them)."""
+    return DynamoBindingStore(target.output("DeviceBindingsTableName"), target.client("dynamodb"))
 
 
 def connections_for(target: Target) -> ConnectionCloser:
@@ -65,14 +76,16 @@ def endpoint(target: Target) -> dict[str, Any]:
             f"IoT returned no domain name for domain configuration {name!r}",
             hint=f"check: aws iot describe-domain-configuration --domain-configuration-name {name}",
         )
-    return {"host": host, "port": MQTT_TLS_PORT, "tls": True}
+    return {"host": host, "port": MQTT_TOKEN_PORT, "tls": True, "alpn": "mqtt", "sni": host}
 
 
 def check_filters(device: str, publish: Sequence[str], subscribe: Sequence[str]) -> None:
     """UsageError naming the device, filter and rule when a token could not be granted."""
     try:
         check_device_name(device)
-        policy_documents(token_policy(_CHECK_SCOPE, device, publish, subscribe))
+        policy_documents(
+            token_policy(_CHECK_SCOPE, device, publish, subscribe, client_id="client-id")
+        )
     except PolicyInputError as exc:
         raise UsageError(str(exc), hint="see `mqtt-actions devices create --help`") from None
 
@@ -102,11 +115,19 @@ def create(
     )
     if not store_for(target).add(token_hash(token), record):  # 2^-256: but never overwrite
         raise CliError("a token with this hash is stored already; run the command again")
+    warning = None
+    if target.is_local and target.outputs.get("DeviceAuth", "tokens") != "tokens":
+        warning = (
+            "this local stack does not check tokens (started without --auth tokens): any "
+            "client connects and its client id is the device; restart it with "
+            "`MQTT_ACTIONS_AUTH=tokens make run` (or `mqtt-actions local --auth tokens`)"
+        )
     return {
         "device": device,
         "token": token,
         "username": TOKEN_USERNAME,
         **where,
+        "warning": warning,
         "principal": principal_for(device),
         "publish": [device, f"{device}/#", *publish],
         "subscribe": [device, f"{device}/#", *subscribe],
@@ -187,9 +208,15 @@ def import_tokens(
 # ---------------------------------------------------------------------------- list, revoke
 
 
-def list_devices(target: Target) -> list[dict[str, Any]]:
-    """Token devices (from the table) and, on a deployed stack, certificate devices (things)."""
+def list_devices(target: Target, *, now_s: float | None = None) -> list[dict[str, Any]]:
+    """Token devices (from the table) with the client ids of their live connections, and, on a
+    deployed stack, certificate devices (things: the client id is the thing name)."""
     devices: dict[str, dict[str, Any]] = {}
+    now = time.time() if now_s is None else now_s
+    bound: dict[str, list[str]] = {}
+    for binding in bindings_for(target).all():
+        if binding.live(now):
+            bound.setdefault(binding.device, []).append(binding.client_id)
     for _key, record in store_for(target).all():
         entry = devices.setdefault(
             record.device,
@@ -200,10 +227,14 @@ def list_devices(target: Target) -> list[dict[str, Any]]:
                 "last_seen": None,
                 "tokens": 0,
                 "revoked": 0,
+                "client_ids": sorted(bound.get(record.device, [])),
+                "last_client_id": None,
             },
         )
         entry["created"] = min(entry["created"], record.created_at)
         entry["last_seen"] = max(filter(None, (entry["last_seen"], record.last_seen)), default=None)
+        if record.last_seen is not None and record.last_seen == entry["last_seen"]:
+            entry["last_client_id"] = record.last_client_id
         entry["tokens"] += 1
         entry["revoked"] += record.revoked_at is not None
     found = sorted(devices.values(), key=lambda d: d["device"])
@@ -220,15 +251,23 @@ def list_devices(target: Target) -> list[dict[str, Any]]:
 def _things(target: Target) -> list[dict[str, Any]]:
     pages = target.client("iot").get_paginator("list_things").paginate()
     names = sorted(thing["thingName"] for page in pages for thing in page.get("things", []))
-    blank = {"created": None, "last_seen": None, "tokens": 0, "revoked": 0}
-    return [{"device": name, "kind": "certificate", **blank} for name in names]
+    blank = {"created": None, "last_seen": None, "tokens": 0, "revoked": 0, "last_client_id": None}
+    return [
+        {"device": name, "kind": "certificate", **blank, "client_ids": [name]} for name in names
+    ]
 
 
 def revoke(
-    store: TokenStore, closer: ConnectionCloser, device: str, *, now_ms: int
+    store: TokenStore,
+    bindings: BindingStore,
+    closer: ConnectionCloser,
+    device: str,
+    *,
+    now_ms: int,
 ) -> dict[str, Any]:
-    """Revoke every token of `device` (the next connect is refused) and close the connections
-    IoT Core knows by the tokens' last client ids, as TagoIO does when a token is deleted."""
+    """Revoke every token of `device` (the next connect is refused), then close every live
+    connection it has (one per binding: any client id it used), as TagoIO does when a token is
+    deleted, and end those bindings."""
     rows = store.by_device(device)
     if not rows:
         raise UsageError(
@@ -239,8 +278,12 @@ def revoke(
         if record.revoked_at is None:
             store.revoke(key, now_ms)
             revoked += 1
-    client_ids = sorted({r.last_client_id for _k, r in rows if r.last_client_id})
-    closed = [cid for cid in client_ids if closer.close(cid)]
+    client_ids = sorted({b.client_id for b in bindings.by_device(device)})
+    closed = []
+    for client_id in client_ids:
+        if closer.close(client_id):
+            closed.append(client_id)
+        bindings.delete(client_id, device)
     return {
         "device": device,
         "revoked": revoked,
@@ -252,4 +295,68 @@ def revoke(
 
 def revoke_device(target: Target, device: str, *, now_ms: int) -> dict[str, Any]:
     """`revoke` with the target's token store and connection closer."""
-    return revoke(store_for(target), connections_for(target), device, now_ms=now_ms)
+    return revoke(
+        store_for(target), bindings_for(target), connections_for(target), device, now_ms=now_ms
+    )
+
+
+# ---------------------------------------------------------------------------- client id collisions
+
+
+def parse_client_ids_csv(text: str) -> list[tuple[int, str, str]]:
+    """(line, device, client id) rows of a CSV whose header names `device` and `client_id`
+    (other columns, such as `token`, are ignored). UsageError naming the line when a row lacks
+    either."""
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip().lower() for h in next(reader, [])]
+    if "device" not in header or "client_id" not in header:
+        raise UsageError(
+            f"the header is {','.join(header) or 'empty'}: it must name device and client_id",
+            hint="e.g. a first line device,client_id (a token column may stay; it is not read)",
+        )
+    at_device, at_client = header.index("device"), header.index("client_id")
+    rows: list[tuple[int, str, str]] = []
+    for line, fields in enumerate(reader, start=2):
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if len(fields) <= max(at_device, at_client):
+            raise UsageError(f"line {line}: expected the device and client_id columns")
+        device, client_id = fields[at_device].strip(), fields[at_client].strip()
+        if not device or not client_id:
+            raise UsageError(f"line {line}: device and client_id must not be empty")
+        rows.append((line, device, client_id))
+    return rows
+
+
+def collisions(uses: Sequence[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """Client ids used by more than one device, from (device, client id, where seen) triples:
+    IoT Core keeps one connection per client id, so such devices would refuse each other (the
+    second to connect is refused while the first is online)."""
+    by_client: dict[str, dict[str, set[str]]] = {}
+    for device, client_id, source in uses:
+        by_client.setdefault(client_id, {}).setdefault(device, set()).add(source)
+    return [
+        {
+            "client_id": client_id,
+            "devices": sorted(devices),
+            "seen": {device: sorted(sources) for device, sources in sorted(devices.items())},
+        }
+        for client_id, devices in sorted(by_client.items())
+        if len(devices) > 1
+    ]
+
+
+def check_client_ids(
+    target: Target, imported: Sequence[tuple[int, str, str]] = (), *, now_s: float | None = None
+) -> list[dict[str, Any]]:
+    """Devices that would collide on a client id: from the live bindings, the client id each
+    token device last connected with, and `imported` rows (line, device, client id)."""
+    now = time.time() if now_s is None else now_s
+    uses = [(b.device, b.client_id, "connected") for b in bindings_for(target).all() if b.live(now)]
+    uses += [
+        (record.device, record.last_client_id, "last connect")
+        for _key, record in store_for(target).all()
+        if record.last_client_id and record.revoked_at is None
+    ]
+    uses += [(device, client_id, f"import line {line}") for line, device, client_id in imported]
+    return collisions(uses)

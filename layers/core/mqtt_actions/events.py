@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from mqtt_actions.text import surrogate_in
-from mqtt_actions.tokens import device_for_principal
 
 HOPS_PROPERTY = "mqtt-actions-hops"
 
@@ -42,7 +41,17 @@ class RouterEvent(BaseModel):
         default="", max_length=128, description="MQTT client id: the publishing device"
     )
     principal: str = Field(
-        default="", description="principal(): a token device's principal id names its device"
+        default="",
+        description="principal(): only ever read to recognise a certificate's thumbprint",
+    )
+    device: str = Field(
+        default="",
+        max_length=128,
+        description=(
+            "the device the message belongs to: named by the router from the client id's "
+            "binding (mqtt_actions.bindings), never by the rule; kept in dead letters so a "
+            "replay files it under the same device"
+        ),
     )
     timestamp: int = Field(ge=0, description="IoT Core's receive time, ms since the epoch")
     traceid: str = Field(
@@ -76,12 +85,6 @@ class RouterEvent(BaseModel):
         except (binascii.Error, ValueError) as exc:
             msg = f"payload is not base64 ({exc}); the rule must select encode(*, 'base64')"
             raise ValueError(msg) from exc
-
-    @property
-    def device(self) -> str:
-        """The token's device for a device-token connection (whatever client id its firmware
-        uses), else the client id (a certificate device connects as its thing name)."""
-        return device_for_principal(self.principal) or self.clientid or "unknown-device"
 
 
 @functools.lru_cache(maxsize=4)

@@ -20,7 +20,7 @@ import hashlib
 import json
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, assert_never
@@ -37,7 +37,6 @@ from mqtt_actions.lifecycle import (
     last_will_note,
 )
 from mqtt_actions.ports import ActionResult, MessageRecord, Outcome
-from mqtt_actions.tokens import device_for_principal
 
 SHARDS = 8  # partitions per hour in the ByHour index; readers must use the same number
 # Characters of payload kept per publish: 256 keeps a message's item (publish, a few outcomes,
@@ -231,10 +230,13 @@ def outcome_entries(
     ]
 
 
-def lifecycle_entry(event: LifecycleEvent) -> InspectorEntry:
-    details: dict[str, Any] = {"principal": event.principal_identifier}
-    # A token device (any client id) is filed under its device name, as its publishes are.
-    device = device_for_principal(event.principal_identifier) or event.client_id
+def lifecycle_entry(
+    event: LifecycleEvent, device: str | None = None, extra: Mapping[str, Any] | None = None
+) -> InspectorEntry:
+    """The entry of a lifecycle event, filed under `device` (the client id's binding names it:
+    mqtt_actions.bindings; default the client id), with `extra` details."""
+    details: dict[str, Any] = {"principal": event.principal_identifier, **(extra or {})}
+    device = device or event.client_id
     if device != event.client_id:
         details["client_id"] = event.client_id
     if event.thing_name:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mqtt_actions.actions import ACTION_TYPES, Action
+from mqtt_actions.bindings import DeviceDirectory, DeviceIdentity
 from mqtt_actions.ports import ActionError, ActionResult, MessageRecord
 from mqtt_actions.router import GUARDED_TYPES, ActionsSource, RouterDeps
 
@@ -266,4 +267,7 @@ def memory_deps(
         once=EveryTime(memory) if dry_run else OnceByKey(memory),
         clock=clock,
         guarded_types=frozenset(ACTION_TYPES) if dry_run else GUARDED_TYPES,
+        # In memory (tests, the dry run) the client id is the device, as on the local stack
+        # without token checking; the bindings' own tests give a DeviceDirectory of theirs.
+        devices=DeviceDirectory(lambda _client_id: None, DeviceIdentity.CLIENT_ID),
     )

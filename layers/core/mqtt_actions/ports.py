@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mqtt_actions.bindings import Binding
 from mqtt_actions.device_profiles import DeviceProfile
 from mqtt_actions.tokens import TokenRecord
 
@@ -277,6 +278,24 @@ class ConnectionCloser(Protocol):
     broker). Returns False when no such client is connected."""
 
     def close(self, client_id: str) -> bool: ...
+
+
+class BindingStore(Protocol):
+    """Client id -> device bindings of live token connections (mqtt_actions.bindings)."""
+
+    def get(self, client_id: str) -> Binding | None: ...
+
+    def bind(self, binding: Binding, now_s: int) -> Binding | None:
+        """Record it; the holder's binding (nothing changed) when another device holds it."""
+        ...
+
+    def end(self, client_id: str, *, bound_at_most_ms: int) -> bool: ...
+
+    def delete(self, client_id: str, device: str) -> bool: ...
+
+    def by_device(self, device: str) -> list[Binding]: ...
+
+    def all(self) -> list[Binding]: ...
 
 
 class DeviceProfiles(Protocol):

@@ -33,6 +33,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from mqtt_actions.actions import Action, effective_rate_limit
+from mqtt_actions.bindings import NOT_MQTT, UNKNOWN_CONNECTION, DeviceDirectory
 from mqtt_actions.conditions import explain
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.executors import ExecContext, execute
@@ -55,6 +56,7 @@ from mqtt_actions.ports import (
     RateLimiter,
     WebhookClient,
 )
+from mqtt_actions.reserved import STORE_ID, TAGO_DATA_POST, store_action, tago_data_problem
 from mqtt_actions.settings import RouterSettings
 from mqtt_actions.topics import TopicIndex
 
@@ -149,6 +151,9 @@ class RouterDeps:
     clock: Callable[[], float] = field(default=time.time)
     # The action types run through `once`; the dry run sends every type through it.
     guarded_types: frozenset[str] = GUARDED_TYPES
+    # Names the device of a message's client id (the authorizer's binding); None: only events
+    # that name their device (a dry run, a replayed dead letter) can be routed.
+    devices: DeviceDirectory | None = None
     # Devices' payload parsers (the device registry); None: no device has one.
     parsers: ParserLookup | None = None
 
@@ -188,16 +193,41 @@ class RetryLaterError(RuntimeError):
         self.action_ids = list(action_ids)
 
 
+# The inspector's name for a message whose device is unknown: never a device name (`(` and `)`
+# are not allowed in one), so nothing is ever filed under it by mistake.
+UNKNOWN_DEVICE = "(unknown)"
+IDENTITY_CHECK = "identity"  # the inspector line of a message refused for its unknown device
+
+
+def resolve_device(event: RouterEvent, deps: RouterDeps) -> RouterEvent | None:
+    """`event` naming its device (mqtt_actions.bindings), or None: an unknown connection."""
+    if event.device:
+        return event  # a replay or a dry run: named when it first came
+    if deps.devices is None:
+        return None
+    device = deps.devices.device_for(event.clientid, event.principal)
+    return None if device is None else event.model_copy(update={"device": device})
+
+
 def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> RouteSummary:
     """Run every action matching `event.topic` once; one failing action never stops the others.
+    A message whose device cannot be named runs nothing: the inspector shows it and a dead
+    letter keeps it (reason `unknown connection`).
 
     When the message matches some action and its device has a payload parser, the parser runs
     first, once, on the wrapped points: its result is what the conditions, insert_bucket, the
     placeholders, analyses and webhooks see. A parser that fails runs no action: the message
-    goes to the inspector and the dead-letter queue with the parser's error and console lines."""
+    goes to the inspector and the dead-letter queue with the parser's error and console lines.
+    """
+    named = resolve_device(event, deps)
+    if named is None:
+        return _unknown_connection(event, deps)
+    event = named
     payload = event.payload_bytes()  # decoded once per event (the handler validated it)
     points = wrap_payload(payload, event.topic)
     matched = deps.actions.match(event.topic)
+    if event.topic == TAGO_DATA_POST and event.device != NOT_MQTT:
+        matched = [store_action(), *matched]  # TagoIO's reserved topic: no action needed
     if event.only_actions is not None:
         wanted = set(event.only_actions)
         matched = [a for a in matched if a.id in wanted]
@@ -231,9 +261,57 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
         results = (parsed, *results)
     deps.inspector.record_outcomes(message, results)
     for result in results:
-        if result.outcome is Outcome.FAILED:
+        if result.outcome is Outcome.FAILED or _refused_tago_data(result):
             deps.dead_letters.send(_dead_letter(event, result))
     return RouteSummary(message, results)
+
+
+def _refused_tago_data(result: ActionResult) -> bool:
+    """`tago/data/post` data (or some of its points) refused: the device sent it to be stored,
+    so the message is kept as a dead letter too (its valid points are stored)."""
+    return result.action_id == STORE_ID and result.outcome in (
+        Outcome.REFUSED,
+        Outcome.POINTS_REFUSED,
+    )
+
+
+def _unknown_connection(event: RouterEvent, deps: RouterDeps) -> RouteSummary:
+    payload = event.payload_bytes()
+    message = MessageRecord(
+        device=UNKNOWN_DEVICE,
+        topic=event.topic,
+        traceid=event.traceid,
+        timestamp=event.timestamp,
+        size=len(payload),
+        preview=_preview(payload),
+        points=0,
+        hops=event.hops,
+        matched=1,
+        qos=event.local_qos,
+    )
+    why = (
+        f"{UNKNOWN_CONNECTION}: client id {event.clientid!r} has no binding to a device (not "
+        "connected through the token authorizer, or its binding ended); no action ran"
+    )
+    result = ActionResult(
+        action_id=IDENTITY_CHECK,
+        action_type=IDENTITY_CHECK,
+        outcome=Outcome.REFUSED,
+        reason=why,
+        detail={"client_id": event.clientid},
+    )
+    deps.inspector.record_message(message)
+    deps.inspector.record_outcomes(message, (result,))
+    deps.dead_letters.send(
+        {
+            "kind": "unknown_connection",
+            "reason": UNKNOWN_CONNECTION,
+            "client_id": event.clientid,
+            "event": _event_json(event),
+        }
+    )
+    logger.warning("unknown connection", extra={"client_id": event.clientid})
+    return RouteSummary(message, (result,))
 
 
 # The parser's step in a message's outcomes: not an action id ([a-z0-9-]), so never one of them.
@@ -275,6 +353,8 @@ class _MessageRun:
 
     def action(self, action: Action) -> ActionResult:
         ctx, settings = self.ctx, self.ctx.settings
+        if action.id == STORE_ID and (problem := tago_data_problem(ctx.payload)) is not None:
+            return _result(action, Outcome.REFUSED, problem)
         if action.when and (why := explain(action.when, ctx.points)) is not None:
             return _result(action, Outcome.CONDITION_FALSE, why)
         if action.type in PUBLISHING_TYPES and ctx.event.hops >= settings.max_hops:
@@ -403,14 +483,6 @@ def _parser_dead_letter(event: RouterEvent, result: ActionResult) -> dict[str, A
     }
 
 
-def _event_json(event: RouterEvent) -> dict[str, Any]:
-    # The original as parsed: the local stack's QoS only when the local stack gave one.
-    return event.model_dump(
-        mode="json",
-        exclude={"only_actions"} | (set() if event.local_qos is not None else {"local_qos"}),
-    )
-
-
 def _dead_letter(event: RouterEvent, result: ActionResult) -> dict[str, Any]:
     return {
         "kind": "action_failed",
@@ -419,3 +491,12 @@ def _dead_letter(event: RouterEvent, result: ActionResult) -> dict[str, Any]:
         "reason": result.reason,
         "event": _event_json(event),
     }
+
+
+def _event_json(event: RouterEvent) -> dict[str, Any]:
+    """The original as parsed (with the device it was named for, so a replay files it under the
+    same device); the local stack's QoS only when the local stack gave one."""
+    exclude = {"only_actions"} | (set() if event.local_qos is not None else {"local_qos"})
+    if not event.device:
+        exclude.add("device")
+    return event.model_dump(mode="json", exclude=exclude)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mqtt_actions.bindings import DeviceIdentity
 from mqtt_actions.inspector import InspectorLevel
 
 
@@ -35,6 +36,9 @@ class RouterSettings(BaseModel):
     max_hops: int = Field(default=4, ge=1, le=32, alias="MAX_HOPS")
     idempotency_seconds: int = Field(default=3600, ge=60, alias="IDEMPOTENCY_SECONDS")
     webhook_allow_private: bool = Field(default=False, alias="WEBHOOK_ALLOW_PRIVATE")
+    device_bindings_table: str = Field(default="", alias="DEVICE_BINDINGS_TABLE")
+    # Local stack without token checking only: client-id (mqtt_actions.bindings.DeviceIdentity).
+    device_identity: DeviceIdentity = Field(default=DeviceIdentity.BINDING, alias="DEVICE_IDENTITY")
     # Payload parsers: TagoIO's 2 s by default (template parameter ParserTimeoutSeconds).
     parser_timeout_seconds: float = Field(default=2.0, gt=0, le=30, alias="PARSER_TIMEOUT_SECONDS")
     parser_memory_mb: int = Field(default=32, ge=16, le=1024, alias="PARSER_MEMORY_MB")
@@ -114,6 +118,8 @@ class InspectorSettings(BaseModel):
     inspector_table: str = Field(alias="INSPECTOR_TABLE", min_length=1)
     retention_days: int = Field(default=7, ge=1, alias="INSPECTOR_RETENTION_DAYS")
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
+    device_bindings_table: str = Field(default="", alias="DEVICE_BINDINGS_TABLE")
+    device_identity: DeviceIdentity = Field(default=DeviceIdentity.BINDING, alias="DEVICE_IDENTITY")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> InspectorSettings:

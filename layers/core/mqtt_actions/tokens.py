@@ -2,7 +2,7 @@
 token as password, checked by the custom authorizer (functions/authorizer). Pure: no I/O.
 
 The contract (AWS IoT developer guide, "Defining your Lambda function",
-https://docs.aws.amazon.com/iot/latest/developerguide/custom-auth-lambda.html):
+https://docs.aws.amazon.com/iot/latest/developerguide/config-custom-auth.html#custom-auth-lambda):
 - event: `{token?, signatureVerified, protocols, protocolData: {tls: {serverName}, mqtt:
   {username, password (base64), clientId (only when the device sends one)}},
   connectionMetadata: {id}}`;
@@ -26,8 +26,11 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Final
 
+from mqtt_actions.bindings import Binding, client_id_problem
+from mqtt_actions.reserved import TAGO_DATA_POST
 from mqtt_actions.topics import InvalidFilterError, validate_filter
 
 # What TagoIO documents as the MQTT username (not a secret); any other username is accepted too.
@@ -36,7 +39,6 @@ PRINCIPAL_PREFIX: Final = "T"  # never the first character of a certificate id (
 _ESCAPE: Final = "Z"
 PRINCIPAL_MAX: Final = 128
 DEVICE_NAME: Final = re.compile(r"[a-zA-Z0-9:_-]{1,128}", re.ASCII)  # as an IoT thing name
-_PRINCIPAL: Final = re.compile(r"[a-zA-Z0-9]{1,128}", re.ASCII)
 # Ours are 43 characters (32 random bytes); TagoIO's are UUIDs (36). Shorter ones are refused:
 # a short secret is guessable, and the unsalted hash (docs/SECURITY.md) relies on entropy.
 TOKEN_MIN: Final = 16
@@ -140,32 +142,10 @@ def _encode(device: str) -> str:
 def principal_for(device: str) -> str:
     """The IoT principal id of a token device: `T` + the name with every character that is not
     a letter or digit (and `Z` itself) as `Z` + two hex digits. `sensor-01` -> `TsensorZ2d01`.
-    Reversible, so the router needs no lookup (`device_for_principal`)."""
+    Only a name for IoT Core's logs: what principal() returns for a custom authorizer's
+    connection is not documented, so nothing derives a device from it (mqtt_actions.bindings)."""
     check_device_name(device)
     return _encode(device)
-
-
-def device_for_principal(principal: str) -> str | None:
-    """The device of a token principal; None for any other principal (a certificate id, an IAM
-    role, a malformed value)."""
-    if not principal.startswith(PRINCIPAL_PREFIX) or not _PRINCIPAL.fullmatch(principal):
-        return None
-    chars: list[str] = []
-    body, index = principal[len(PRINCIPAL_PREFIX) :], 0
-    while index < len(body):
-        char = body[index]
-        if char != _ESCAPE:
-            chars.append(char)
-            index += 1
-            continue
-        code = body[index + 1 : index + 3]
-        if len(code) != 2 or not all(c in "0123456789abcdef" for c in code):
-            return None
-        chars.append(chr(int(code, 16)))
-        index += 3
-    device = "".join(chars)
-    # Only the canonical form decodes: one device, one principal.
-    return device if DEVICE_NAME.fullmatch(device) and _encode(device) == principal else None
 
 
 # ---------------------------------------------------------------------------- policies
@@ -196,24 +176,64 @@ def policy_patterns(topic_filter: str, *, option: str) -> list[str]:
     return [widened]
 
 
+class TopicAccess(StrEnum):
+    """What a token device may reach (template parameter DeviceTopicAccess)."""
+
+    ACCOUNT = "account"  # TagoIO's rule: any topic of the deployment but the reserved `$...`
+    OWN = "own"  # `<device>/...`, `tago/data/post`, its token's filters and the shared prefixes
+
+
 @dataclass(frozen=True)
 class PolicyScope:
     """What every token of a deployment may reach besides its own device's subtree: the
-    deployment's DevicePublishPrefixes / DeviceSubscribePrefixes, and the ARN prefix
-    `arn:<partition>:iot:<region>:<account>`."""
+    deployment's DeviceTopicAccess, DevicePublishPrefixes / DeviceSubscribePrefixes, and the ARN
+    prefix `arn:<partition>:iot:<region>:<account>`."""
 
     arn_prefix: str
     publish_prefixes: tuple[str, ...] = ()
     subscribe_prefixes: tuple[str, ...] = ()
+    access: TopicAccess = TopicAccess.ACCOUNT
 
 
 def token_policy(
-    scope: PolicyScope, device: str, publish: Sequence[str], subscribe: Sequence[str]
+    scope: PolicyScope,
+    device: str,
+    publish: Sequence[str],
+    subscribe: Sequence[str],
+    *,
+    client_id: str,
 ) -> list[dict[str, Any]]:
-    """The policy statements a token grants: connect with any client id (TagoIO firmware picks
-    its own); publish, subscribe and receive under `<device>/...`, the token's own filters and
-    the deployment's shared prefixes; never `$aws/...` (an explicit Deny, which wins)."""
+    """The policy statements a token grants: connect with exactly the client id its binding
+    holds (mqtt_actions.bindings); with TopicAccess.ACCOUNT publish, subscribe and receive on
+    every topic, as on TagoIO, with OWN under `<device>/...`, `tago/data/post`, the token's own
+    filters and the deployment's shared prefixes; never `$...` (an explicit Deny, which wins:
+    `$aws/...` and every other reserved topic)."""
     arn = scope.arn_prefix
+    connect = {"Effect": "Allow", "Action": "iot:Connect", "Resource": f"{arn}:client/{client_id}"}
+    deny = {
+        "Effect": "Deny",
+        "Action": ["iot:Publish", "iot:RetainPublish", "iot:Subscribe", "iot:Receive"],
+        "Resource": [
+            f"{arn}:topic/$aws/*",
+            f"{arn}:topicfilter/$aws/*",
+            f"{arn}:topic/$*",
+            f"{arn}:topicfilter/$*",
+        ],
+    }
+    if scope.access is TopicAccess.ACCOUNT:
+        for option, filters in (("--publish", publish), ("--subscribe", subscribe)):
+            for topic_filter in filters:
+                policy_patterns(topic_filter, option=option)  # still refused when malformed
+        return [
+            connect,
+            {
+                "Effect": "Allow",
+                "Action": ["iot:Publish", "iot:RetainPublish", "iot:Receive"],
+                "Resource": f"{arn}:topic/*",
+            },
+            {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": f"{arn}:topicfilter/*"},
+            deny,
+        ]
 
     def patterns(filters: Sequence[str], shared: Sequence[str], option: str) -> list[str]:
         found = [device, f"{device}/*"]
@@ -222,10 +242,10 @@ def token_policy(
         found += [f"{prefix}/*" for prefix in shared]
         return list(dict.fromkeys(found))
 
-    pub = patterns(publish, scope.publish_prefixes, "--publish")
+    pub = [*patterns(publish, scope.publish_prefixes, "--publish"), TAGO_DATA_POST]
     sub = patterns(subscribe, scope.subscribe_prefixes, "--subscribe")
     return [
-        {"Effect": "Allow", "Action": "iot:Connect", "Resource": f"{arn}:client/*"},
+        connect,
         {
             "Effect": "Allow",
             "Action": ["iot:Publish", "iot:RetainPublish"],
@@ -237,11 +257,7 @@ def token_policy(
             "Resource": [f"{arn}:topicfilter/{p}" for p in sub],
         },
         {"Effect": "Allow", "Action": "iot:Receive", "Resource": [f"{arn}:topic/{p}" for p in sub]},
-        {
-            "Effect": "Deny",
-            "Action": ["iot:Publish", "iot:RetainPublish", "iot:Subscribe", "iot:Receive"],
-            "Resource": [f"{arn}:topic/$aws/*", f"{arn}:topicfilter/$aws/*"],
-        },
+        deny,
     ]
 
 
@@ -419,7 +435,8 @@ def read_password(event: Any) -> tuple[str | None, str, str | None, str | None]:
     mqtt = protocol_data.get("mqtt") if isinstance(protocol_data, Mapping) else None
     if not isinstance(mqtt, Mapping):
         return None, "no protocolData.mqtt (not an MQTT connection)", None, None
-    username, client_id = _text(mqtt.get("username"), 64), _text(mqtt.get("clientId"), 128)
+    # One character past IoT Core's 128: a longer client id is refused, never cut to fit.
+    username, client_id = _text(mqtt.get("username"), 64), _text(mqtt.get("clientId"), 129)
     password = mqtt.get("password")
     if not isinstance(password, str) or not password:
         return None, "no MQTT password", username, client_id
@@ -440,13 +457,30 @@ def read_password(event: Any) -> tuple[str | None, str, str | None, str | None]:
     return token, "", username, client_id
 
 
+Bind = Callable[[Binding], Binding | None]
+
+
+def _connection_id(event: Mapping[str, Any]) -> str:
+    meta = event.get("connectionMetadata")
+    value = meta.get("id") if isinstance(meta, Mapping) else None
+    return value[:128] if isinstance(value, str) else ""
+
+
 def authorize(
-    event: Any, lookup: Callable[[str], TokenRecord | None], scope: PolicyScope
+    event: Any,
+    lookup: Callable[[str], TokenRecord | None],
+    scope: PolicyScope,
+    bind: Bind,
+    now_ms: int,
 ) -> Decision:
-    """The custom authorizer's logic: one `lookup` by hash, then the answer for IoT Core."""
+    """The custom authorizer's logic: one `lookup` by hash, then `bind` records client id ->
+    device (refused when another device's live connection holds that client id), and only then
+    the answer for IoT Core, which lets the device connect with exactly that client id."""
     token, reason, username, client_id = read_password(event)
     if token is None:
         return Decision(refused(), reason, username=username, client_id=client_id)
+    if (problem := client_id_problem(client_id)) is not None or client_id is None:
+        return Decision(refused(), problem or "no client id", username=username)
     record = lookup(token_hash(token))
     if record is None:
         return Decision(refused(), "unknown token", username=username, client_id=client_id)
@@ -455,10 +489,25 @@ def authorize(
     try:
         principal = principal_for(record.device)
         documents = policy_documents(
-            token_policy(scope, record.device, record.publish, record.subscribe)
+            token_policy(
+                scope, record.device, record.publish, record.subscribe, client_id=client_id
+            )
         )
     except PolicyInputError as exc:  # a stored row edited by hand: refuse, say why
         return Decision(refused(), f"stored token unusable: {exc}", record.device, username)
+    binding = Binding(
+        client_id=client_id,
+        device=record.device,
+        connection_id=_connection_id(event),
+        bound_at_ms=now_ms,
+        # No shorter than the connection may last; a refresh (hourly) binds it again.
+        expires_at_s=now_ms // 1000 + DISCONNECT_AFTER_S + REFRESH_AFTER_S,
+    )
+    holder = bind(binding)
+    if holder is not None:
+        why = f"client id {client_id!r} is held by a live connection of device {holder.device!r}"
+        details = {"held_by": holder.device}
+        return Decision(refused(), why, record.device, username, client_id, details)
     response = {
         "isAuthenticated": True,
         "principalId": principal,
@@ -497,6 +546,7 @@ class AuthorizerSettings:
 
     table: str
     scope: PolicyScope
+    bindings_table: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AuthorizerSettings:
@@ -520,9 +570,20 @@ class AuthorizerSettings:
                     raise AuthorizerSettingsError(msg)
             return tuple(values)
 
+        access = env.get("DEVICE_TOPIC_ACCESS", "").strip() or TopicAccess.ACCOUNT.value
+        if access not in {a.value for a in TopicAccess}:
+            msg = f"DEVICE_TOPIC_ACCESS={access!r} is not account or own (DeviceTopicAccess)"
+            raise AuthorizerSettingsError(msg)
+        bindings = env.get("DEVICE_BINDINGS_TABLE", "").strip()
+        if not bindings:
+            msg = (
+                "DEVICE_BINDINGS_TABLE is not set: template.yaml gives it !Ref DeviceBindingsTable"
+            )
+            raise AuthorizerSettingsError(msg)
         scope = PolicyScope(
             arn_prefix,
             prefixes("DEVICE_PUBLISH_PREFIXES"),
             prefixes("DEVICE_SUBSCRIBE_PREFIXES"),
+            TopicAccess(access),
         )
-        return cls(table, scope)
+        return cls(table, scope, bindings)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -77,8 +77,13 @@ class LoggingInspector:
             level = logger.warning if result.outcome is Outcome.FAILED else logger.info
             level("action outcome", extra={"traceid": message.traceid, **result.model_dump()})
 
-    def record_lifecycle(self, event: LifecycleEvent) -> InspectorEntry:
-        entry = lifecycle_entry(event)
+    def record_lifecycle(
+        self,
+        event: LifecycleEvent,
+        device: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> InspectorEntry:
+        entry = lifecycle_entry(event, device, extra)
         logger.info("lifecycle", extra=entry.model_dump(mode="json"))
         return entry
 
@@ -158,10 +163,16 @@ class DynamoInspector:
 
     # ------------------------------------------------------------ lifecycle (InspectorFunction)
 
-    def record_lifecycle(self, event: LifecycleEvent) -> InspectorEntry:
-        """Store one lifecycle event (a duplicate rewrites the same item); raises on failure."""
+    def record_lifecycle(
+        self,
+        event: LifecycleEvent,
+        device: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> InspectorEntry:
+        """Store one lifecycle event (a duplicate rewrites the same item) under `device` (default
+        its client id); raises on failure."""
         self.flush()
-        (stored,) = self.write([lifecycle_entry(event)])
+        (stored,) = self.write([lifecycle_entry(event, device, extra)])
         return stored
 
     # ------------------------------------------------------------ writing

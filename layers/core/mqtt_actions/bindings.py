@@ -1,0 +1,150 @@
+"""Who a message belongs to: the binding client id -> device. Pure: no I/O (the table is behind
+`ports.BindingReader`; adapters/binding_store.py holds it in DeviceBindingsTable).
+
+What AWS documents, and so all this relies on (docs/SECURITY.md, "How a device is identified"):
+- a custom authorizer receives the MQTT client id (`protocolData.mqtt.clientId`, AWS IoT
+  developer guide "Defining your Lambda function", config-custom-auth.html#custom-auth-lambda),
+  and its policy can allow `iot:Connect` on exactly `client/<that id>`;
+- a rule's `clientid()` is "the ID of the MQTT client sending the message, or `n/a` if the
+  message wasn't sent over MQTT" (iot-sql-functions.html);
+- `principal()` is an X.509 certificate thumbprint for a certificate device (iot-sql-functions.
+  html); what it returns for a custom authorizer's connection is NOT documented, so it never
+  names a token device here;
+- IoT Core keeps one connection per client id: a second CONNECT with the same id closes the
+  first, with `disconnectReason` DUPLICATE_CLIENTID (life-cycle-events.html).
+
+So a token device is named by the binding its authorizer recorded for the client id before it
+answered; a certificate device by its client id, which the DevicePolicy ties to its thing name
+(`iot:Connection.Thing.ThingName`); a message whose client id has no binding belongs to nobody
+(`UNKNOWN_CONNECTION`): it is dead-lettered, never filed under the bare client id.
+
+A binding ends when the disconnect event of its connection arrives (`ends_binding`), when it
+expires (no sooner than the authorizer's disconnectAfterInSeconds), or when the device is
+revoked. The router and the inspector keep what they looked up for `CACHE_SECONDS` at most
+(`DeviceDirectory`), so a revoke or a new binding takes effect within that many seconds; a
+client id with no binding is never cached, so a new binding counts at once.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+UNKNOWN_CONNECTION: Final = "unknown connection"
+NOT_MQTT: Final = "n/a"  # clientid() of a message not sent over MQTT (iot-data Publish)
+CACHE_SECONDS: Final = 5.0
+CACHE_SIZE: Final = 10_000
+CLIENT_ID_MAX: Final = 128  # IoT Core's limit for a client id (AWS IoT Core quotas)
+# `*` and `?` are policy wildcards and `${` a policy variable; `#` and `+` get no lifecycle
+# events (life-cycle-events.html), so a binding of such a client id could never end.
+_CLIENT_ID_REFUSED: Final = re.compile(r"[*?#+]|\$\{")
+_THUMBPRINT: Final = re.compile(r"[0-9a-f]{64}")
+
+
+class DeviceIdentity(StrEnum):
+    """How the router and the inspector name the device of a client id (env DEVICE_IDENTITY).
+    binding: the authorizer's binding, or the thing name of a certificate device (AWS, and the
+    local stack with --auth tokens). client-id: the client id itself (only the local stack
+    without token checking, where nothing is checked at connect)."""
+
+    BINDING = "binding"
+    CLIENT_ID = "client-id"
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One live connection's client id, the device it belongs to, and until when."""
+
+    client_id: str
+    device: str
+    connection_id: str
+    bound_at_ms: int
+    expires_at_s: int
+
+    def live(self, now_s: float) -> bool:
+        return now_s < self.expires_at_s
+
+
+def client_id_problem(client_id: str | None) -> str | None:
+    """Why a client id cannot be bound (None: it can). The reason is for logs and people."""
+    if not client_id:
+        return "no client id: a token device must send one (TagoIO requires it too)"
+    if len(client_id) > CLIENT_ID_MAX:
+        return f"client id longer than {CLIENT_ID_MAX} characters (IoT Core's limit)"
+    if _CLIENT_ID_REFUSED.search(client_id):
+        return (
+            "client id holds '*', '?', '#', '+' or '${': IoT policies read the first as "
+            "wildcards and IoT Core sends no lifecycle events for '#' and '+'"
+        )
+    if not client_id.isprintable():
+        return "client id holds control characters"
+    return None
+
+
+def is_certificate(principal: str) -> bool:
+    """principal() of a connection authenticated by an X.509 certificate (its thumbprint)."""
+    return bool(_THUMBPRINT.fullmatch(principal))
+
+
+def ends_binding(binding: Binding, disconnect_reason: str, disconnected_at_ms: int) -> bool:
+    """Whether a disconnect event of `binding.client_id` ends this binding. DUPLICATE_CLIENTID
+    means a newer connection holds the client id (its own binding, if it is a token device), and
+    a binding recorded after the disconnect belongs to a newer connection too."""
+    return disconnect_reason != "DUPLICATE_CLIENTID" and binding.bound_at_ms <= disconnected_at_ms
+
+
+class DeviceDirectory:
+    """The device of a message's client id, through the bindings, kept warm for `ttl` seconds
+    in a bounded cache (only found bindings are kept: a new binding counts at once)."""
+
+    def __init__(
+        self,
+        lookup: Callable[[str], Binding | None],
+        identity: DeviceIdentity = DeviceIdentity.BINDING,
+        *,
+        ttl: float = CACHE_SECONDS,
+        size: int = CACHE_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._lookup = lookup
+        self._identity = identity
+        self._ttl = ttl
+        self._size = size
+        self._clock = clock
+        self._cache: OrderedDict[str, tuple[float, Binding]] = OrderedDict()
+
+    def device_for(self, client_id: str, principal: str = "") -> str | None:
+        """The device a message of `client_id` belongs to, or None (an unknown connection)."""
+        if client_id == NOT_MQTT:
+            return NOT_MQTT  # published by the stack itself (iot-data), not by a device
+        if self._identity is DeviceIdentity.CLIENT_ID:
+            return client_id or None
+        binding = self.binding(client_id)
+        if binding is not None:
+            return binding.device
+        if client_id and is_certificate(principal):
+            return client_id  # the DevicePolicy lets a certificate connect as its thing only
+        return None
+
+    def binding(self, client_id: str) -> Binding | None:
+        """The live binding of `client_id` (cached for at most `ttl` seconds), or None."""
+        if not client_id:
+            return None
+        now = self._clock()
+        cached = self._cache.get(client_id)
+        if cached is not None and now - cached[0] < self._ttl and cached[1].live(now):
+            self._cache.move_to_end(client_id)
+            return cached[1]
+        self._cache.pop(client_id, None)
+        found = self._lookup(client_id)
+        if found is None or not found.live(now):
+            return None
+        self._cache[client_id] = (now, found)
+        while len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+        return found

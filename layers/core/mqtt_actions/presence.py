@@ -1,0 +1,59 @@
+"""Lifecycle events and the bindings (InspectorFunction's logic): each event is filed under the
+device its client id is bound to, a failed connect names the device holding its client id, and
+the disconnect of a bound connection ends the binding (mqtt_actions.bindings)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from mqtt_actions.bindings import Binding, DeviceIdentity, ends_binding
+from mqtt_actions.inspector import InspectorEntry
+from mqtt_actions.lifecycle import ConnectFailed, Disconnected, LifecycleEvent
+
+
+class LifecycleLog(Protocol):
+    def record_lifecycle(
+        self,
+        event: LifecycleEvent,
+        device: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> InspectorEntry: ...
+
+
+class BindingEnds(Protocol):
+    def get(self, client_id: str) -> Binding | None: ...
+
+    def end(self, client_id: str, *, bound_at_most_ms: int) -> bool: ...
+
+
+def record_presence(
+    event: LifecycleEvent,
+    log: LifecycleLog,
+    bindings: BindingEnds | None,
+    identity: DeviceIdentity,
+    now_s: float | None = None,
+) -> InspectorEntry:
+    """Record `event` in the inspector under its device; end the binding it closes."""
+    binding = None
+    if identity is DeviceIdentity.BINDING and bindings is not None:
+        found = bindings.get(event.client_id)
+        now = time.time() if now_s is None else now_s
+        binding = found if found is not None and found.live(now) else None
+    extra: dict[str, Any] = {}
+    if isinstance(event, ConnectFailed) and binding is not None:
+        extra["held_by"] = binding.device
+        extra["note"] = (
+            f"client id {event.client_id!r} is held by a live connection of device "
+            f"{binding.device!r}; a second device with this client id is refused"
+        )
+    entry = log.record_lifecycle(event, binding.device if binding else None, extra)
+    if (
+        isinstance(event, Disconnected)
+        and binding is not None
+        and bindings is not None
+        and ends_binding(binding, event.disconnect_reason, event.timestamp)
+    ):
+        bindings.end(event.client_id, bound_at_most_ms=event.timestamp)
+    return entry
