@@ -71,7 +71,7 @@ sysdeps: ## install the Debian packages the tests need (apt-get, as root)
 
 venv: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(DOCS_VENV)/.installed ## create or refresh the venvs
 
-test: venv lint typecheck pytest validate security build ## everything CI runs: lint, types, all test suites, SAM lint, IaC scan and build
+test: venv lint typecheck docs pytest validate security build ## everything CI runs: lint, types, the docs site, all test suites, SAM lint, IaC scan and build
 
 # The suite to run while working: everything but the tests marked `slow` (tests/conftest.py marks
 # e2e tests; fault and hostile-input matrices are marked in their files). Property tests run with

@@ -39,9 +39,7 @@ def live_row(page: Page, text: str) -> Any:
 # ---------------------------------------------------------------------------- Live
 
 
-def test_a_publish_appears_on_live_without_reload(
-    watched: Watched, connect: Connect
-) -> None:
+def test_a_publish_appears_on_live_without_reload(watched: Watched, connect: Connect) -> None:
     page = watched.page
     page.goto(page.url.split("/live")[0] + "/live")
     expect(page.locator("#status")).to_have_text("live", timeout=10_000)
