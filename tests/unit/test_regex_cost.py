@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from mqtt_actions.actions import ActionsFileError, parse_actions
 from mqtt_actions.actions.problems import _path as problem_path
+from mqtt_actions.bindings import client_id_problem, is_certificate
 from mqtt_actions.conditions import as_number
 from mqtt_actions.device_profiles import EXTRA_NAME
 from mqtt_actions.parsers.javascript import _V8_WHERE
@@ -118,6 +119,8 @@ def _tagoio(text: str) -> object:
 
 ENTRY_POINTS: dict[str, Callable[[str], object]] = {
     "conditions.as_number (device values)": as_number,
+    "bindings.client_id_problem (client ids, capped first)": client_id_problem,
+    "bindings.is_certificate (principal())": is_certificate,
     "tokens.policy_allows (device topics)": _policy,
     "tokens.weak_token_problem (imported tokens)": weak_token_problem,
     "templating.render": lambda text: render(text, {"VALUE": text}),
@@ -152,6 +155,7 @@ NOT_OUTSIDE_TEXT = {
     "cli/mqtt_actions_cli/console/pages.py": "a device name already validated as a thing name",
 }
 COVERED_MODULES = {
+    "layers/core/mqtt_actions/bindings.py",
     "cli/mqtt_actions_cli/ops/analyses.py",
     "layers/core/mqtt_actions/parsers/javascript.py",
     "layers/core/mqtt_actions/tagoio_query.py",
