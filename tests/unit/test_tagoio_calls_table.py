@@ -1,4 +1,4 @@
-"""The README's TagoIO SDK table is the one `mqtt_actions.tagoio.calls` renders, and each row
+"""The docs' TagoIO SDK table (docs/tagoio/index.md) is the one `mqtt_actions.tagoio.calls` renders, and each row
 says the truth: a supported call resolves to a method of ours, any other raises
 UnsupportedCallError when called (never at construction)."""
 
@@ -13,11 +13,11 @@ import pytest
 from mqtt_actions.tagoio import Account, Device, Resources, Services, Unsupported, Utils
 from mqtt_actions.tagoio.calls import CALLS, NOT_SUPPORTED, SUPPORTED, markdown_table
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "tagoio" / "index.md"
 
 
-def test_the_readme_holds_the_generated_table() -> None:
-    text = README.read_text(encoding="utf-8")
+def test_the_docs_hold_the_generated_table() -> None:
+    text = PAGE.read_text(encoding="utf-8")
     start = text.index("<!-- tagoio-sdk-table:start -->\n") + len(
         "<!-- tagoio-sdk-table:start -->\n"
     )

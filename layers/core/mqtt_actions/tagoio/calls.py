@@ -1,4 +1,4 @@
-"""Every TagoIO SDK call a script may make, and whether it works here: the README's "Move from
+"""Every TagoIO SDK call a script may make, and whether it works here: the docs' "Move from
 TagoIO" table is rendered from CALLS (`markdown_table`), and a test checks each row against the
 objects themselves (a supported call is a method; any other raises UnsupportedCallError)."""
 
