@@ -148,6 +148,10 @@ ENTRY_POINTS: dict[str, Callable[[str], object]] = {
     "tagoio_sdk module paths": lambda text: _SDK_TYPES.fullmatch(f"tagoio_sdk.{text}"),
     "local.sql token pattern": lambda text: _SQL_TOKEN.match(text),
     "tagoio_import.convert": _quietly(_tagoio),
+    "bindings client id and principal (device strings)": lambda text: (
+        client_id_problem(text),
+        is_certificate(text),
+    ),
 }
 # Modules whose patterns never see outside text, with why.
 NOT_OUTSIDE_TEXT = {
@@ -175,6 +179,7 @@ COVERED_MODULES = {
     "cli/mqtt_actions_cli/local/broker_rules.py",
     "cli/mqtt_actions_cli/local/sql.py",
     "cli/mqtt_actions_cli/tagoio_import.py",
+    "layers/core/mqtt_actions/bindings.py",
 }
 # The characters patterns branch on: digits, signs, dots, exponents, placeholders, wildcards, ...
 _ALPHABET = "0123456789+-.eEaAsZ_$*?/#@ \t\n'`()[]{}:,;\ud800"
