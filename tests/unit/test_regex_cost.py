@@ -119,8 +119,6 @@ def _tagoio(text: str) -> object:
 
 ENTRY_POINTS: dict[str, Callable[[str], object]] = {
     "conditions.as_number (device values)": as_number,
-    "bindings.client_id_problem (client ids, capped first)": client_id_problem,
-    "bindings.is_certificate (principal())": is_certificate,
     "tokens.policy_allows (device topics)": _policy,
     "tokens.weak_token_problem (imported tokens)": weak_token_problem,
     "templating.render": lambda text: render(text, {"VALUE": text}),
@@ -159,7 +157,6 @@ NOT_OUTSIDE_TEXT = {
     "cli/mqtt_actions_cli/console/pages.py": "a device name already validated as a thing name",
 }
 COVERED_MODULES = {
-    "layers/core/mqtt_actions/bindings.py",
     "cli/mqtt_actions_cli/ops/analyses.py",
     "layers/core/mqtt_actions/parsers/javascript.py",
     "layers/core/mqtt_actions/tagoio_query.py",
