@@ -1,5 +1,5 @@
-"""The docs' TagoIO SDK table (docs/tagoio/index.md) is the one `mqtt_actions.tagoio.calls` renders, and each row
-says the truth: a supported call resolves to a method of ours, any other raises
+"""The docs' TagoIO SDK table (docs/tagoio/index.md) is the one `mqtt_actions.tagoio.calls`
+renders, and each row says the truth: a supported call resolves to a method of ours, any other raises
 UnsupportedCallError when called (never at construction)."""
 
 from __future__ import annotations
