@@ -1,6 +1,6 @@
 """The docs' TagoIO SDK table (docs/tagoio/index.md) is the one `mqtt_actions.tagoio.calls`
-renders, and each row says the truth: a supported call resolves to a method of ours, any other raises
-UnsupportedCallError when called (never at construction)."""
+renders, and each row says the truth: a supported call resolves to a method of ours, any other
+raises UnsupportedCallError when called (never at construction)."""
 
 from __future__ import annotations
 
