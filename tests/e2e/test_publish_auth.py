@@ -29,6 +29,11 @@ def published_by(stack: LocalStack, device: str) -> list[str]:
     return [json.loads(line)["details"]["topic"] for line in done.stdout.splitlines() if line]
 
 
+# Known gap found at integration (docs/CHANGELOG.md, #21 and #27): in tokens mode the stack's own
+# trusted client has no client-id binding, so the router dead-letters its message as `unknown
+# connection` and the inspector files it under "(unknown)", not the client id. Strict: the day
+# it passes, this marker must go.
+@pytest.mark.xfail(strict=True, reason="trusted local client has no binding in tokens mode")
 def test_without_credentials_it_publishes_as_the_stacks_own_client(
     tokens_stack: LocalStack,
 ) -> None:
