@@ -220,7 +220,8 @@ def test_one_adapter_failing_leaves_the_others_done_and_a_replay_delivers_it_onc
     assert letter["kind"] == "action_failed"
     assert letter["action_id"] == action
     assert letter["reason"]
-    assert letter["event"] == event | {"hops": 0}  # the original, as parsed
+    # the original, as parsed, naming the device its connection resolved to (replays keep it)
+    assert letter["event"] == event | {"hops": 0, "device": event["clientid"]}
 
     # When the letter is replayed, the adapter working again: that action alone runs, once
     assert world.outcomes(world.router(replay(letter))) == {action: "done"}
