@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -60,6 +61,11 @@ def test_a_random_client_id_by_default(
 ) -> None:
     ran = run(capsys, ["publish", "a/b", "x", "--json"], local(aws_env, broker.port))
     assert ran.code == 0, ran.err
+    # QoS 0: the command may return before the fake broker's thread has recorded the message.
+    deadline = time.monotonic() + 10
+    while not broker.received and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert broker.received, "the broker received nothing within 10 s"
     assert broker.received[0].client_id.startswith("mqtt-actions-cli-")
     assert ran.json()["client_id"] == broker.received[0].client_id
 
