@@ -416,6 +416,11 @@ class LocalStack:
     def ready(self) -> bool:
         return self._ready
 
+    @property
+    def idle(self) -> bool:
+        """No invocation queued, running or waiting for a retry (False before the start)."""
+        return self._runtime is not None and self._runtime.idle()
+
     def outputs(self) -> dict[str, Any]:
         return {
             **_started(self._local).outputs,
