@@ -261,7 +261,9 @@ def _no_traceback_in_the_shared_stack(request: pytest.FixtureRequest) -> Iterato
     new = local.lines[start:]
     at = [i for i, line in enumerate(new) if "Traceback" in line]
     if at:
-        pytest.fail("the local stack logged a traceback:\n" + "\n".join(new[at[0] : at[0] + 40]))
+        end = next((i for i in range(at[0] + 1, len(new)) if not new[i].startswith(" ")), at[0])
+        shown = [*new[at[0] : at[0] + 6], "  ...", *new[max(at[0] + 6, end - 12) : end + 1]]
+        pytest.fail("the local stack logged a traceback:\n" + "\n".join(shown))
 
 
 @dataclass
