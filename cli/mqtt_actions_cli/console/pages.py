@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from mqtt_actions.actions import ACTION_TYPES, Action
 from mqtt_actions.inspector import EntryType, InspectorEntry, order_key
 from mqtt_actions.payload import wrap_payload
-from mqtt_actions_cli.console import forms
+from mqtt_actions_cli.console import forms, payloads
 from mqtt_actions_cli.console.app import Console, error_status
 from mqtt_actions_cli.errors import CliError, UsageError
 from mqtt_actions_cli.inspect import describe_entry
@@ -46,10 +46,13 @@ PAGE_ROWS = 50
 
 
 def routes(console: Console) -> list[BaseRoute]:
+    from mqtt_actions_cli.console import device_admin
+
     return [
         *_live(console),
         *_topics(console),
         *_actions(console),
+        *device_admin.routes(console),
         *_devices(console),
         *_dead_letters(console),
         *_outbox_and_publish(console),
@@ -69,6 +72,7 @@ def entry_json(entry: InspectorEntry) -> dict[str, Any]:
     data["summary"] = describe_entry(entry)
     data["topic"] = entry.details.get("topic")
     data["order"] = order_key(entry)  # the Live page inserts a late entry at its place
+    data["by"] = entry.details.get("by")  # published by the stack: action/<id>, analysis/<name>
     return data
 
 
@@ -126,7 +130,7 @@ def _live(console: Console) -> list[BaseRoute]:
             summary=describe_entry(main),
             payload=preview,
             pretty=pretty,
-            hexdump=_hexdump(raw),
+            hexdump=payloads.hexdump(raw),
             points=points,
             outcomes=outcomes,
             details=json.dumps(main.details, indent=2, ensure_ascii=False, default=str),
@@ -164,15 +168,6 @@ async def _events(request: Request, follow: Iterator[list[InspectorEntry]]) -> A
         if close is not None:
             with contextlib.suppress(ValueError):
                 close()
-
-
-def _hexdump(raw: bytes, width: int = 16) -> str:
-    lines = []
-    for start in range(0, len(raw), width):
-        chunk = raw[start : start + width]
-        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-        lines.append(f"{start:08x}  {chunk.hex(' '):<{width * 3}} {text}")
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------- topics
@@ -362,14 +357,26 @@ def _devices(console: Console) -> list[BaseRoute]:
 
     async def listing(request: Request) -> Response:
         since, since_ms = _since(request, "1d")
-        seen = await console.call(devices.seen, target, since_ms=since_ms)
+        found = await console.call(devices.overview, target, since_ms=since_ms)
         try:
             with_tokens = await console.call(tokens.list_devices, target)
-        except CliError:
-            with_tokens = []  # a stack deployed without the tokens table
-        known = {d.device for d in seen}
+            tokens_error = None
+        except CliError as exc:
+            with_tokens, tokens_error = [], exc  # a stack deployed without the tokens table
+        known = {d.device for d in found.devices}
         others = [d for d in with_tokens if d["device"] not in known]
-        return console.page(request, "devices.html", seen=seen, others=others, since=since)
+        return console.page(
+            request,
+            "devices.html",
+            seen=found.devices,
+            refused=found.refused,
+            by_stack=found.published_by_stack,
+            registered={d["device"]: d for d in with_tokens},
+            others=others,
+            tokens_error=tokens_error,
+            since=since,
+            message=request.query_params.get("done"),
+        )
 
     async def device(request: Request) -> Response:
         name = request.path_params["device"]
@@ -385,6 +392,9 @@ def _devices(console: Console) -> list[BaseRoute]:
         )
         history = await console.call(devices.history, target, name, since_ms=since_ms - 86_400_000)
         parser = await console.call(parsers.status, target, name, since_ms=since_ms - 86_400_000)
+        from mqtt_actions_cli.console.device_admin import token_status
+
+        token_state = await token_status(console, name)
         older = page.points[-1]["time_ms"] - 1 if len(page.points) == PAGE_ROWS else None
         return console.page(
             request,
@@ -398,6 +408,8 @@ def _devices(console: Console) -> list[BaseRoute]:
             until=until_text,
             older=older,
             topic_of=bucket.topic_of,
+            token_state=token_state,
+            message=q.get("done"),
         )
 
     async def download(request: Request) -> Response:
@@ -460,20 +472,39 @@ def _series(points: list[dict[str, Any]]) -> dict[str, list[list[float]]]:
 
 
 def _dead_letters(console: Console) -> list[BaseRoute]:
-    async def page(request: Request) -> Response:
+    async def show(request: Request, **context: Any) -> Response:
         letters = await console.call(dlq.list_letters, console.target)
-        return console.page(request, "dlq.html", letters=letters, report=None)
+        return console.page(
+            request,
+            "dlq.html",
+            letters=letters,
+            payload_of={d.message_id: payloads.from_base64(d.payload) for d in letters},
+            words=dlq.STATUS_WORDS,
+            **({"report": None} | context),
+        )
+
+    async def page(request: Request) -> Response:
+        return await show(request)
 
     async def replay(request: Request) -> Response:
         form = await request.form()
         ids = [str(v) for v in form.getlist("id")] if form.get("all") != "true" else None
         report = await console.call(dlq.replay, console.target, ids)
-        letters = await console.call(dlq.list_letters, console.target)
-        return console.page(
-            request, "dlq.html", letters=letters, report=report, words=dlq.STATUS_WORDS
-        )
+        return await show(request, report=report)
 
-    return [Route("/dlq", page), Route("/dlq/replay", replay, methods=["POST"])]
+    async def discard(request: Request) -> Response:
+        # "Discard all" sends the ids the page listed: one that arrived since is kept.
+        ids = [str(v) for v in (await request.form()).getlist("id")]
+        done = await console.call(dlq.discard, console.target, ids)
+        n = len(done.discarded)
+        said = f"discarded {n} dead letter{'' if n == 1 else 's'}: " + ", ".join(done.discarded)
+        return await show(request, message=said)
+
+    return [
+        Route("/dlq", page),
+        Route("/dlq/replay", replay, methods=["POST"]),
+        Route("/dlq/discard", discard, methods=["POST"]),
+    ]
 
 
 # ---------------------------------------------------------------------------- outbox, publish

@@ -177,7 +177,9 @@ def _mqtt_publish(action: MqttPublishAction, ctx: ExecContext) -> dict[str, Any]
     if problem is not None:
         raise ActionError(problem.message, permanent=True)
     hops = ctx.event.hops + 1
-    ctx.deps.publisher.publish(topic, body, qos=action.qos, retain=action.retain, hops=hops)
+    ctx.deps.publisher.publish(
+        topic, body, qos=action.qos, retain=action.retain, hops=hops, source=f"action/{action.id}"
+    )
     return {"topic": topic, "bytes": len(body), "qos": action.qos, "retain": action.retain}
 
 

@@ -200,7 +200,9 @@ class MqttService:
         if problem is not None:
             raise PUBLISH_ERRORS[problem.kind](problem.message)
         hops = self._run.trigger.hops + 1
-        self._run.ports.publisher.publish(topic, body, qos=qos, retain=retain, hops=hops)
+        self._run.ports.publisher.publish(
+            topic, body, qos=qos, retain=retain, hops=hops, source=f"analysis/{self._run.name}"
+        )
         self._run.count("published")
 
     def retained(self, topic: str) -> RetainedMessage | None:
@@ -334,6 +336,25 @@ class EmailService:
         message_id = self._run.ports.notifier.send_email(addresses, subject, message, html)
         self._run.count("emails")
         return message_id
+
+    def to_owner(self, subject: str, message: str) -> list[str]:
+        """E-mail the deployment's owner (NOTIFICATION_EMAIL, comma-separated) as `send` does,
+        rate limit included; the addresses it went to, [] when none is configured."""
+        addresses = [a.strip() for a in self._run.settings.notification_email.split(",")]
+        addresses = [a for a in addresses if a]
+        if not addresses:
+            return []
+        for address in addresses:
+            try:
+                _check_email(address)
+            except InvalidEmailAddressError as exc:
+                raise InvalidEmailAddressError(
+                    f"NOTIFICATION_EMAIL (template parameter NotificationEmail) holds {address!r}: "
+                    f"{exc}; set it to the owner's address, e.g. owner@example.com"
+                ) from None
+        line = "".join(c for c in subject.splitlines()[0] if ord(c) >= 32 and c != "\x7f")
+        self.send(addresses, line[:MAX_SUBJECT_CHARS].strip() or "Notification", message)
+        return addresses
 
 
 class SmsService:
