@@ -75,6 +75,14 @@ def f(context, scope):
 Analysis({}).init(f)
 """
 
+NOTIFIER = """from tagoio_sdk import Analysis, Services
+
+def f(context, scope):
+    Services({}).Notification.send(notification={"title": "t", "message": "m"})
+
+Analysis({}).init(f)
+"""
+
 
 def test_own_scripts_run_unchanged_through_add_tagoio_and_the_local_loader(tmp_path: Path) -> None:
     (tmp_path / "seen-sync.py").write_text(SYNC)
@@ -129,6 +137,26 @@ def test_add_tagoio_copies_unchanged_and_declares_only_what_the_calls_need(tmp_p
         parameters={"EmailSender": SENDER},
     )
     assert local.functions["MailerAnalysis"].layer_module == "mqtt_actions.tagoio"
+
+    notifier = tmp_path / "notify.py"
+    notifier.write_text(NOTIFIER)
+    analyses.add_tagoio(notifier, "notifier", {}, root=tmp_path)
+    props = load_template(tmp_path / "template.yaml")["Resources"]["NotifierAnalysis"]["Properties"]
+    variables = props["Environment"]["Variables"]
+    assert variables["NOTIFICATION_EMAIL"] == {"Ref": "NotificationEmail"}
+    assert variables["EMAIL_SENDER"] == {"Ref": "EmailSender"}
+    statements = props["Policies"][0]["Statement"]
+    rate = next(s for s in statements if s.get("Sid") == "OwnRateCountersOnly")
+    keys = rate["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]
+    assert keys == ["RATE#analysis:notifier:email"]
+    assert any("Fn::If" in s for s in statements)  # ses:SendEmail, only with an EmailSender
+    owner = {"EmailSender": SENDER, "NotificationEmail": "owner@example.com"}
+    local = load_local_template(
+        load_template(tmp_path / "template.yaml"), root=tmp_path, physical={}, parameters=owner
+    )
+    assert local.functions["NotifierAnalysis"].environment["NOTIFICATION_EMAIL"] == (
+        "owner@example.com"
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ import pytest
 from mqtt_actions.adapters.bucket import DynamoBucket
 from mqtt_actions.adapters.token_store import DynamoTokenStore
 from mqtt_actions.analysis import NotConfiguredError
-from mqtt_actions.tagoio import Analysis, Device, UnknownTokenError, token_hash
+from mqtt_actions.tagoio import Analysis, Device, Services, UnknownTokenError, token_hash
 from mqtt_actions.tokens import TokenRecord
-from tests.integration.conftest import Aws
+from tests.integration.conftest import SENDER, Aws
 
 pytestmark = pytest.mark.integration
 
@@ -130,3 +130,49 @@ def test_an_attachment_goes_out_as_a_raw_ses_message_with_the_file(env: Aws) -> 
     raw = str(getattr(sent, "raw_data", ""))
     assert 'filename="export.csv"' in raw
     assert "see the file" in raw
+
+
+def notify(context: Any, scope: list[dict[str, Any]]) -> None:
+    """TagoIO's send-notification snippet, in short: notify the account owner."""
+    Services({"token": context.token}).Notification.send(
+        notification={"title": "Pump 7 stopped", "message": "no flow for 10 minutes"}
+    )
+
+
+notify_handler = Analysis({"token": "analysis-token"}).init(notify)
+
+
+@pytest.mark.parametrize("owner", ["owner@example.com", ""])
+def test_a_notification_is_e_mailed_through_ses_to_the_owner_when_one_is_configured(
+    env: Aws, monkeypatch: pytest.MonkeyPatch, owner: str
+) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    from mqtt_actions.adapters.inspector import DynamoInspector
+
+    for key, value in {
+        "EMAIL_SENDER": SENDER,
+        "NOTIFICATION_EMAIL": owner,
+        "ACTIONS_TABLE": env.tables["ActionsTable"],
+        "INSPECTOR_TABLE": env.tables["InspectorTable"],
+    }.items():
+        monkeypatch.setenv(key, value)
+    sent_before = len(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
+
+    notify_handler(event(), LambdaContext())
+
+    sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages[sent_before:]
+    entries = DynamoInspector(env.tables["InspectorTable"], env.dynamodb, 7).query(
+        device="gateway-1"
+    )
+    (note,) = [e.details for e in entries if e.details.get("action_type") == "notification"]
+    assert (note["outcome"], note["detail"]["title"]) == ("done", "Pump 7 stopped")
+    if owner:
+        (mail,) = sent
+        assert (mail.destinations["ToAddresses"], mail.subject) == ([owner], "Pump 7 stopped")
+        assert mail.source == SENDER
+        assert note["detail"]["email"] == f"sent to {owner}"
+    else:
+        assert sent == []
+        assert note["detail"]["email"] == "no NotificationEmail configured"

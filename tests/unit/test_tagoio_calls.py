@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from mqtt_actions.analysis import InvalidMessageError
+from mqtt_actions.analysis import AnalysisError, InvalidMessageError
 from mqtt_actions.device_profiles import DeviceParam, DeviceProfile
 from mqtt_actions.ports import Outcome
+from mqtt_actions.settings import AnalysisSettings
 from mqtt_actions.tagoio import (
     Account,
     Analysis,
@@ -32,7 +33,7 @@ from mqtt_actions.tagoio import (
 )
 from mqtt_actions.tagoio.utils import envToJson, getDevice, getTokenByName
 from mqtt_actions.tokens import TokenRecord
-from tests.support.analysis_fakes import T0, FakePorts, run
+from tests.support.analysis_fakes import T0, FakePorts, run, settings
 
 TOKEN = "2ec4a1b0-11e6-4a77-991b-8f63b7670001"
 DAY_MS = 86_400_000
@@ -100,13 +101,15 @@ def tago(
     ports: FakePorts | None = None,
     registry: Profiles | None = None,
     ev: dict[str, Any] | None = None,
+    cfg: AnalysisSettings | None = None,
 ) -> Ran:
     handler = Analysis({"token": "analysis-token"}).init(fn)
     handler.tokens = Tokens({token_hash(TOKEN): "sensor-01"})
     handler.profiles = registry if registry is not None else profiles()
     given = ports or FakePorts()
     handler.rows = given.bucket
-    return Ran(run(handler, ev or event(), given), given, handler.profiles)  # type: ignore[arg-type]
+    summary = run(handler, ev or event(), given, cfg)  # type: ignore[arg-type]
+    return Ran(summary, given, handler.profiles)
 
 
 def seeded(points: list[tuple[str, Any, int]], device: str = "sensor-01") -> FakePorts:
@@ -388,6 +391,53 @@ def test_notification_send_is_an_inspector_entry_of_its_own_type() -> None:
     ]
     assert ("notification", Outcome.DONE, "Hot") in kinds
     assert kinds[-1][:2] == ("analysis", Outcome.DONE)
+
+
+def notify(context: Any, scope: Any) -> None:
+    Services({"token": context.token}).Notification.send({"title": "Hot\nroom", "message": "31 C"})
+
+
+def test_without_a_notification_email_a_notification_is_an_inspector_entry_only() -> None:
+    ran = tago(notify, cfg=settings(NOTIFICATION_EMAIL=""))
+    assert ran.ports.notifier.emails == []
+    (note,) = [r for _, r in ran.ports.inspector.outcomes if r.action_type == "notification"]
+    assert note.detail["email"] == "no NotificationEmail configured"
+
+
+def test_with_a_notification_email_the_owner_gets_the_notification_by_email() -> None:
+    ran = tago(notify, cfg=settings(NOTIFICATION_EMAIL="owner@example.com, ann@example.com"))
+    (sent,) = ran.ports.notifier.emails
+    assert (sent["to"], sent["subject"], sent["text"]) == (
+        ["owner@example.com", "ann@example.com"],
+        "Hot",  # one line: the title's first
+        "31 C",
+    )
+    (note,) = [r for _, r in ran.ports.inspector.outcomes if r.action_type == "notification"]
+    assert (note.outcome, note.detail["email"]) == (
+        Outcome.DONE,
+        "sent to owner@example.com, ann@example.com",
+    )
+    assert "analysis:sample:email" in ran.ports.rate_limiter.keys  # email.send's rate limit
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"NOTIFICATION_EMAIL": "not-an-address"}, "NotificationEmail"),
+        ({"NOTIFICATION_EMAIL": "owner@example.com", "EMAIL_SENDER": ""}, "EmailSender"),
+    ],
+)
+def test_a_notification_whose_email_cannot_go_is_recorded_failed_and_fails_the_run(
+    env: dict[str, str], says: str
+) -> None:
+    ports = FakePorts()
+    with pytest.raises(AnalysisError, match=says):
+        tago(notify, ports=ports, cfg=settings(**env))
+    assert ports.notifier.emails == []
+    (note,) = [r for _, r in ports.inspector.outcomes if r.action_type == "notification"]
+    assert note.outcome == Outcome.FAILED
+    assert note.detail["title"] == "Hot\nroom"
+    assert says in str(note.reason)
 
 
 def test_an_email_attachment_is_sent_with_its_file_name_and_content() -> None:

@@ -34,7 +34,7 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "email": ("email",),
     "sms": ("sms",),
     "MQTT": ("mqtt",),
-    "Notification": (),
+    "Notification": ("notification",),  # e-mailed to NotificationEmail when set
     "Device": ("tokens", "bucket"),
     "getData": ("tokens", "bucket"),
     "sendData": ("tokens", "bucket"),
@@ -125,8 +125,13 @@ def _statements(name: str, wanted: set[str]) -> list[str]:
             f"              Action: [{', '.join(actions)}]",
             "              Resource: !GetAtt DevicesTable.Arn",
         ]
-    if "email" in wanted or "sms" in wanted:
-        keys = [f"RATE#analysis:{name}:{c}" for c in ("email", "sms") if c in wanted]
+    mails = "email" in wanted or "notification" in wanted
+    if mails or "sms" in wanted:
+        keys = [
+            f"RATE#analysis:{name}:{c}"
+            for c in ("email", "sms")
+            if c in wanted or (c == "email" and mails)
+        ]
         out += [
             "            - Sid: OwnRateCountersOnly",
             "              Effect: Allow",
@@ -150,7 +155,7 @@ def _statements(name: str, wanted: set[str]) -> list[str]:
             "              Action: sns:Publish",
             "              NotResource: !Sub arn:${AWS::Partition}:sns:*:*:*",
         ]
-    if "email" in wanted:
+    if mails:
         out += [
             "            - !If",
             "              - HasEmailSender",
@@ -185,10 +190,13 @@ def resources_yaml(name: str, script: str, env: Mapping[str, str], wanted: set[s
         variables.append("          DEVICE_TOKENS_TABLE: !Ref DeviceTokensTable")
     if "devices" in wanted:
         variables.append("          DEVICES_TABLE: !Ref DevicesTable")
-    if "email" in wanted or "sms" in wanted:
+    mails = "email" in wanted or "notification" in wanted
+    if mails or "sms" in wanted:
         variables.append("          ACTIONS_TABLE: !Ref ActionsTable")
-    if "email" in wanted:
+    if mails:
         variables.append("          EMAIL_SENDER: !Ref EmailSender")
+    if "notification" in wanted:
+        variables.append("          NOTIFICATION_EMAIL: !Ref NotificationEmail")
     variables += [f"          ANALYSIS_ENV_{k}: {_quote(v)}" for k, v in sorted(env.items())]
     lines = [
         f"  {lid}Logs:",

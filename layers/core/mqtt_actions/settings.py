@@ -30,6 +30,8 @@ class RouterSettings(BaseModel):
     inspector_retention_days: int = Field(default=7, ge=1, alias="INSPECTOR_RETENTION_DAYS")
     inspector_level: InspectorLevel = Field(default=InspectorLevel.ALL, alias="INSPECTOR_LEVEL")
     email_sender: str = Field(default="", alias="EMAIL_SENDER")
+    # TagoIO's Notification.send goes to the account owner: here these addresses (comma-separated)
+    notification_email: str = Field(default="", alias="NOTIFICATION_EMAIL")
     analysis_functions: dict[str, str] = Field(default_factory=dict, alias="ANALYSIS_FUNCTIONS")
     actions_cache_seconds: float = Field(default=30.0, ge=0, alias="ACTIONS_CACHE_SECONDS")
     # Local stack only: a file rewritten on every change of the actions (change_marker.py).
@@ -83,6 +85,8 @@ class AnalysisSettings(BaseModel):
     bucket_table: str = Field(default="", alias="BUCKET_TABLE")
     rate_table: str = Field(default="", alias="ACTIONS_TABLE")  # holds the rate-limit counters
     email_sender: str = Field(default="", alias="EMAIL_SENDER")
+    # TagoIO's Notification.send goes to the account owner: here these addresses (comma-separated)
+    notification_email: str = Field(default="", alias="NOTIFICATION_EMAIL")
     analysis_functions: dict[str, str] = Field(default_factory=dict, alias="ANALYSIS_FUNCTIONS")
     max_hops: int = Field(default=4, ge=1, le=32, alias="MAX_HOPS")
     notify_rate_max: int = Field(default=10, ge=1, alias="NOTIFY_RATE_MAX")

@@ -335,6 +335,25 @@ class EmailService:
         self._run.count("emails")
         return message_id
 
+    def to_owner(self, subject: str, message: str) -> list[str]:
+        """E-mail the deployment's owner (NOTIFICATION_EMAIL, comma-separated) as `send` does,
+        rate limit included; the addresses it went to, [] when none is configured."""
+        addresses = [a.strip() for a in self._run.settings.notification_email.split(",")]
+        addresses = [a for a in addresses if a]
+        if not addresses:
+            return []
+        for address in addresses:
+            try:
+                _check_email(address)
+            except InvalidEmailAddressError as exc:
+                raise InvalidEmailAddressError(
+                    f"NOTIFICATION_EMAIL (template parameter NotificationEmail) holds {address!r}: "
+                    f"{exc}; set it to the owner's address, e.g. owner@example.com"
+                ) from None
+        line = "".join(c for c in subject.splitlines()[0] if ord(c) >= 32 and c != "\x7f")
+        self.send(addresses, line[:MAX_SUBJECT_CHARS].strip() or "Notification", message)
+        return addresses
+
 
 class SmsService:
     """Text messages through SNS, rate limited per analysis."""

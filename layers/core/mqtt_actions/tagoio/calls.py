@@ -85,7 +85,7 @@ CALLS: Final[tuple[tuple[str, str, str], ...]] = (
     (
         "Services(params).Notification.send(notification)",
         SUPPORTED,
-        "an inspector entry of type notification",
+        "an inspector entry of type notification (console: Notifications); e-mailed to NotificationEmail when set",
     ),
     (
         "Services(params).email.send({..., attachment})",

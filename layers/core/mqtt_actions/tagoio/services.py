@@ -8,9 +8,10 @@ import mimetypes
 from collections.abc import Mapping
 from typing import Any, Final
 
-from mqtt_actions.analysis import InvalidMessageError
+from mqtt_actions.analysis import AnalysisError, InvalidMessageError
 from mqtt_actions.ports import ActionResult, EmailAttachment, MessageRecord, Outcome
 from mqtt_actions.tagoio.common import (
+    TagoRun,
     Unsupported,
     UnsupportedCallError,
     current,
@@ -108,8 +109,9 @@ class _Sms:
 
 class _Notification:
     def send(self, notification: Any = None, **kwargs: Any) -> str:
-        """`{"title", "message"}`: an inspector entry of type notification (TagoIO shows it in
-        its app; here `mqtt-actions inspect --type outcome` and the console show it)."""
+        """`{"title", "message"}`: TagoIO notifies the account owner. Here it is an inspector entry
+        of type notification (`mqtt-actions inspect`, the console's Notifications page) and, when
+        the stack has a NotificationEmail, an e-mail to that address (SES, as email.send)."""
         keyword = kwargs.pop("notification", None)
         _no_more("Services.Notification.send", kwargs)
         given = one_object("Services.Notification.send", notification, keyword, "notification")
@@ -120,32 +122,59 @@ class _Notification:
             )
         run = current("Services.Notification.send")
         context = run.context
-        trigger = context.trigger
-        record = MessageRecord(
-            device=trigger.device or f"analysis:{context.name}",
-            topic=trigger.topic or "",
-            traceid=trigger.traceid or "",
-            timestamp=context.time_ms,
-            size=len(message),
-            preview=message[:200],
-            points=0,
-        )
-        extra = {k: v for k, v in given.items() if k not in ("title", "message")}
-        run.notifications += 1
-        result = ActionResult(
-            action_id=f"{context.name}:notification:{run.notifications}",
-            action_type=NOTIFICATION_ACTION_TYPE,
-            outcome=Outcome.DONE,
-            reason=None,
-            detail={
-                "title": title[:200],
-                "message": message[:1000],
-                **({"extra": str(extra)[:500]} if extra else {}),
-            },
-        )
-        context.services.record(record, result)
-        context.logger.info("notification", extra={"title": title, "text": message})
+        failure: AnalysisError | None = None
+        emailed: list[str] = []
+        try:
+            emailed = context.services.email.to_owner(title, message or title)
+        except AnalysisError as exc:  # recorded with the notification, then the run fails
+            failure = exc
+        _record(run, title, message, given, emailed, failure)
+        if failure is not None:
+            raise failure
         return "Notification sent"
+
+
+def _record(
+    run: TagoRun,
+    title: str,
+    message: str,
+    given: Mapping[str, Any],
+    emailed: list[str],
+    failure: AnalysisError | None,
+) -> None:
+    """The notification's own inspector entry: failed when its e-mail could not go."""
+    context = run.context
+    trigger = context.trigger
+    record = MessageRecord(
+        device=trigger.device or f"analysis:{context.name}",
+        topic=trigger.topic or "",
+        traceid=trigger.traceid or "",
+        timestamp=context.time_ms,
+        size=len(message),
+        preview=message[:200],
+        points=0,
+    )
+    extra = {k: v for k, v in given.items() if k not in ("title", "message")}
+    email = (
+        f"not sent: {failure}"
+        if failure is not None
+        else (f"sent to {', '.join(emailed)}" if emailed else "no NotificationEmail configured")
+    )
+    run.notifications += 1
+    result = ActionResult(
+        action_id=f"{context.name}:notification:{run.notifications}",
+        action_type=NOTIFICATION_ACTION_TYPE,
+        outcome=Outcome.FAILED if failure is not None else Outcome.DONE,
+        reason=f"the notification's e-mail was not sent: {failure}" if failure else None,
+        detail={
+            "title": title[:200],
+            "message": message[:1000],
+            "email": email[:500],
+            **({"extra": str(extra)[:500]} if extra else {}),
+        },
+    )
+    context.services.record(record, result)
+    context.logger.info("notification", extra={"title": title, "text": message, "email": email})
 
 
 def _no_more(call: str, kwargs: Mapping[str, Any]) -> None:
