@@ -66,7 +66,17 @@ class DeadLetter:
             "sent_ms": self.sent_ms,
             "replayable": self.replayable,
             "event": self.event,
+            "payload": self.payload,
         }
+
+    @property
+    def payload(self) -> str | None:
+        """The original message's payload (base64), from the event or the record holding it."""
+        event = self.event
+        if event is None and isinstance(self.body, dict):
+            event = self.body.get("event") or self.body.get("requestPayload")
+        found = event.get("payload") if isinstance(event, dict) else None
+        return found if isinstance(found, str) else None
 
 
 def parse_message(message: Mapping[str, Any]) -> DeadLetter:

@@ -54,7 +54,7 @@ PLUGINS: dict[str, tuple[str, str, str, str]] = {
     "dlq": (
         "mqtt_actions_cli.cmd_dlq",
         "register",
-        "the dead-letter queue: list failures, replay them",
+        "the dead-letter queue: list failures, replay or discard them",
         "",
     ),
     "devices": (

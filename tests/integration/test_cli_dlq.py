@@ -267,3 +267,117 @@ def test_replay_needs_id_or_all(target: Target, capsys: pytest.CaptureFixture[st
     ran = run(capsys, ["dlq", "replay"], target)
     assert ran.code == 2
     assert "one of the arguments --id --all is required" in ran.err
+
+
+# ---------------------------------------------------------------------------- discard
+
+
+class Terminal:
+    """stdin as a terminal that answers `answer` to the question."""
+
+    def __init__(self, answer: str, *, tty: bool = True) -> None:
+        self.answer = answer
+        self.tty = tty
+        self.asked = 0
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def readline(self) -> str:
+        self.asked += 1
+        return self.answer + "\n"
+
+
+def test_discard_one_by_id_keeps_the_others_and_invokes_nothing(
+    aws_env: Aws, target: Target, router: FakeRouter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gone = put(aws_env, action_failed("hook", "t-1"))
+    put(aws_env, action_failed("store", "t-2"))
+
+    ran = run(capsys, ["dlq", "discard", "--id", gone, "--yes", "--json"], target)
+
+    assert ran.code == 0, ran.err
+    assert ran.json() == {"discarded": [gone], "kept": 1}
+    assert router.calls == []
+    assert remaining(aws_env) == 1
+    assert visible(aws_env) == 1  # the kept one is visible again at once
+
+
+def test_discard_all_asks_on_a_terminal_and_deletes_on_yes(
+    aws_env: Aws,
+    target: Target,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    put(aws_env, action_failed("hook", "t-1"))
+    put(aws_env, {"kind": "invalid_event", "reason": "bad", "event": {"x": 1}})
+    terminal = Terminal("y")
+    monkeypatch.setattr("sys.stdin", terminal)
+
+    ran = run(capsys, ["dlq", "discard", "--all"], target)
+
+    assert ran.code == 0, ran.err
+    assert terminal.asked == 1
+    assert "Discard 2 dead letters from the local stack?" in ran.err
+    assert "2 dead letters discarded, 0 kept" in ran.out
+    assert remaining(aws_env) == 0
+
+
+@pytest.mark.parametrize(
+    ("tty", "answer", "code", "said"),
+    [
+        (True, "", 1, "not discarded: the answer was not yes"),
+        (True, "n", 1, "not discarded: the answer was not yes"),
+        (True, "whatever", 1, "not discarded: the answer was not yes"),
+        (False, "y", 2, "stdin is not a terminal"),  # never asked: --yes is needed
+    ],
+)
+def test_discard_does_nothing_unless_confirmed(
+    tty: bool,
+    answer: str,
+    code: int,
+    said: str,
+    aws_env: Aws,
+    target: Target,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    put(aws_env, action_failed())
+    terminal = Terminal(answer, tty=tty)
+    monkeypatch.setattr("sys.stdin", terminal)
+    ran = run(capsys, ["dlq", "discard", "--all"], target)
+    assert ran.code == code
+    assert said in ran.err
+    assert terminal.asked == (1 if tty else 0)
+    assert visible(aws_env) == 1
+
+
+def test_discard_an_unknown_id_names_it_and_discards_nothing(
+    aws_env: Aws, target: Target, capsys: pytest.CaptureFixture[str]
+) -> None:
+    known = put(aws_env, action_failed())
+    ran = run(capsys, ["dlq", "discard", "--id", known, "--id", "nope", "--yes"], target)
+    assert ran.code == 2
+    assert "no dead letter with id nope; nothing was discarded" in ran.err
+    assert known in ran.err
+    assert visible(aws_env) == 1
+
+
+def test_discard_on_an_empty_queue(target: Target, capsys: pytest.CaptureFixture[str]) -> None:
+    ran = run(capsys, ["dlq", "discard", "--all"], target)  # nothing to ask about
+    assert ran.code == 0
+    assert "nothing to discard" in ran.out
+
+
+def test_discard_needs_id_or_all(target: Target, capsys: pytest.CaptureFixture[str]) -> None:
+    ran = run(capsys, ["dlq", "discard", "--yes"], target)
+    assert ran.code == 2
+    assert "one of the arguments --id --all is required" in ran.err
+
+
+def test_list_shows_the_original_payload(
+    aws_env: Aws, target: Target, capsys: pytest.CaptureFixture[str]
+) -> None:
+    put(aws_env, action_failed())
+    [letter] = run(capsys, ["dlq", "list", "--json"], target).json()
+    assert letter["payload"] == EVENT["payload"]

@@ -183,3 +183,23 @@ def test_a_stack_from_before_the_prefixes_is_not_checked(aws_env: Aws) -> None:
     actions = ops_actions.parse_file(PUBLISHING, "f")
     applied = ops_actions.apply(target, actions, prune=False, source="f")
     assert applied.created == ["ack", "relay", "near"]
+
+
+def test_dead_letters_discard_one_or_all(aws_env: Aws, target: Target) -> None:
+    for n in range(3):
+        body = {"kind": "invalid_event", "reason": f"bad {n}", "event": {"x": n}}
+        aws_env.sqs.send_message(
+            QueueUrl=aws_env.queues["DeadLetterQueue"], MessageBody=json.dumps(body)
+        )
+    first, *_rest = dlq.list_letters(target)
+    with pytest.raises(NotFoundError):
+        dlq.discard(target, [first.message_id, "nope"])
+    with pytest.raises(UsageError):
+        dlq.discard(target, [])  # an empty choice is not "all"
+    assert len(dlq.list_letters(target)) == 3  # nothing was discarded
+    report = dlq.discard(target, [first.message_id])
+    assert (report.discarded, report.kept) == ([first.message_id], 2)
+    assert first.message_id not in {d.message_id for d in dlq.list_letters(target)}
+    report = dlq.discard(target, None)
+    assert (len(report.discarded), report.kept) == (2, 0)
+    assert dlq.list_letters(target) == []

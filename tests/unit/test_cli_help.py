@@ -15,6 +15,7 @@ COMMANDS = [
     ["outbox"],
     ["dlq", "list"],
     ["dlq", "replay"],
+    ["dlq", "discard"],
     ["devices", "create"],
     ["publish"],
 ]

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from mqtt_actions.actions import ACTION_TYPES, Action
 from mqtt_actions.inspector import EntryType, InspectorEntry, order_key
 from mqtt_actions.payload import wrap_payload
-from mqtt_actions_cli.console import forms
+from mqtt_actions_cli.console import forms, payloads
 from mqtt_actions_cli.console.app import Console, error_status
 from mqtt_actions_cli.errors import CliError, UsageError
 from mqtt_actions_cli.inspect import describe_entry
@@ -126,7 +126,7 @@ def _live(console: Console) -> list[BaseRoute]:
             summary=describe_entry(main),
             payload=preview,
             pretty=pretty,
-            hexdump=_hexdump(raw),
+            hexdump=payloads.hexdump(raw),
             points=points,
             outcomes=outcomes,
             details=json.dumps(main.details, indent=2, ensure_ascii=False, default=str),
@@ -164,15 +164,6 @@ async def _events(request: Request, follow: Iterator[list[InspectorEntry]]) -> A
         if close is not None:
             with contextlib.suppress(ValueError):
                 close()
-
-
-def _hexdump(raw: bytes, width: int = 16) -> str:
-    lines = []
-    for start in range(0, len(raw), width):
-        chunk = raw[start : start + width]
-        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-        lines.append(f"{start:08x}  {chunk.hex(' '):<{width * 3}} {text}")
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------- topics
@@ -460,20 +451,39 @@ def _series(points: list[dict[str, Any]]) -> dict[str, list[list[float]]]:
 
 
 def _dead_letters(console: Console) -> list[BaseRoute]:
-    async def page(request: Request) -> Response:
+    async def show(request: Request, **context: Any) -> Response:
         letters = await console.call(dlq.list_letters, console.target)
-        return console.page(request, "dlq.html", letters=letters, report=None)
+        return console.page(
+            request,
+            "dlq.html",
+            letters=letters,
+            payload_of={d.message_id: payloads.from_base64(d.payload) for d in letters},
+            words=dlq.STATUS_WORDS,
+            **({"report": None} | context),
+        )
+
+    async def page(request: Request) -> Response:
+        return await show(request)
 
     async def replay(request: Request) -> Response:
         form = await request.form()
         ids = [str(v) for v in form.getlist("id")] if form.get("all") != "true" else None
         report = await console.call(dlq.replay, console.target, ids)
-        letters = await console.call(dlq.list_letters, console.target)
-        return console.page(
-            request, "dlq.html", letters=letters, report=report, words=dlq.STATUS_WORDS
-        )
+        return await show(request, report=report)
 
-    return [Route("/dlq", page), Route("/dlq/replay", replay, methods=["POST"])]
+    async def discard(request: Request) -> Response:
+        # "Discard all" sends the ids the page listed: one that arrived since is kept.
+        ids = [str(v) for v in (await request.form()).getlist("id")]
+        done = await console.call(dlq.discard, console.target, ids)
+        n = len(done.discarded)
+        said = f"discarded {n} dead letter{'' if n == 1 else 's'}: " + ", ".join(done.discarded)
+        return await show(request, message=said)
+
+    return [
+        Route("/dlq", page),
+        Route("/dlq/replay", replay, methods=["POST"]),
+        Route("/dlq/discard", discard, methods=["POST"]),
+    ]
 
 
 # ---------------------------------------------------------------------------- outbox, publish

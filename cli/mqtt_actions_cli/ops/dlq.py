@@ -1,4 +1,5 @@
-"""The dead-letter queue: list what could not be done, and replay it through the router.
+"""The dead-letter queue: list what could not be done, replay it through the router, or
+discard it.
 
 Messages are received hidden (visibility timeout) while we work and released again on the way
 out, except those a successful replay deleted: a listing removes nothing."""
@@ -13,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from mqtt_actions_cli.deadletters import DeadLetter, parse_message
-from mqtt_actions_cli.ops.errors import NotFoundError
+from mqtt_actions_cli.ops.errors import NotFoundError, UsageError
 from mqtt_actions_cli.target import InvokeError, Target
 
 ROUTER = "RouterFunction"
@@ -109,6 +110,7 @@ class Letter(BaseModel):
     sent_ms: int | None
     replayable: bool
     event: dict[str, Any] | None
+    payload: str | None = None  # the original message's payload (base64), when the record has it
 
 
 def list_letters(target: Target) -> list[Letter]:
@@ -234,3 +236,27 @@ def _judge(letter: DeadLetter, result: dict[str, Any]) -> _Replay:
     if outcome == "failed":
         return _Replay(letter, "failed_again", "failed again (a new dead letter says why)", result)
     return _Replay(letter, "failed", f"kept: outcome {outcome}; replay it later", result)
+
+
+# ---------------------------------------------------------------------------- discard
+
+
+class DiscardReport(BaseModel):
+    discarded: list[str]  # message ids, in queue order
+    kept: int  # dead letters left in the queue (not chosen)
+
+
+def discard(target: Target, ids: Sequence[str] | None) -> DiscardReport:
+    """Delete the dead letters with these ids (None: every one there now) without replaying
+    them: their failure is dropped for good. An unknown id changes nothing (NotFoundError)."""
+    if ids is not None and not ids:
+        raise UsageError("no dead letter chosen", hint="give an id from `mqtt-actions dlq list`")
+    queue = queue_of(target)
+    with _received(queue, LIST_VISIBILITY) as (letters, deleted):
+        chosen = _choose(letters, ids)
+        for letter in chosen:
+            queue.delete(letter)
+            deleted.add(letter.message_id)
+        return DiscardReport(
+            discarded=[d.message_id for d in chosen], kept=len(letters) - len(chosen)
+        )

@@ -7,9 +7,17 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["first_surrogate", "surrogate_in", "surrogate_problem", "without_surrogates"]
+__all__ = [
+    "first_surrogate",
+    "printable",
+    "surrogate_in",
+    "surrogate_problem",
+    "without_surrogates",
+]
 
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
+# C0 controls but tab, LF and CR, DEL, C1 controls: in a payload they mean bytes, not text.
+_CONTROL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def first_surrogate(text: str) -> int | None:
@@ -46,3 +54,13 @@ def surrogate_in(value: object) -> str | None:
 def without_surrogates(text: str) -> str:
     """`text` with each lone surrogate shown as U+FFFD: for text meant for people."""
     return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+
+
+def printable(raw: bytes) -> str | None:
+    """`raw` as text when it is UTF-8 without control characters (tab, LF and CR allowed), else
+    None: a payload to show as hex or base64, never as replacement characters."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if _CONTROL.search(text) else text

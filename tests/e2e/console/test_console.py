@@ -284,8 +284,7 @@ def test_a_dead_letter_is_replayed(watched: Watched, console: Console, tmp_path:
     )
     page.goto(f"{console.base}/dlq")
     row = page.locator("#letters tr", has_text=action)
-    expect(row).to_contain_text("503 from test")
-    screenshot(page, "dead-letters")
+    expect(row).to_contain_text("503 from test")  # the screenshot: test_dlq_page.py
     row.get_by_role("button", name=re.compile("^Replay ")).click()
     expect(page.locator("#replays")).to_contain_text("replayed")
     expect(page.locator("#letters")).not_to_contain_text(action)
