@@ -6,9 +6,7 @@ live connection holds, and `devices revoke` closes the live connection."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -17,7 +15,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from mqtt_actions.adapters.inspector import DynamoInspector
 from tests.e2e.conftest import LocalStack, running_stack, wait_until
-from tests.support.mqtt_clients import stop_loop
+from tests.support.mqtt_clients import TokenSession as Session
+from tests.support.mqtt_clients import stop_loop, token_session
 
 pytestmark = pytest.mark.e2e
 
@@ -43,32 +42,8 @@ def cli(stack: LocalStack, *argv: str) -> Any:
     return json.loads(ran.stdout)
 
 
-@dataclass
-class Session:
-    paho: mqtt.Client
-    connack: list[ReasonCode] = field(default_factory=list)
-    connected: threading.Event = field(default_factory=threading.Event)
-    disconnected: threading.Event = field(default_factory=threading.Event)
-    subacks: list[list[ReasonCode]] = field(default_factory=list)
-
-
 def session(stack: LocalStack, client_id: str, password: str | None) -> Session:
-    paho = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-    if password is not None:
-        paho.username_pw_set("Token", password)
-    out = Session(paho)
-
-    def on_connect(_c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
-        out.connack.append(reason)
-        out.connected.set()
-
-    paho.on_connect = on_connect
-    paho.on_disconnect = lambda *_: out.disconnected.set()
-    paho.on_subscribe = lambda _c, _u, _m, codes, _p: out.subacks.append(list(codes))
-    paho.connect(stack.host, stack.mqtt_port, keepalive=30)
-    paho.loop_start()
-    assert out.connected.wait(10), f"{client_id}: no CONNACK"
-    return out
+    return token_session(stack.host, stack.mqtt_port, client_id, password)
 
 
 def close(*sessions: Session) -> None:

@@ -198,3 +198,24 @@ def test_an_mqtt_publish_outside_the_declared_prefixes_is_refused_at_run_time() 
     assert outcomes["out"][0] == "refused"
     assert "ActionPublishPrefixes: ack/..., alerts/..." in str(outcomes["out"][1])
     assert [topic for topic, *_ in memory.published] == ["ack/sensor-01"]
+
+
+def test_a_message_the_stack_published_is_attributed_to_who_published_it() -> None:
+    # An action's publish goes out through iot-data naming the action; when that message comes
+    # back through the rule (clientid() is "n/a"), the inspector files it as the action's.
+    memory = Memory()
+    deps = in_memory_deps(parse_actions({"actions": [ECHO]}), memory, clock=lambda: 1000.0)
+    route(event("cmd/sensor-01", b"reboot"), deps, SETTINGS)
+    assert memory.publish_sources == ["action/echo"]
+
+    back = {"clientid": "n/a", "source": ["action/echo"], "hops": ["1"]}
+    route(event("ack/sensor-01", b"reboot", traceid="t-2", **back), deps, SETTINGS)
+    assert (memory.messages[-1].device, memory.messages[-1].source) == ("n/a", "action/echo")
+
+
+def test_a_device_cannot_claim_to_be_an_action() -> None:
+    memory = Memory()
+    deps = in_memory_deps(parse_actions({"actions": [STORE]}), memory, clock=lambda: 1000.0)
+    claim = {"source": ["action/store"]}  # an MQTT 5 user property a device may send
+    route(event("home/sensor-01/temperature", HOT, **claim), deps, SETTINGS)
+    assert (memory.messages[-1].device, memory.messages[-1].source) == ("sensor-01", None)

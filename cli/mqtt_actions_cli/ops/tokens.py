@@ -205,7 +205,49 @@ def import_tokens(
     return report
 
 
+def import_tokens_csv(
+    target: Target, text: str, *, allow_weak: bool, skip_invalid: bool, now_ms: int, source: str
+) -> dict[str, Any]:
+    """A `device,token` CSV's text into the target's token store (`parse_tokens_csv`, then
+    `import_tokens`): `{"imported": n, "rows": [report per row]}`. UsageError when it holds no
+    rows. `source` names the file in that error."""
+    rows = parse_tokens_csv(text.removeprefix("\ufeff"), allow_weak=allow_weak)
+    if not rows:
+        raise UsageError(
+            f"{source} holds no device,token rows", hint="one device,token pair a line"
+        )
+    report = import_tokens(store_for(target), rows, skip_invalid=skip_invalid, now_ms=now_ms)
+    return {"imported": sum(r["status"] == "imported" for r in report), "rows": report}
+
+
 # ---------------------------------------------------------------------------- list, revoke
+
+
+TOKEN_ID_CHARS = 8  # a token's name on pages: the start of its hash (never the token)
+
+
+def token_status(target: Target, device: str, *, now_s: float | None = None) -> dict[str, Any]:
+    """`device`'s tokens (`device_tokens`) and the client ids of its live connections."""
+    now = time.time() if now_s is None else now_s
+    live = {b.client_id for b in bindings_for(target).by_device(device) if b.live(now)}
+    return {"device": device, "tokens": device_tokens(target, device), "client_ids": sorted(live)}
+
+
+def device_tokens(target: Target, device: str) -> list[dict[str, Any]]:
+    """Each token of `device`, newest first: `id` (the start of its hash), `state` (active or
+    revoked), created, revoked, last use (`last_seen`, the last connect) and its client id."""
+    found = [
+        {
+            "id": key[:TOKEN_ID_CHARS],
+            "state": "revoked" if record.revoked_at is not None else "active",
+            "created": record.created_at,
+            "revoked": record.revoked_at,
+            "last_seen": record.last_seen,
+            "last_client_id": record.last_client_id,
+        }
+        for key, record in store_for(target).by_device(device)
+    ]
+    return sorted(found, key=lambda t: t["created"], reverse=True)
 
 
 def list_devices(target: Target, *, now_s: float | None = None) -> list[dict[str, Any]]:

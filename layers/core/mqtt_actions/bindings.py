@@ -37,6 +37,9 @@ from typing import Final
 
 UNKNOWN_CONNECTION: Final = "unknown connection"
 NOT_MQTT: Final = "n/a"  # clientid() of a message not sent over MQTT (iot-data Publish)
+# The inspector's name for a message whose device is unknown: never a device name (`(` and `)`
+# are not allowed in one), so nothing is ever filed under it by mistake.
+UNKNOWN_DEVICE: Final = "(unknown)"
 CACHE_SECONDS: Final = 5.0
 CACHE_SIZE: Final = 10_000
 CLIENT_ID_MAX: Final = 128  # IoT Core's limit for a client id (AWS IoT Core quotas)

@@ -181,7 +181,9 @@ def _mqtt_publish(action: MqttPublishAction, ctx: ExecContext) -> dict[str, Any]
     if outside is not None:  # an action stored before the parameter changed (apply checks)
         raise ActionError(outside, permanent=True)
     hops = ctx.event.hops + 1
-    ctx.deps.publisher.publish(topic, body, qos=action.qos, retain=action.retain, hops=hops)
+    ctx.deps.publisher.publish(
+        topic, body, qos=action.qos, retain=action.retain, hops=hops, source=f"action/{action.id}"
+    )
     return {"topic": topic, "bytes": len(body), "qos": action.qos, "retain": action.retain}
 
 

@@ -203,7 +203,8 @@ def message_entry(message: MessageRecord) -> InspectorEntry:
             "points": message.points,
             "hops": message.hops,
             "matched": message.matched,
-        },
+        }
+        | ({"by": message.source} if message.source else {}),
     )
 
 

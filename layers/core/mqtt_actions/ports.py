@@ -57,6 +57,7 @@ class MessageRecord(BaseModel):
     hops: int = 0
     matched: int = 0
     qos: int | None = None  # known on the local stack only
+    source: str | None = None  # published by the stack: action/<id> or analysis/<name>
 
 
 class ActionError(Exception):
@@ -116,7 +117,11 @@ class AttachmentNotifier(Protocol):
 
 
 class Publisher(Protocol):
-    def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool, hops: int) -> None: ...
+    def publish(
+        self, topic: str, payload: bytes, *, qos: int, retain: bool, hops: int, source: str = ""
+    ) -> None:
+        """`source`: who in the stack publishes (`action/<id>`, `analysis/<name>`): the
+        inspector attributes the message to it."""
 
 
 class RetainedMessage(BaseModel):

@@ -33,7 +33,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from mqtt_actions.actions import Action, effective_rate_limit
-from mqtt_actions.bindings import NOT_MQTT, UNKNOWN_CONNECTION, DeviceDirectory
+from mqtt_actions.bindings import NOT_MQTT, UNKNOWN_CONNECTION, UNKNOWN_DEVICE, DeviceDirectory
 from mqtt_actions.conditions import explain
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.executors import ExecContext, execute
@@ -193,9 +193,6 @@ class RetryLaterError(RuntimeError):
         self.action_ids = list(action_ids)
 
 
-# The inspector's name for a message whose device is unknown: never a device name (`(` and `)`
-# are not allowed in one), so nothing is ever filed under it by mistake.
-UNKNOWN_DEVICE = "(unknown)"
 IDENTITY_CHECK = "identity"  # the inspector line of a message refused for its unknown device
 
 
@@ -246,6 +243,8 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
         hops=event.hops,
         matched=len(matched),
         qos=event.local_qos,
+        # Only a message not sent over MQTT (iot-data: the stack itself) may say who sent it.
+        source=(event.source or None) if event.clientid == NOT_MQTT else None,
     )
     deps.inspector.record_message(message)
     if parsed is not None and parsed.outcome is Outcome.FAILED:
