@@ -355,6 +355,27 @@ def test_the_router_may_update_only_rate_counters_in_the_actions_table() -> None
     assert not re.fullmatch(pattern.replace("*", ".*"), "ACTION")
 
 
+def test_the_inspector_may_only_mark_a_binding_ended() -> None:
+    """It could rebind a client id to another device (SET device) with UpdateItem on any
+    attribute; it only marks a binding ended (issue #21: kept for the last messages)."""
+    from mqtt_actions.adapters.binding_store import DynamoBindingStore
+
+    statement = _statement("InspectorFunction", "BindingEndedAtOnly")
+    allowed = set(statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+    assert "device" not in allowed
+    client = _RecordingDynamo()
+    assert DynamoBindingStore("bindings", client).end("ESP32", bound_at_most_ms=5)  # type: ignore[arg-type]
+    (update,) = client.updates
+    assert _written(update) <= allowed, _written(update) - allowed
+    on_bindings = [
+        s
+        for w, s in IAM
+        if w == "InspectorFunction" and "DeviceBindingsTable" in json.dumps(s["Resource"])
+    ]
+    unconditional = {a for s in on_bindings if "Condition" not in s for a in as_list(s["Action"])}
+    assert unconditional == {"dynamodb:GetItem"}
+
+
 def test_the_authorizer_may_update_only_the_attributes_it_writes() -> None:
     """It could un-revoke a token (SET revokedAt) with UpdateItem on any attribute."""
     from mqtt_actions.adapters.token_store import DynamoTokenStore

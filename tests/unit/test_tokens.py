@@ -76,14 +76,15 @@ def table(record: TokenRecord | None = None) -> Table:
 
 
 class Bindings:
-    """The bindings table's conditional write: another device's live binding wins."""
+    """The bindings table's conditional write: another device's live binding that has not
+    ended wins."""
 
     def __init__(self, *held: Binding) -> None:
         self.rows = {b.client_id: b for b in held}
 
     def bind(self, binding: Binding) -> Binding | None:
         held = self.rows.get(binding.client_id)
-        if held is not None and held.device != binding.device and held.live(NOW_MS / 1000):
+        if held is not None and held.device != binding.device and held.holds(NOW_MS / 1000):
             return held
         self.rows[binding.client_id] = binding
         return None

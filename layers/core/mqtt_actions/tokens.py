@@ -472,6 +472,18 @@ def _connection_id(event: Mapping[str, Any]) -> str:
     return value[:128] if isinstance(value, str) else ""
 
 
+def new_binding(client_id: str, device: str, connection_id: str, now_ms: int) -> Binding:
+    """The binding a connect records: client id -> device from `now_ms`, expiring no sooner
+    than the connection may last (a refresh, hourly, binds it again)."""
+    return Binding(
+        client_id=client_id,
+        device=device,
+        connection_id=connection_id,
+        bound_at_ms=now_ms,
+        expires_at_s=now_ms // 1000 + DISCONNECT_AFTER_S + REFRESH_AFTER_S,
+    )
+
+
 def authorize(
     event: Any,
     lookup: Callable[[str], TokenRecord | None],
@@ -501,15 +513,7 @@ def authorize(
         )
     except PolicyInputError as exc:  # a stored row edited by hand: refuse, say why
         return Decision(refused(), f"stored token unusable: {exc}", record.device, username)
-    binding = Binding(
-        client_id=client_id,
-        device=record.device,
-        connection_id=_connection_id(event),
-        bound_at_ms=now_ms,
-        # No shorter than the connection may last; a refresh (hourly) binds it again.
-        expires_at_s=now_ms // 1000 + DISCONNECT_AFTER_S + REFRESH_AFTER_S,
-    )
-    holder = bind(binding)
+    holder = bind(new_binding(client_id, record.device, _connection_id(event), now_ms))
     if holder is not None:
         why = f"client id {client_id!r} is held by a live connection of device {holder.device!r}"
         details = {"held_by": holder.device}
