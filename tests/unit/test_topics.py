@@ -482,6 +482,63 @@ def test_many_shapes_switch_to_the_tree_and_back() -> None:
         )
 
 
+def _expected(filters: list[str], topic: str) -> list[str]:
+    return sorted(f for f in filters if topic_matches(f, topic))
+
+
+def test_the_tree_remembers_parents_and_forgets_them_at_each_change() -> None:
+    """Topics under one parent walk only their last level (white-box: `_Tree.parents`); an add
+    or a remove between two such topics is seen by the second."""
+    index: _TreeIndex[str] = _TreeIndex()
+    filters = ["site/+/temp", "site/dev1/#", "+/dev1/+", "#", "site/+/+"]
+    for f in filters:
+        index.add(f, f)
+    assert sorted(index.match("site/dev1/temp")) == _expected(filters, "site/dev1/temp")
+    assert index._tree is not None
+    assert (False, "site/dev1/") in index._tree.parents
+    assert sorted(index.match("site/dev1/hum")) == _expected(filters, "site/dev1/hum")
+    index.add("site/dev1/+", "site/dev1/+")
+    assert not index._tree.parents
+    filters.append("site/dev1/+")
+    assert sorted(index.match("site/dev1/hum")) == _expected(filters, "site/dev1/hum")
+    index.remove("site/+/+", "site/+/+")
+    filters.remove("site/+/+")
+    assert sorted(index.match("site/dev1/hum")) == _expected(filters, "site/dev1/hum")
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("x", "/x"),  # parents "" and "/": never one key
+        ("/x", "//x"),
+        ("$SYS/a", "SYS/a"),
+        ("a/b", "a/b/"),
+    ],
+)
+def test_parents_that_look_alike_are_kept_apart(first: str, second: str) -> None:
+    index: _TreeIndex[str] = _TreeIndex()
+    filters = ["+", "/+", "+/+", "//+", "$SYS/+", "+/a", "SYS/#", "a/+/", "a/b/+", "#"]
+    for f in filters:
+        index.add(f, f)
+    for topic in (first, second, first, second):
+        assert sorted(index.match(topic)) == _expected(filters, topic), topic
+
+
+def test_the_parent_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mqtt_actions import topics
+
+    monkeypatch.setattr(topics._Tree, "PARENTS_KEPT", 3)
+    monkeypatch.setattr(topics._Tree, "PARENT_CHARS", 8)
+    index: _TreeIndex[str] = _TreeIndex()
+    index.add("+/+", "+/+")
+    for i in range(10):
+        assert index.match(f"p{i}/t") == ["+/+"]
+        assert index._tree is not None
+        assert len(index._tree.parents) <= 3
+    assert index.match("a-long-parent/t") == ["+/+"]
+    assert (False, "a-long-parent/") not in index._tree.parents  # long parents are not kept
+
+
 def test_the_index_is_generic() -> None:
     index = TopicIndex[tuple[str, int]]()
     index.add("a", ("action", 1))

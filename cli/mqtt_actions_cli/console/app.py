@@ -39,6 +39,20 @@ PAGES = (
 )
 
 
+# The documentation page that explains each console page (mkdocs' directory URLs), served from
+# the checkout's built site (`make docs` writes .site/) under /docs/.
+HELP = {
+    "live": "guides/inspector/",
+    "topics": "guides/console/",
+    "actions": "guides/actions-file/",
+    "devices": "guides/devices/",
+    "dlq": "guides/dead-letters/",
+    "outbox": "get-started/local/",
+    "publish": "guides/console/",
+}
+SITE = HERE.parents[2] / ".site"
+
+
 class Console:
     """What the routes share: the target, the templates, and how often Live polls."""
 
@@ -58,9 +72,11 @@ class Console:
     def page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
         context.setdefault("problems", [])
         context.setdefault("message", None)
+        current = name.split("/")[0].split("_")[0].removesuffix(".html")
         base = {
             "pages": PAGES,
-            "current": name.split("/")[0].split("_")[0].removesuffix(".html"),
+            "current": current,
+            "help": HELP.get(current, ""),
             "target": self.target.describe(),
             "local": self.target.is_local,
             "csrf": request.scope.get("state", {}).get("csrf", ""),
@@ -124,9 +140,24 @@ def create_app(
         Route("/", home),
         *pages.routes(console),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        docs_route(console, SITE),
     ]
     from botocore.exceptions import BotoCoreError, ClientError
 
     handlers = {CliError: on_error, BotoCoreError: on_error, ClientError: on_error}
     app = Starlette(routes=routes, exception_handlers=handlers)
     return Guard(app, token=token, hosts=hosts)
+
+
+def docs_route(console: Console, site: Path) -> Mount | Route:
+    """/docs/: the documentation site built in this checkout, or, when it is not built (an
+    installed package, a fresh clone before `make docs`), a page that says how to get it."""
+    if (site / "index.html").is_file():
+        return Mount("/docs", StaticFiles(directory=site, html=True), name="docs")
+
+    async def not_built(request: Request) -> Response:
+        page = request.path_params.get("page", "").strip("/")
+        source = f"docs/{page}.md" if page else "docs/index.md"
+        return console.page(request, "docs_missing.html", 404, source=source)
+
+    return Route("/docs/{page:path}", not_built)

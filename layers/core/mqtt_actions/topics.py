@@ -6,6 +6,7 @@ level, and filters starting with a wildcard never match topics starting with `$`
 subscriptions and follow the spec.)
 """
 
+import itertools
 from collections.abc import Callable, Hashable
 from functools import lru_cache
 from operator import itemgetter
@@ -264,10 +265,18 @@ class _Node[V: Hashable]:
 class _Tree[V: Hashable]:
     """Wildcard filters as a level tree: dict children, a `+` child, `#` values per node.
 
-    Walked level by level, never recursively: a topic can have 32,768 levels.
+    Walked level by level, never recursively: a topic can have 32,768 levels. Topics share
+    their parents (`site/dev7/temp`, `site/dev7/hum`): what the walk found down to a topic's
+    parent level (the `#` values met and the nodes reached) is kept per parent, so the next
+    topic under that parent walks its last level only. At most PARENTS_KEPT parents (then the
+    memo starts again), only short parents and small frontiers; cleared by every change.
     """
 
-    __slots__ = ("dollar_root", "root")
+    PARENTS_KEPT: ClassVar[int] = 4_096
+    PARENT_CHARS: ClassVar[int] = 256
+    FRONTIER_KEPT: ClassVar[int] = 64
+
+    __slots__ = ("dollar_root", "parents", "root")
 
     def __init__(self) -> None:
         self.root: _Node[V] = _Node()
@@ -275,9 +284,14 @@ class _Tree[V: Hashable]:
         # The root as `$` topics see it: the same children, no `+` or `#` [MQTT-4.7.2-1].
         self.dollar_root: _Node[V] = _Node()
         self.dollar_root.children = self.root.children
+        # parent (the topic up to and with its last `/`; `$` topics keyed apart) -> the `#`
+        # values met above the last level, how many filters gave them, the nodes reached
+        self.parents: dict[tuple[bool, str], tuple[tuple[V, ...], int, tuple[_Node[V], ...]]]
+        self.parents = {}
 
     def set(self, levels: list[str], is_hash: bool, values: tuple[V, ...]) -> None:
         """Set the values of a filter (its levels before a trailing `#`); () removes it."""
+        self.parents.clear()
         path: list[tuple[_Node[V], str]] = []
         node = self.root
         for level in levels:
@@ -309,31 +323,62 @@ class _Tree[V: Hashable]:
                     parent.children = None
             node = parent
 
-    def match(self, levels: list[str], dollar: bool, result: list[V]) -> int:
+    def match(self, topic: str, levels: list[str], dollar: bool, result: list[V]) -> int:
         """Append the values of filters matching the topic `levels`; return how many filters."""
+        last = levels[-1]
+        parent = topic[: len(topic) - len(last)]
+        known = self.parents.get((dollar, parent))
+        if known is None:
+            known = self._walk(levels, dollar)
+            if len(parent) <= self.PARENT_CHARS and len(known[2]) <= self.FRONTIER_KEPT:
+                if len(self.parents) >= self.PARENTS_KEPT:
+                    self.parents.clear()
+                self.parents[dollar, parent] = known
+        above, found, frontier = known
+        if above:
+            result += above
+        for node in frontier:  # the last level: `<path>/#` with it to spare, then its child
+            if node.hash:
+                result += node.hash
+                found += 1
+            if node.children is not None and (child := node.children.get(last)):
+                if child.values:
+                    result += child.values
+                    found += 1
+                if child.hash:  # `<path>/#` matches its parent level too
+                    result += child.hash
+                    found += 1
+            if (child := node.plus) is not None:
+                if child.values:
+                    result += child.values
+                    found += 1
+                if child.hash:
+                    result += child.hash
+                    found += 1
+        return found
+
+    def _walk(
+        self, levels: list[str], dollar: bool
+    ) -> tuple[tuple[V, ...], int, tuple[_Node[V], ...]]:
+        """Down to the topic's parent level: the `#` values met on the way (filters with levels
+        to spare), how many filters gave them, and the nodes reached."""
+        above: list[V] = []
         found = 0
         frontier = [self.dollar_root if dollar else self.root]
-        for level in levels:
+        for level in itertools.islice(levels, len(levels) - 1):
             deeper: list[_Node[V]] = []
             for node in frontier:
-                if node.hash:  # `<path>/#` with levels to spare
-                    result += node.hash
+                if node.hash:
+                    above += node.hash
                     found += 1
                 if node.children is not None and (child := node.children.get(level)):
                     deeper.append(child)
                 if node.plus is not None:
                     deeper.append(node.plus)
             if not deeper:
-                return found
+                return tuple(above), found, ()
             frontier = deeper
-        for node in frontier:  # at the topic's depth: its filters, and `<path>/#` too
-            if node.values:
-                result += node.values
-                found += 1
-            if node.hash:
-                result += node.hash
-                found += 1
-        return found
+        return tuple(above), found, tuple(frontier)
 
 
 # For each shape a topic fits: the shape's key function and its filters' lookup.
@@ -505,7 +550,7 @@ class TopicIndex[V: Hashable]:
         sources = 0
         if plan is None:
             assert self._tree is not None  # noqa: S101 - plans are None only with a tree
-            sources = self._tree.match(levels, depth < 0, result)
+            sources = self._tree.match(topic, levels, depth < 0, result)
         else:
             for key, get in plan:
                 hit = get(key(levels))

@@ -432,3 +432,26 @@ def test_a_cross_site_post_is_refused(
     assert _raw(console, "POST", "/publish", form, f"topic={topic}&payload=x") == 403
     entries = console.cli("inspect", "--since", "5m", "--json", "--type", "publish")
     assert topic not in entries.stdout
+
+
+def test_each_page_links_to_the_documentation_that_explains_it(
+    watched: Watched, console: Console
+) -> None:
+    """The console serves the checkout's built site under /docs/ (`make test` builds it before
+    the tests; without it, the page says to run `make docs`)."""
+    from tests.e2e.conftest import ROOT
+
+    page = watched.page
+    page.goto(f"{console.base}/dlq")
+    link = page.get_by_role("link", name="Docs")
+    expect(link).to_have_attribute("href", "/docs/guides/dead-letters/")
+    with page.context.expect_page() as opened:
+        link.click()
+    docs = opened.value
+    docs.wait_for_load_state()
+    if (ROOT / ".site" / "index.html").is_file():
+        expect(docs.get_by_role("heading", name="Dead letters", level=1)).to_be_visible()
+    else:
+        expect(docs.get_by_text("make docs", exact=True)).to_be_visible()
+        expect(docs.get_by_text("docs/guides/dead-letters.md")).to_be_visible()
+    docs.close()
