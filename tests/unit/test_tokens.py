@@ -432,6 +432,9 @@ def test_last_seen_is_written_at_most_every_five_minutes_unless_the_client_id_ch
         pytest.param("2f1c5a8e-5a3b-4b8f-9c61-0d4e7a9b3c21", False, id="tagoio-uuid"),
         pytest.param("2F1C5A8E-5A3B-4B8F-9C61-0D4E7A9B3C21", False, id="uppercase-uuid"),
         pytest.param("q3Jv0x-Zk8_Lm2Pw7Rt5Yb9Nc4Hd1Fg6", False, id="token-urlsafe"),
+        # token_urlsafe(32) without a digit, - or _ (one draw in ~7,500): it failed the test below
+        pytest.param("qJvxZkLmPwRtYbNcHdFgAsDeQwErTyUiOpKjHgFdSaZ", False, id="urlsafe-letters"),
+        pytest.param("abcdefghijklmnopqrstuvwxyzabcdef", True, id="long-one-class"),
         pytest.param("aaaaaaaaaaaaaaaa", True, id="one-character"),
         pytest.param("00000000-0000-0000-0000-000000000001", True, id="uuid-of-zeros"),
         pytest.param("abcdefghijklmnopqrstuvwxyz", True, id="one-class"),

@@ -436,8 +436,14 @@ class LocalStack:
             "MqttPort": self.mqtt_port,
             "Region": REGION,
             "DeviceAuth": self.options.auth,  # anonymous | tokens: devices create says which
+            # where mqtt_publish actions may publish: `actions apply` checks each topic
+            "ActionPublishPrefixes": self._router_environment("ACTION_PUBLISH_PREFIXES"),
             **self._tls_outputs(),
         }
+
+    def _router_environment(self, name: str) -> str | None:
+        router = _started(self._local).functions.get("RouterFunction")
+        return None if router is None else router.environment.get(name)
 
     def _tls_outputs(self) -> dict[str, Any]:
         broker, files = _started(self._broker), self._tls_files
