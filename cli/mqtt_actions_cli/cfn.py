@@ -283,6 +283,9 @@ class Resolver:
         if name in pseudo:
             return pseudo[name]
         if name in self._parameters:
+            spec = self._template.get("Parameters", {}).get(name, {})
+            if spec.get("Type") == "CommaDelimitedList":  # a list, as CloudFormation's !Ref
+                return self._parameters[name].split(",")
             return self._parameters[name]
         if name in self._physical:
             return self._physical[name]

@@ -10,6 +10,7 @@ import pytest
 
 from mqtt_actions.actions import WebhookAction, parse_actions
 from mqtt_actions.router import route
+from tests.support.lambda_env import router_settings
 from tests.support.router_fakes import SETTINGS, Memory, event, in_memory_deps
 
 STORE = {"id": "store", "topics": ["home/+/temperature"], "type": "insert_bucket"}
@@ -177,6 +178,26 @@ def test_a_device_value_cannot_steer_an_mqtt_publish_to_another_topic() -> None:
     [result] = summary.results
     assert (result.outcome.value, memory.published) == ("refused", [])
     assert "$VARIABLE$ holds '/'" in str(result.reason)
+
+
+def test_an_mqtt_publish_outside_the_declared_prefixes_is_refused_at_run_time() -> None:
+    """The router's iot:Publish covers ActionPublishPrefixes only: an action stored before the
+    parameter changed is refused with the parameter named, not failed by IoT at each message."""
+    memory = Memory()
+    actions = [
+        {"id": "ok", "topics": ["in/+"], "type": "mqtt_publish", "topic": "ack/$DEVICE$"},
+        {"id": "out", "topics": ["in/+"], "type": "mqtt_publish", "topic": "cmd/$DEVICE$"},
+    ]
+    deps = in_memory_deps(parse_actions({"actions": actions}), memory, clock=lambda: 1.0)
+    settings = router_settings(ACTION_PUBLISH_PREFIXES="ack,alerts")
+
+    summary = route(event("in/sensor-01", {"variable": "v"}), deps, settings)
+
+    outcomes = {r.action_id: (r.outcome.value, r.reason) for r in summary.results}
+    assert outcomes["ok"] == ("done", None)
+    assert outcomes["out"][0] == "refused"
+    assert "ActionPublishPrefixes: ack/..., alerts/..." in str(outcomes["out"][1])
+    assert [topic for topic, *_ in memory.published] == ["ack/sensor-01"]
 
 
 def test_a_message_the_stack_published_is_attributed_to_who_published_it() -> None:

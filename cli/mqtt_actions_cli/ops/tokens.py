@@ -229,7 +229,7 @@ TOKEN_ID_CHARS = 8  # a token's name on pages: the start of its hash (never the 
 def token_status(target: Target, device: str, *, now_s: float | None = None) -> dict[str, Any]:
     """`device`'s tokens (`device_tokens`) and the client ids of its live connections."""
     now = time.time() if now_s is None else now_s
-    live = {b.client_id for b in bindings_for(target).by_device(device) if b.live(now)}
+    live = {b.client_id for b in bindings_for(target).by_device(device) if b.holds(now)}
     return {"device": device, "tokens": device_tokens(target, device), "client_ids": sorted(live)}
 
 
@@ -257,7 +257,7 @@ def list_devices(target: Target, *, now_s: float | None = None) -> list[dict[str
     now = time.time() if now_s is None else now_s
     bound: dict[str, list[str]] = {}
     for binding in bindings_for(target).all():
-        if binding.live(now):
+        if binding.holds(now):  # an ended binding is no live connection
             bound.setdefault(binding.device, []).append(binding.client_id)
     for _key, record in store_for(target).all():
         entry = devices.setdefault(
@@ -320,11 +320,11 @@ def revoke(
         if record.revoked_at is None:
             store.revoke(key, now_ms)
             revoked += 1
-    client_ids = sorted({b.client_id for b in bindings.by_device(device)})
-    closed = []
-    for client_id in client_ids:
-        if closer.close(client_id):
-            closed.append(client_id)
+    held = bindings.by_device(device)
+    # An ended binding's connection is gone (another connection may use its client id now).
+    client_ids = sorted({b.client_id for b in held if b.ended_at_ms is None})
+    closed = [client_id for client_id in client_ids if closer.close(client_id)]
+    for client_id in sorted({b.client_id for b in held}):
         bindings.delete(client_id, device)
     return {
         "device": device,
@@ -394,7 +394,9 @@ def check_client_ids(
     """Devices that would collide on a client id: from the live bindings, the client id each
     token device last connected with, and `imported` rows (line, device, client id)."""
     now = time.time() if now_s is None else now_s
-    uses = [(b.device, b.client_id, "connected") for b in bindings_for(target).all() if b.live(now)]
+    uses = [
+        (b.device, b.client_id, "connected") for b in bindings_for(target).all() if b.holds(now)
+    ]
     uses += [
         (record.device, record.last_client_id, "last connect")
         for _key, record in store_for(target).all()

@@ -286,7 +286,7 @@ class ConnectionCloser(Protocol):
 
 
 class BindingStore(Protocol):
-    """Client id -> device bindings of live token connections (mqtt_actions.bindings)."""
+    """Client id -> device bindings of token connections, live or ended (mqtt_actions.bindings)."""
 
     def get(self, client_id: str) -> Binding | None: ...
 
@@ -294,7 +294,9 @@ class BindingStore(Protocol):
         """Record it; the holder's binding (nothing changed) when another device holds it."""
         ...
 
-    def end(self, client_id: str, *, bound_at_most_ms: int) -> bool: ...
+    def end(self, client_id: str, *, bound_at_most_ms: int) -> bool:
+        """Mark it ended at that time (kept until it expires) if bound at or before it."""
+        ...
 
     def delete(self, client_id: str, device: str) -> bool: ...
 

@@ -202,7 +202,7 @@ def resolve_device(event: RouterEvent, deps: RouterDeps) -> RouterEvent | None:
         return event  # a replay or a dry run: named when it first came
     if deps.devices is None:
         return None
-    device = deps.devices.device_for(event.clientid, event.principal)
+    device = deps.devices.device_for(event.clientid, event.principal, event.timestamp)
     return None if device is None else event.model_copy(update={"device": device})
 
 
