@@ -256,15 +256,16 @@ def _actions(console: Console) -> list[BaseRoute]:
         except UsageError as exc:
             if isinstance(exc, NotFoundError):
                 raise
+            placed = forms.problems_by_field(exc.problems, form.get("type", ""))
             return console.page(
                 request,
                 "action_form.html",
                 400,
                 form=form,
                 original=original or "",
-                errors=forms.problems_by_field(exc.problems),
+                errors=placed,
                 message=exc.message,
-                problems=exc.problems,
+                problems=[text for texts in placed.values() for text in texts],
             )
         return RedirectResponse(f"/actions?done=saved+{action.id}", status_code=303)
 
