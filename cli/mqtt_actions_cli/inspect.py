@@ -304,7 +304,8 @@ def describe_entry(entry: InspectorEntry) -> str:
             ]
             if d.get("hops"):
                 parts.append(f"hop {d['hops']}")
-            parts.append(_preview(str(d.get("preview", ""))))
+            binary = "binary, base64 " if d.get("encoding") == "base64" else ""
+            parts.append(binary + _preview(str(d.get("preview", ""))))
         case model.EntryType.ACTION:
             text = f"{d.get('action_id')} ({d.get('action_type')}) {d.get('outcome')}"
             if d.get("reason"):
