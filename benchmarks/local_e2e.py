@@ -12,7 +12,7 @@ Three paths, each in a fresh subprocess:
     "stored" = delivered to a QoS 1 subscriber of `bench/#`;
   - the local stack (`make run`'s command, state saved every few seconds) at
     `InspectorLevel=all` and at `errors`: every message matches two actions, `insert_bucket` and
-    `mqtt_publish` (to `echo/<device>`, which the route rule routes again); "stored" = the
+    `mqtt_publish` (to `out/echo/<device>`, which the route rule routes again); "stored" = the
     stack's outcome line for the message (printed after the handler returned, its row written
     and its echo published), read from its log: polling its moto for rows would compete with
     the handlers for its CPU.
@@ -74,7 +74,7 @@ actions:
   - id: bench-echo
     topics: ["bench/#"]
     type: mqtt_publish
-    topic: echo/$DEVICE$
+    topic: out/echo/$DEVICE$
     payload: $PAYLOAD$
     qos: 1
 """
@@ -422,7 +422,7 @@ def run_handlers(level: str, count: int) -> None:
                 payload = _point(n).encode()
                 outcomes = invoke("bench/floor", payload, n)["outcomes"]
                 assert outcomes == {"bench-store": "done", "bench-echo": "done"}, outcomes
-                invoke("echo/floor", payload, n)  # the echo, routed again by the route rule
+                invoke("out/echo/floor", payload, n)  # the echo, routed again by the route rule
             print(f"handlers {count / (time.perf_counter() - start):.1f}", flush=True)
 
 

@@ -74,7 +74,14 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=8)
 def _parsed(path: Path, _mtime_ns: int, _size: int) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return parse_template(path.read_text(encoding="utf-8"))
+
+
+def parse_template(text: str) -> dict[str, Any]:
+    """A template's text (YAML with short tags, or JSON, as CloudFormation's GetTemplate gives)."""
+    data = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    if not isinstance(data, dict):
+        raise TemplateError("the template is not a mapping of sections (Resources, Outputs, ...)")
     return data
 
 
@@ -276,6 +283,9 @@ class Resolver:
         if name in pseudo:
             return pseudo[name]
         if name in self._parameters:
+            spec = self._template.get("Parameters", {}).get(name, {})
+            if spec.get("Type") == "CommaDelimitedList":  # a list, as CloudFormation's !Ref
+                return self._parameters[name].split(",")
             return self._parameters[name]
         if name in self._physical:
             return self._physical[name]

@@ -62,7 +62,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         sub,
         "list",
         summary="the analyses template.yaml declares",
-        description="Each analysis: name, function, kind (tagoio script or python), script.",
+        description=(
+            "Each analysis: name, function, kind (tagoio script or python), script. Locally the\n"
+            "analyses of template.yaml (the local stack runs them); with --stack those the\n"
+            "deployed stack holds (its template), and template.yaml's not deployed yet."
+        ),
         examples="""
   mqtt-actions analyses list
   mqtt-actions analyses list --stack mqtt-actions-dev --json""",
@@ -129,6 +133,9 @@ def run_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+NOT_DEPLOYED = "(not deployed: sam deploy)"
+
+
 def run_list(args: argparse.Namespace) -> int:
     target: Target | None = args.get_target() if args.stack else None
     found = analyses.list_analyses(target)
@@ -136,7 +143,7 @@ def run_list(args: argparse.Namespace) -> int:
     def render() -> str:
         return table(
             ["analysis", "function", "kind", "script"],
-            [[a["name"], a["deployed_as"], a["kind"], a["script"]] for a in found],
+            [[a["name"], a["deployed_as"] or NOT_DEPLOYED, a["kind"], a["script"]] for a in found],
         )
 
     emit(args, found, render)

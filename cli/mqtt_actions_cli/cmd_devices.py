@@ -311,14 +311,16 @@ def run_import_tokens(args: argparse.Namespace) -> int:
         raise UsageError(
             f"cannot read {path}: {exc}", hint="give a UTF-8 CSV of device,token rows"
         ) from None
-    rows = tokens.parse_tokens_csv(text, allow_weak=args.allow_weak)
-    if not rows:
-        raise UsageError(f"{path} holds no device,token rows")
     target: Target = args.get_target()
-    report = tokens.import_tokens(
-        tokens.store_for(target), rows, skip_invalid=args.skip_invalid, now_ms=_now_ms()
+    done = tokens.import_tokens_csv(
+        target,
+        text,
+        allow_weak=args.allow_weak,
+        skip_invalid=args.skip_invalid,
+        now_ms=_now_ms(),
+        source=str(path),
     )
-    imported = sum(r["status"] == "imported" for r in report)
+    report, imported = done["rows"], done["imported"]
 
     def render() -> str:
         body = table(
@@ -328,7 +330,7 @@ def run_import_tokens(args: argparse.Namespace) -> int:
         )
         return f"{body}\n{imported} of {len(report)} rows imported into {target.describe()}"
 
-    emit(args, {"imported": imported, "rows": report}, render)
+    emit(args, done, render)
     return EXIT_OK if all(r["status"] == "imported" for r in report) else EXIT_USAGE
 
 

@@ -304,6 +304,8 @@ def describe_entry(entry: InspectorEntry) -> str:
             ]
             if d.get("hops"):
                 parts.append(f"hop {d['hops']}")
+            if d.get("by"):
+                parts.append(f"by {str(d['by']).replace('/', ' ', 1)}")
             binary = "binary, base64 " if d.get("encoding") == "base64" else ""
             parts.append(binary + _preview(str(d.get("preview", ""))))
         case model.EntryType.ACTION:

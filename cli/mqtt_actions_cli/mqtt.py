@@ -23,8 +23,10 @@ def publish_once(
     username: str | None = None,
     password: str | None = None,
     timeout: float = TIMEOUT,
+    refused_hint: str | None = None,
 ) -> None:
-    """`username`/`password`: the CONNECT's (a device's token, or the stack's own client)."""
+    """`username`/`password`: the CONNECT's (a device's token, or the stack's own client);
+    `refused_hint`: what to do when the broker refuses it (default: about the credentials)."""
     # Imported here: only `publish` needs paho.
     from paho.mqtt.client import Client
     from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -58,7 +60,7 @@ def publish_once(
         if reason.is_failure:
             raise TargetError(
                 f"the broker on {broker} refused the connection: {reason}",
-                hint=_refusal_hint(username),
+                hint=refused_hint or _refusal_hint(username),
             )
         info = client.publish(topic, payload, qos=qos, retain=retain)
         try:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mqtt_actions.publishing import PREFIXES_PARAMETER, parse_prefixes
 from mqtt_actions.settings import RouterSettings, SettingsError
 from mqtt_actions_cli.cfn import Resolver, TemplateError, load_template
 from mqtt_actions_cli.target import Target
@@ -32,7 +33,41 @@ class RouterEnvironment:
     notes: list[str] = field(default_factory=list)
 
 
+def action_publish_prefixes(target: Target | None) -> tuple[str, ...] | None:
+    """Where `target`'s mqtt_publish actions may publish (template parameter
+    ActionPublishPrefixes): the running local stack says it in its outputs, a deployed stack in
+    its parameters; None for a stack from before the parameter (its router may publish
+    anywhere but $aws/...). Without a target: the parameter's default in template.yaml."""
+    if target is None:
+        try:
+            default = load_template()["Parameters"][PREFIXES_PARAMETER]["Default"]
+        except (OSError, KeyError, TypeError):
+            return None
+        return parse_prefixes(str(default))
+    source = target.outputs if target.is_local else target.parameters
+    value = source.get(PREFIXES_PARAMETER)
+    return None if value is None else parse_prefixes(value)
+
+
+def prefixes_fix(target: Target | None) -> str:
+    """How to change ActionPublishPrefixes on `target`."""
+    name = PREFIXES_PARAMETER
+    if target is None or target.is_local:
+        return f"restart the local stack with `mqtt-actions local --param {name}=a,b,...`"
+    return f"deploy the stack with `sam deploy --parameter-overrides {name}=a,b,...`"
+
+
 def router_environment(target: Target | None) -> RouterEnvironment:
+    environment = _router_environment(target)
+    if environment.settings.action_publish_prefixes is None:
+        prefixes = action_publish_prefixes(target)
+        if prefixes is not None:
+            settings = environment.settings.model_copy(update={"action_publish_prefixes": prefixes})
+            return RouterEnvironment(settings, environment.source, environment.notes)
+    return environment
+
+
+def _router_environment(target: Target | None) -> RouterEnvironment:
     if target is not None and not target.is_local:
         deployed = _deployed_env(target)
         if deployed is not None:

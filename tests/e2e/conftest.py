@@ -244,7 +244,10 @@ def running_stack(state_dir: Path, *options: str) -> Iterator[LocalStack]:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with running_stack(tmp_path_factory.mktemp("state"), "--fresh") as local:
+    # The default ActionPublishPrefixes plus `tago`, as a team moving TagoIO actions that
+    # publish under tago/... deploys it (test_tagoio_import).
+    prefixes = "ActionPublishPrefixes=ack,alerts,out,processed,tago"
+    with running_stack(tmp_path_factory.mktemp("state"), "--fresh", "--param", prefixes) as local:
         yield local
 
 

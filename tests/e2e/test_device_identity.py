@@ -20,7 +20,7 @@ def test_a_device_logging_in_as_token_is_named_by_its_client_id(stack: LocalStac
     stack.apply(
         "actions:\n"
         "  - {id: ident-store, topics: ['ident/#'], type: insert_bucket}\n"
-        "  - {id: ident-echo, topics: ['ident/#'], type: mqtt_publish, topic: 'ident-echo/x',\n"
+        "  - {id: ident-echo, topics: ['ident/#'], type: mqtt_publish, topic: 'out/ident-echo',\n"
         "     payload: '$DEVICE$'}\n"
     )
     paho = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ident-esp32")

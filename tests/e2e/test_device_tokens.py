@@ -6,9 +6,7 @@ live connection holds, and `devices revoke` closes the live connection."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -17,7 +15,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from mqtt_actions.adapters.inspector import DynamoInspector
 from tests.e2e.conftest import LocalStack, running_stack, wait_until
-from tests.support.mqtt_clients import stop_loop
+from tests.support.mqtt_clients import TokenSession as Session
+from tests.support.mqtt_clients import stop_loop, token_session
+from tests.support.raw_mqtt import DISCONNECT, PUBACK, RawClient
 
 pytestmark = pytest.mark.e2e
 
@@ -43,32 +43,8 @@ def cli(stack: LocalStack, *argv: str) -> Any:
     return json.loads(ran.stdout)
 
 
-@dataclass
-class Session:
-    paho: mqtt.Client
-    connack: list[ReasonCode] = field(default_factory=list)
-    connected: threading.Event = field(default_factory=threading.Event)
-    disconnected: threading.Event = field(default_factory=threading.Event)
-    subacks: list[list[ReasonCode]] = field(default_factory=list)
-
-
 def session(stack: LocalStack, client_id: str, password: str | None) -> Session:
-    paho = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-    if password is not None:
-        paho.username_pw_set("Token", password)
-    out = Session(paho)
-
-    def on_connect(_c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
-        out.connack.append(reason)
-        out.connected.set()
-
-    paho.on_connect = on_connect
-    paho.on_disconnect = lambda *_: out.disconnected.set()
-    paho.on_subscribe = lambda _c, _u, _m, codes, _p: out.subacks.append(list(codes))
-    paho.connect(stack.host, stack.mqtt_port, keepalive=30)
-    paho.loop_start()
-    assert out.connected.wait(10), f"{client_id}: no CONNACK"
-    return out
+    return token_session(stack.host, stack.mqtt_port, client_id, password)
 
 
 def close(*sessions: Session) -> None:
@@ -190,3 +166,41 @@ def test_revoke_disconnects_the_live_client_and_refuses_its_next_connect(
         close(again)
     finally:
         close(device)
+
+
+VANISH = STORE + "  - {id: vanish-store, topics: ['+/vanish'], type: insert_bucket}\n"
+
+
+@pytest.mark.parametrize("say_bye", [True, False], ids=["with-disconnect", "without-disconnect"])
+def test_wake_publish_vanish_stores_the_row_under_the_device(
+    token_stack: LocalStack, say_bye: bool
+) -> None:
+    """A battery device wakes, publishes and is gone at once (with a DISCONNECT or just closing
+    the socket): its disconnect event races its PUBLISH through the stack, and either order must
+    file the row under the device the token names, never dead-letter it (issue #21)."""
+    token_stack.apply(VANISH)
+    device = f"tok-vanish-{'bye' if say_bye else 'lost'}"
+    made = cli(token_stack, "devices", "create", device, "--token")
+    token_stack.dead_letters()  # what earlier tests left: this test's own are counted below
+    raw = RawClient(token_stack.mqtt_port)
+    try:
+        raw.connect(f"{device}-esp", keepalive=30, username="Token", password=made["token"])
+        raw.publish(f"{device}/vanish", b'{"variable": "v", "value": 3}', qos=1, packet_id=7)
+        acked = raw.read()
+        assert acked is not None
+        assert (acked.kind, acked.packet_id) == (PUBACK, 7)
+        if say_bye:
+            raw.send(DISCONNECT)
+    finally:
+        raw.close()
+    rows = wait_until(lambda: token_stack.bucket(device), f"a row in {device}'s bucket")
+    assert [(r["variable"], r["value"]) for r in rows] == [("v", 3)]
+    log = inspector(token_stack)
+    gone = wait_until(
+        lambda: [e for e in log.query(device=device) if e.type == "disconnect"],
+        f"the inspector's disconnect of {device}",
+    )
+    reason = "CLIENT_INITIATED_DISCONNECT" if say_bye else "CONNECTION_LOST"
+    assert gone[0].details["reason"] == reason
+    assert [e for e in log.query(device="(unknown)") if device in json.dumps(e.details)] == []
+    assert token_stack.dead_letters() == []

@@ -105,30 +105,15 @@ def test_a_plain_mqtt_device_publishes_through_the_gateway_under_its_own_name(
 ) -> None:
     gateway_stack.apply(STORE)
     made = cli(gateway_stack, "devices", "create", "gw-sensor", "--token")
-    # mosquitto_pub -l keeps its connection open while it reads lines: the device stays online
-    # until its row is stored. (A device that publishes and disconnects at once races its own
-    # disconnect event, which ends the client id's binding: docs/CHANGELOG.md, issue #21 note.)
-    device = subprocess.Popen(  # noqa: S603 - Debian's mosquitto_pub
-        [
-            mosquitto_pub(),
-            *("-h", gateway_stack.outputs["GatewayHost"]),
-            *("-p", str(gateway_stack.outputs["GatewayPort"])),
-            *("-V", "mqttv311", "-i", "ESP32-gw", "-u", "Token", "-P", made["token"]),
-            *("-t", "gw-sensor/temp", "-l", "-q", "1"),
-        ],
-        stdin=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    # Wake, publish, vanish, as devices do: mosquitto_pub disconnects right after its PUBACK,
+    # and the disconnect event races the PUBLISH through the stack (issue #21: either order).
+    sent = gateway_publish(
+        gateway_stack, "ESP32-gw", made["token"], "gw-sensor/temp", '{"variable": "t", "value": 7}'
     )
-    try:
-        assert device.stdin is not None
-        device.stdin.write('{"variable": "t", "value": 7}\n')
-        device.stdin.flush()
-        rows = wait_until(lambda: gateway_stack.bucket("gw-sensor"), "a row in gw-sensor's bucket")
-    finally:
-        _, errors = device.communicate(timeout=30)  # closes stdin: mosquitto_pub disconnects
-    assert device.returncode == 0, errors
+    assert sent.returncode == 0, sent.stderr
+    rows = wait_until(lambda: gateway_stack.bucket("gw-sensor"), "a row in gw-sensor's bucket")
     assert [(r["variable"], r["value"]) for r in rows] == [("t", 7)]
+    assert gateway_stack.dead_letters() == []
     log = inspector(gateway_stack)
     connects = wait_until(
         lambda: [

@@ -156,19 +156,46 @@ actions:
   - id: e2e-echo
     topics: ["echo/+"]
     type: mqtt_publish
-    topic: "echoed/$DEVICE$"
+    topic: "out/echoed/$DEVICE$"
     payload: "$PAYLOAD$"
     qos: 1
 """)
     listener = connect("echo-listener")
-    listener.subscribe("echoed/#")
+    listener.subscribe("out/echoed/#")
     connect("dev-echo").publish("echo/cmd", b"\x00\x01 binary stays binary", qos=1)
 
     (message,) = listener.messages(1)
-    assert message.topic == "echoed/dev-echo"
+    assert message.topic == "out/echoed/dev-echo"
     assert message.payload == b"\x00\x01 binary stays binary"
     # The republished message went through the rules engine again, one hop further.
-    wait_until(lambda: stack.log_has(r"pub  iot-data -> echoed/dev-echo .*hops 1"), "hops 1")
+    wait_until(lambda: stack.log_has(r"pub  iot-data -> out/echoed/dev-echo .*hops 1"), "hops 1")
+
+
+def test_a_publish_outside_the_declared_prefixes_is_refused_at_apply_and_at_run_time(
+    stack: LocalStack, connect: Connect, tmp_path: Any
+) -> None:
+    """The router may publish under ActionPublishPrefixes only (the stack's --param): `actions
+    apply` refuses an action publishing elsewhere, naming it, its field and the parameter; one
+    stored anyway (before the parameter changed) is refused when it runs, and nothing reaches
+    the device's command topic."""
+    outside = (
+        "  - {id: e2e-steer, topics: ['steer/+'], type: mqtt_publish, topic: 'cmd/$DEVICE$'}\n"
+    )
+    path = tmp_path / "outside.yaml"
+    path.write_text("actions:\n" + outside, encoding="utf-8")
+    refused = stack.cli("actions", "apply", str(path), "--local")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "actions[0] (id 'e2e-steer'): topic 'cmd/$DEVICE$'" in refused.stderr
+    assert "--param ActionPublishPrefixes=" in refused.stderr
+    assert "e2e-steer" not in stack.cli("actions", "list", "--local").stdout
+
+    stack.apply("actions:\n" + outside)  # written to the table directly, as an older CLI did
+    listener = connect("steer-listener")
+    listener.subscribe("cmd/#")
+    connect("dev-steer").publish("steer/x", b"reboot", qos=1)
+    wait_until(lambda: stack.log_has(r"act  steer/x: e2e-steer=refused"), "the refusal")
+    assert not stack.log_has(r"pub  iot-data -> cmd/"), "the refused action published"
+    assert listener.received.empty()
 
 
 def test_iot_data_publish_and_retained_message_through_boto3(

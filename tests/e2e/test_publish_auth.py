@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from collections.abc import Iterator
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from tests.e2e.conftest import LocalStack, running_stack, wait_until
+from tests.support.mqtt_clients import stop_loop
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +32,6 @@ def published_by(stack: LocalStack, device: str) -> list[str]:
     return [json.loads(line)["details"]["topic"] for line in done.stdout.splitlines() if line]
 
 
-# Known gap found at integration (docs/CHANGELOG.md, #21 and #27): in tokens mode the stack's own
-# trusted client has no client-id binding, so the router dead-letters its message as `unknown
-# connection` and the inspector files it under "(unknown)", not the client id. Strict: the day
-# it passes, this marker must go.
-@pytest.mark.xfail(strict=True, reason="trusted local client has no binding in tokens mode")
 def test_without_credentials_it_publishes_as_the_stacks_own_client(
     tokens_stack: LocalStack,
 ) -> None:
@@ -41,6 +39,34 @@ def test_without_credentials_it_publishes_as_the_stacks_own_client(
     assert done.returncode == 0, done.stderr
     assert "published 2 bytes on sim/sim-01/t" in done.stdout
     wait_until(lambda: published_by(tokens_stack, "sim-01") == ["sim/sim-01/t"], "the publish")
+    assert tokens_stack.dead_letters() == []  # not an unknown connection any more (#21)
+
+
+def test_without_credentials_it_cannot_take_a_live_devices_client_id(
+    tokens_stack: LocalStack,
+) -> None:
+    made = cli(tokens_stack, "devices", "create", "meter-held", "--token", "--json")
+    assert made.returncode == 0, made.stderr
+    device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="held-esp")
+    device.username_pw_set("Token", json.loads(made.stdout)["token"])
+    connected, dropped = threading.Event(), threading.Event()
+    device.on_connect = lambda *_: connected.set()
+    device.on_disconnect = lambda *_: dropped.set()
+    device.connect(tokens_stack.host, tokens_stack.mqtt_port, keepalive=30)
+    device.loop_start()
+    try:
+        assert connected.wait(10), "the device did not connect"
+        done = cli(tokens_stack, "publish", "held/x", "1", "--client-id", "held-esp")
+        assert done.returncode == 1, done.stdout
+        assert "refused the connection" in done.stderr
+        assert "another device's live connection holds that client id" in done.stderr
+        assert not dropped.is_set()  # refused before the broker saw it: the device stays on
+        info = device.publish("meter-held/t", '{"variable": "t", "value": 1}', qos=1)
+        info.wait_for_publish(timeout=10)
+        assert info.is_published()
+    finally:
+        device.disconnect()
+        stop_loop(device)
 
 
 def test_a_devices_token_works_and_a_wrong_one_is_refused_with_the_fix(

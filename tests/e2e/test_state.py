@@ -176,7 +176,7 @@ actions:
     )
     stack.apply("""
 actions:
-  - {id: marker-b, topics: ["marker/+"], type: mqtt_publish, topic: "marker-out/b", payload: "b"}
+  - {id: marker-b, topics: ["marker/+"], type: mqtt_publish, topic: "out/marker-b", payload: "b"}
 """)
     _publish(stack, "marker/two", json.dumps({"variable": "a", "value": 2}).encode())
     wait_until(lambda: stack.log_has(r"act  marker/two: marker-b=done"), "marker-b at once")

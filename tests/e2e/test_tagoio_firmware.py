@@ -8,22 +8,15 @@ Revoking a device closes every one of its connections."""
 
 from __future__ import annotations
 
-import json
-import queue
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import boto3
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.reasoncodes import ReasonCode
 
 from mqtt_actions.adapters.inspector import DynamoInspector
 from tests.e2e.conftest import REGION, LocalStack, running_stack, wait_until
 from tests.e2e.test_device_tokens import cli
-from tests.support.mqtt_clients import stop_loop
+from tests.support.mqtt_clients import TokenSession, token_session
 
 pytestmark = pytest.mark.e2e
 
@@ -36,48 +29,11 @@ def firmware_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSt
         yield local
 
 
-@dataclass
-class Board:
-    """A paho client configured as TagoIO's stock firmware is."""
-
-    paho: mqtt.Client
-    connack: list[ReasonCode] = field(default_factory=list)
-    connected: threading.Event = field(default_factory=threading.Event)
-    disconnected: threading.Event = field(default_factory=threading.Event)
-    received: queue.Queue[mqtt.MQTTMessage] = field(default_factory=queue.Queue)
-
-    def publish(self, topic: str, payload: Any) -> None:
-        info = self.paho.publish(topic, json.dumps(payload), qos=1)
-        info.wait_for_publish(timeout=10)
-        assert info.is_published(), f"publish to {topic} not acknowledged"
-
-    def subscribe(self, topic: str) -> None:
-        done = threading.Event()
-        self.paho.on_subscribe = lambda *_: done.set()
-        self.paho.subscribe(topic, 1)
-        assert done.wait(10), f"no SUBACK for {topic}"
-
-    def close(self) -> None:
-        self.paho.disconnect()
-        stop_loop(self.paho)
+Board = TokenSession  # configured as TagoIO's stock firmware is: username Token, a client id
 
 
 def board(stack: LocalStack, token: str, client_id: str = "ESP32") -> Board:
-    paho = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-    paho.username_pw_set("Token", token)
-    out = Board(paho)
-
-    def on_connect(_c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
-        out.connack.append(reason)
-        out.connected.set()
-
-    paho.on_connect = on_connect
-    paho.on_disconnect = lambda *_: out.disconnected.set()
-    paho.on_message = lambda _c, _u, message: out.received.put(message)
-    paho.connect(stack.host, stack.mqtt_port, keepalive=30)
-    paho.loop_start()
-    assert out.connected.wait(10), f"{client_id}: no CONNACK"
-    return out
+    return token_session(stack.host, stack.mqtt_port, client_id, token)
 
 
 def test_stock_firmware_moves_as_it_is(firmware_stack: LocalStack) -> None:

@@ -23,6 +23,7 @@ from tests.inspector.support import (
     sample,
 )
 from tests.integration.conftest import Aws
+from tests.support.bindings import MemoryBindings
 
 # --- entries from lifecycle events -------------------------------------------------------------
 
@@ -112,21 +113,6 @@ def test_connect_and_its_disconnect_share_a_version_but_not_a_key() -> None:
     assert connect.key != disconnect.key
 
 
-class Bound:
-    """The bindings table as the inspector uses it: get, and end on a disconnect."""
-
-    def __init__(self, *held: Binding) -> None:
-        self.rows = {b.client_id: b for b in held}
-        self.ended: list[tuple[str, int]] = []
-
-    def get(self, client_id: str) -> Binding | None:
-        return self.rows.get(client_id)
-
-    def end(self, client_id: str, *, bound_at_most_ms: int) -> bool:
-        self.ended.append((client_id, bound_at_most_ms))
-        return self.rows.pop(client_id, None) is not None
-
-
 class Log:
     def record_lifecycle(
         self, event: Any, device: str | None = None, extra: Any = None
@@ -142,18 +128,22 @@ def test_a_token_devices_lifecycle_is_filed_under_its_bound_device_not_its_clien
     name: str,
 ) -> None:
     event = parse_lifecycle(sample(name, clientId="esp32-7f3a", timestamp=T0))
-    got = record_presence(event, Log(), Bound(ESP32), DeviceIdentity.BINDING, now_s=T0 / 1000)
+    got = record_presence(
+        event, Log(), MemoryBindings(ESP32), DeviceIdentity.BINDING, now_s=T0 / 1000
+    )
     assert got.device == "sensor-01"
     assert got.details["client_id"] == "esp32-7f3a"
     unbound = parse_lifecycle(sample(name, clientId="sensor-02", timestamp=T0))
-    certificate = record_presence(unbound, Log(), Bound(), DeviceIdentity.BINDING, now_s=T0 / 1000)
+    certificate = record_presence(
+        unbound, Log(), MemoryBindings(), DeviceIdentity.BINDING, now_s=T0 / 1000
+    )
     assert certificate.device == "sensor-02"
     assert "client_id" not in certificate.details
 
 
 def test_a_principal_never_names_the_device() -> None:
     event = parse_lifecycle(sample("connected", clientId="esp32", principalIdentifier="TpumpZ2d7"))
-    got = record_presence(event, Log(), Bound(), DeviceIdentity.BINDING, now_s=T0 / 1000)
+    got = record_presence(event, Log(), MemoryBindings(), DeviceIdentity.BINDING, now_s=T0 / 1000)
     assert got.device == "esp32"
 
 
@@ -170,20 +160,24 @@ def test_a_principal_never_names_the_device() -> None:
 def test_a_disconnect_ends_the_binding_of_its_connection_only(
     reason: str, at: int, ends: bool
 ) -> None:
-    bound = Bound(ESP32)
+    bound = MemoryBindings(ESP32)
     event = parse_lifecycle(
         sample("disconnected_connection_lost", clientId="esp32-7f3a", timestamp=at)
         | {"disconnectReason": reason}
     )
     got = record_presence(event, Log(), bound, DeviceIdentity.BINDING, now_s=T0 / 1000)
     assert got.device == "sensor-01"  # recorded under the device before the binding ends
-    assert ("esp32-7f3a" not in bound.rows) is ends
+    kept = bound.rows["esp32-7f3a"]  # ended, kept for the connection's last messages
+    assert (kept.ended_at_ms == at) is ends
+    assert kept.holds(T0 / 1000) is not ends
 
 
 def test_a_failed_connect_names_the_device_holding_its_client_id() -> None:
     failed = sample("connect_failed_authorization", clientId="esp32-7f3a", timestamp=T0)
     event = parse_lifecycle(failed)
-    got = record_presence(event, Log(), Bound(ESP32), DeviceIdentity.BINDING, now_s=T0 / 1000)
+    got = record_presence(
+        event, Log(), MemoryBindings(ESP32), DeviceIdentity.BINDING, now_s=T0 / 1000
+    )
     assert got.type is EntryType.CONNECT_FAILED
     assert got.details["held_by"] == "sensor-01"
     assert got.details["client_id"] == "esp32-7f3a"
@@ -192,7 +186,7 @@ def test_a_failed_connect_names_the_device_holding_its_client_id() -> None:
 
 def test_without_token_checking_the_client_id_is_the_device() -> None:
     event = parse_lifecycle(sample("connected", clientId="Token-less"))
-    got = record_presence(event, Log(), Bound(ESP32), DeviceIdentity.CLIENT_ID)
+    got = record_presence(event, Log(), MemoryBindings(ESP32), DeviceIdentity.CLIENT_ID)
     assert got.device == "Token-less"
 
 

@@ -14,8 +14,11 @@ import pytest
 
 from mqtt_actions.adapters.binding_store import DynamoBindingStore
 from mqtt_actions.adapters.token_store import DynamoTokenStore
+from mqtt_actions.bindings import ENDED_GRACE_MS, Binding
 from mqtt_actions.tokens import TokenRecord, policy_allows, token_hash
 from tests.integration.conftest import Aws, Context, Router, bucket, message
+from tests.support.bindings import MemoryBindings
+from tests.support.lambda_env import lambda_context
 
 ARN = "arn:aws:iot:us-east-1:123456789012"
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,3 +220,125 @@ def test_the_sample_events_get_their_answers(
     tokens.add(token_hash(TOKEN), TokenRecord(device="sensor-01", created_at=1))
     event = json.loads((ROOT / "events" / "authorizer" / f"{sample}.json").read_text())
     assert authorizer(event)["isAuthenticated"] is authenticated
+
+
+# ------------------------------------------------- wake, publish, vanish (issue #21)
+
+
+@pytest.fixture
+def lifecycle(aws_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Authorizer]:
+    """InspectorFunction as deployed: lifecycle events end the bindings they close."""
+    from functions.inspector import app
+
+    monkeypatch.setenv("INSPECTOR_TABLE", aws_env.tables["InspectorTable"])
+    monkeypatch.setenv("INSPECTOR_RETENTION_DAYS", "7")
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", aws_env.queues["DeadLetterQueue"])
+    monkeypatch.setenv("DEVICE_BINDINGS_TABLE", aws_env.tables["DeviceBindingsTable"])
+    monkeypatch.setenv("DEVICE_IDENTITY", "binding")
+    app.settings.cache_clear()
+    app.deps.cache_clear()
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = app.lambda_handler(event, lambda_context("InspectorFunction"))
+        return result
+
+    yield invoke
+    app.settings.cache_clear()
+    app.deps.cache_clear()
+
+
+def disconnected(client_id: str, at_ms: int, reason: str) -> dict[str, Any]:
+    return {
+        "clientId": client_id,
+        "timestamp": at_ms,
+        "eventType": "disconnected",
+        "sessionIdentifier": "a4666d2a7d844ae4ac5d7b38c9cb7967",
+        "principalIdentifier": "TsensorZ2d01",
+        "clientInitiatedDisconnect": reason == "CLIENT_INITIATED_DISCONNECT",
+        "disconnectReason": reason,
+        "versionNumber": 3,
+    }
+
+
+@pytest.mark.parametrize("reason", ["CLIENT_INITIATED_DISCONNECT", "CONNECTION_LOST"])
+def test_a_message_handled_after_its_connections_disconnect_is_still_the_devices(
+    authorizer: Authorizer,
+    tokens: DynamoTokenStore,
+    bindings: DynamoBindingStore,
+    lifecycle: Authorizer,
+    bound_router: Router,
+    aws_env: Aws,
+    apply: Callable[[str], None],
+    reason: str,
+) -> None:
+    """Wake, publish, vanish: the inspector handles the disconnect before the router handles
+    the PUBLISH sent before it (both asynchronous). The ended binding still names the device;
+    a message stamped after the disconnect (plus AWS's 2 minutes) is an unknown connection."""
+    tokens.add(token_hash(TOKEN), TokenRecord(device="sensor-01", created_at=1))
+    assert authorizer(connect_event(client_id="ESP32"))["isAuthenticated"] is True
+    held = bindings.get("ESP32")
+    assert held is not None
+    gone = held.bound_at_ms + 1_000
+    assert lifecycle(disconnected("ESP32", gone, reason))["device"] == "sensor-01"
+    ended = bindings.get("ESP32")
+    assert ended is not None
+    assert ended.ended_at_ms == gone
+    apply("actions:\n  - {id: store, topics: ['#'], type: insert_bucket}\n")
+    sent = message({"variable": "t", "value": 21}, "sensor-01/t", clientid="ESP32")
+    sent["timestamp"] = gone - 10
+    assert bound_router(sent)["outcomes"] == {"store": "done"}
+    assert [row["variable"] for row in bucket(aws_env, "sensor-01")] == ["t"]
+    late = message({"variable": "late", "value": 1}, "sensor-01/t", clientid="ESP32")
+    late["timestamp"] = gone + ENDED_GRACE_MS + 1
+    assert bound_router(late)["outcomes"] == {"identity": "refused"}
+    assert [letter["kind"] for letter in aws_env.dead_letters()] == ["unknown_connection"]
+
+
+def test_an_ended_binding_lets_another_device_take_the_client_id(
+    authorizer: Authorizer,
+    tokens: DynamoTokenStore,
+    bindings: DynamoBindingStore,
+    lifecycle: Authorizer,
+) -> None:
+    other = "0f1e2d3c-4b5a-4968-8776-655443322110"
+    tokens.add(token_hash(TOKEN), TokenRecord(device="sensor-01", created_at=1))
+    tokens.add(token_hash(other), TokenRecord(device="pump-7", created_at=1))
+    assert authorizer(connect_event(client_id="ESP32"))["isAuthenticated"] is True
+    held = bindings.get("ESP32")
+    assert held is not None
+    lifecycle(disconnected("ESP32", held.bound_at_ms + 1, "CLIENT_INITIATED_DISCONNECT"))
+    assert authorizer(connect_event(other, client_id="ESP32"))["isAuthenticated"] is True
+    taken = bindings.get("ESP32")
+    assert taken is not None
+    assert (taken.device, taken.ended_at_ms) == ("pump-7", None)
+
+
+def test_the_memory_fake_keeps_the_tables_conditions(bindings: DynamoBindingStore) -> None:
+    """tests/support/bindings.py against DynamoBindingStore on moto: the same answers to the
+    same calls, so unit tests on the fake say what the table does."""
+    fake = MemoryBindings()
+    now = 1_800_000_000
+
+    def bound(device: str, at_s: int) -> Binding:
+        return Binding("ESP32", device, f"c-{device}", at_s * 1000, at_s + 3_600)
+
+    calls: list[tuple[str, Callable[[Any], object]]] = [
+        ("bind", lambda t: t.bind(bound("sensor-01", now), now)),
+        ("another device, live: refused", lambda t: t.bind(bound("pump-7", now + 1), now + 1)),
+        ("the same device: rebound", lambda t: t.bind(bound("sensor-01", now + 2), now + 2)),
+        ("a disconnect before it: kept", lambda t: t.end("ESP32", bound_at_most_ms=at(now + 1))),
+        ("its disconnect: ended", lambda t: t.end("ESP32", bound_at_most_ms=at(now + 3))),
+        ("twice: the first end stays", lambda t: t.end("ESP32", bound_at_most_ms=at(now + 4))),
+        ("ended: another device takes it", lambda t: t.bind(bound("pump-7", now + 5), now + 5)),
+        ("not its own: kept", lambda t: t.delete("ESP32", "sensor-01")),
+        ("expired: taken", lambda t: t.bind(bound("sensor-01", now + 9_000), now + 9_000)),
+        ("its own: deleted", lambda t: t.delete("ESP32", "sensor-01")),
+    ]
+    for what, call in calls:
+        assert call(bindings) == call(fake), what
+        assert bindings.get("ESP32") == fake.get("ESP32"), what
+    assert fake.get("ESP32") is None
+
+
+def at(seconds: int) -> int:
+    return seconds * 1000

@@ -5,6 +5,7 @@ the local stack's loader against moto); run waits and reports; logs reads the ru
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,89 @@ def test_run_waits_prints_the_log_and_outcome_and_logs_reads_it_back(
 def test_the_corpus_runner_names_a_directory_without_scripts(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match=r"no \*\.py"):
         tagoio_corpus.run_corpus(tmp_path)
+
+
+def test_list_with_a_stack_reads_the_deployed_template_and_names_what_is_not_deployed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import boto3
+    from moto import mock_aws
+
+    deployed = {  # what `sam deploy` left: ForwardAnalysis and a TagoIO script template.yaml lacks
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {
+            "ForwardAnalysis": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Handler": "app.lambda_handler",
+                    "Environment": {"Variables": {"ANALYSIS_NAME": "forward"}},
+                },
+            },
+            "DeviceOfflineAnalysis": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Handler": "mqtt_actions.tagoio.handler",
+                    "Environment": {
+                        "Variables": {
+                            "ANALYSIS_NAME": "device_offline",
+                            "TAGOIO_SCRIPT": "device-offline.py",
+                        }
+                    },
+                },
+            },
+            "RouterFunction": {"Type": "AWS::Serverless::Function", "Properties": {}},
+        },
+        "Outputs": {
+            "ForwardAnalysisName": {"Value": "prod-ForwardAnalysis-AbC"},
+            "DeviceOfflineAnalysisName": {"Value": "prod-DeviceOfflineAnalysis-XyZ"},
+        },
+    }
+    with mock_aws(), warnings.catch_warnings():
+        # moto stores the template as given; it only warns that it creates no SAM function
+        warnings.filterwarnings("ignore", "Tried to parse AWS::Serverless::Function")
+        boto3.client("cloudformation", region_name="eu-west-1").create_stack(
+            StackName="mqtt-actions-prod", TemplateBody=json.dumps(deployed)
+        )
+        argv = ["analyses", "list", "--stack", "mqtt-actions-prod", "--region", "eu-west-1"]
+        listed = run(capsys, [*argv, "--json"])
+        text = run(capsys, argv)
+        missing = run(capsys, ["analyses", "run", "threshold_alert", *argv[2:]])
+    assert listed.code == 0, listed.err
+    by_name = {a["name"]: a for a in listed.json()}
+    assert by_name["device_offline"] == {
+        "name": "device_offline",
+        "function": "DeviceOfflineAnalysis",
+        "kind": "tagoio",
+        "script": "device-offline.py",
+        "deployed_as": "prod-DeviceOfflineAnalysis-XyZ",
+        "deployed": True,
+    }
+    assert (by_name["forward"]["deployed_as"], by_name["forward"]["kind"]) == (
+        "prod-ForwardAnalysis-AbC",
+        "python",
+    )
+    assert "RouterFunction" not in {a["function"] for a in by_name.values()}
+    # declared in template.yaml, absent from the stack: listed as not deployed
+    assert (by_name["threshold_alert"]["deployed"], by_name["threshold_alert"]["deployed_as"]) == (
+        False,
+        None,
+    )
+    assert "threshold_alert" in text.out
+    assert "(not deployed: sam deploy)" in text.out
+    assert missing.code == 2
+    assert "not deployed to stack 'mqtt-actions-prod'" in missing.err
+
+
+def test_list_without_a_stack_reads_template_yaml_as_the_local_stack_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    listed = run(capsys, ["analyses", "list", "--json"])
+    assert listed.code == 0, listed.err
+    declared = load_template(ROOT / "template.yaml")["Resources"]
+    names = {a["function"] for a in listed.json()}
+    assert names == {
+        lid
+        for lid, res in declared.items()
+        if str(res.get("Properties", {}).get("CodeUri", "")).startswith("functions/analyses/")
+    }
+    assert "deployed" not in listed.json()[0]

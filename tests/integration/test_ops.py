@@ -135,6 +135,56 @@ def test_dead_letters_list_and_replay_unknown_id(aws_env: Aws, target: Target) -
     assert len(dlq.list_letters(target)) == 1  # kept
 
 
+PUBLISHING = """
+actions:
+  - {id: ack, topics: ["cmd/+"], type: mqtt_publish, topic: "ack/$DEVICE$"}
+  - {id: relay, topics: ["in/+"], type: mqtt_publish, topic: "cmd/$DEVICE$/reboot"}
+  - {id: near, topics: ["in/+"], type: mqtt_publish, topic: "acks/$DEVICE$"}
+"""
+
+
+@pytest.mark.parametrize("kind", ["local", "stack"])
+def test_apply_refuses_a_publish_outside_the_declared_prefixes(aws_env: Aws, kind: str) -> None:
+    """The router may publish under ActionPublishPrefixes only (its IAM policy): an action
+    whose topic is elsewhere is refused at apply, naming the action, the field and the
+    parameter, and nothing of the file is stored. The local stack says the prefixes in its
+    outputs, a deployed stack in its parameters."""
+    local = moto_target(aws_env, ActionPublishPrefixes="ack,alerts")
+    target = Target(
+        kind=kind,
+        name=local.name if kind == "local" else "test-stack",
+        outputs={k: v for k, v in local.outputs.items() if kind == "local" or "Prefix" not in k},
+        region=local.region,
+        client_factory=local.client,
+        parameters=None if kind == "local" else {"ActionPublishPrefixes": "ack,alerts"},
+    )
+    actions = ops_actions.parse_file(PUBLISHING, "f")
+    with pytest.raises(UsageError) as refused:
+        ops_actions.apply(target, actions, prune=False, source="f")
+
+    assert [p.split(":")[0] for p in refused.value.problems] == [
+        "actions[1] (id 'relay')",
+        "actions[2] (id 'near')",
+    ]
+    assert all("): topic '" in p for p in refused.value.problems)
+    assert all("ActionPublishPrefixes: ack/..., alerts/..." in p for p in refused.value.problems)
+    fix = "--param ActionPublishPrefixes=" if kind == "local" else "--parameter-overrides"
+    assert fix in str(refused.value.hint)
+    assert ops_actions.list_actions(target) == []
+    with pytest.raises(UsageError, match="1 problem"):
+        ops_actions.save(target, ops_actions.config(actions[1]))
+
+    applied = ops_actions.apply(target, actions[:1], prune=False, source="f")
+    assert applied.created == ["ack"]
+
+
+def test_a_stack_from_before_the_prefixes_is_not_checked(aws_env: Aws) -> None:
+    target = moto_target(aws_env)  # no ActionPublishPrefixes output: its role has topic/*
+    actions = ops_actions.parse_file(PUBLISHING, "f")
+    applied = ops_actions.apply(target, actions, prune=False, source="f")
+    assert applied.created == ["ack", "relay", "near"]
+
+
 def test_dead_letters_discard_one_or_all(aws_env: Aws, target: Target) -> None:
     for n in range(3):
         body = {"kind": "invalid_event", "reason": f"bad {n}", "event": {"x": n}}

@@ -57,7 +57,9 @@ class FakePublisher:
     published: list[Published] = field(default_factory=list)
     store: dict[str, RetainedMessage] = field(default_factory=dict)
 
-    def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool, hops: int) -> None:
+    def publish(
+        self, topic: str, payload: bytes, *, qos: int, retain: bool, hops: int, source: str = ""
+    ) -> None:
         self.published.append(Published(topic, payload, qos, retain, hops))
         if retain and payload:
             self.store[topic] = RetainedMessage(

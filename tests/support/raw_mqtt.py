@@ -1,5 +1,6 @@
 """A bare MQTT 3.1.1 client on a plain socket, for what paho will not do on purpose: stay silent
-past its keep-alive, never PUBACK, send a second CONNECT, wait for an answer that must not come."""
+past its keep-alive, never PUBACK, send a second CONNECT, wait for an answer that must not come,
+vanish right after a publish."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import struct
 from dataclasses import dataclass
 
 CONNACK, PUBLISH, PUBACK, PUBREC, SUBACK, PINGRESP = 0x20, 0x30, 0x40, 0x50, 0x90, 0xD0
+DISCONNECT = bytes([0xE0, 0])
 
 
 def _string(text: str | bytes) -> bytes:
@@ -30,9 +32,14 @@ def connect_packet(
     keepalive: int = 0,  # none: tests that want one say so
     clean: bool = True,
     will: tuple[str, bytes] | None = None,
+    username: str | None = None,
+    password: str | None = None,
 ) -> bytes:
     flags = (0x02 if clean else 0) | (0x04 if will else 0)
+    flags |= (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
     payload = _string(client_id) + (_string(will[0]) + _string(will[1]) if will else b"")
+    payload += _string(username) if username is not None else b""
+    payload += _string(password) if password is not None else b""
     return _packet(
         0x10, _string("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive) + payload
     )

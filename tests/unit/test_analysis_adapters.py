@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 
 from mqtt_actions.adapters.publish import IotDataPublisher
-from mqtt_actions.events import HOPS_PROPERTY
+from mqtt_actions.events import HOPS_PROPERTY, SOURCE_PROPERTY
 
 
 @pytest.fixture
@@ -65,6 +65,15 @@ def test_a_retained_publish_carries_retain_and_the_hop_count(iot_data: tuple[Any
     IotDataPublisher(client).publish(
         "processed/sensor-01/temperature_c", b"{}", qos=1, retain=True, hops=2
     )
+
+
+def test_a_publish_says_who_in_the_stack_sent_it(iot_data: tuple[Any, Stubber]) -> None:
+    client, stubber = iot_data
+    properties = [{HOPS_PROPERTY: "1"}, {SOURCE_PROPERTY: "action/echo"}]
+    expected = {"topic": "ack/a", "qos": 0, "retain": False, "payload": b"x"}
+    stubber.add_response("publish", {}, expected | {"userProperties": properties})
+    publisher = IotDataPublisher(client)
+    publisher.publish("ack/a", b"x", qos=0, retain=False, hops=1, source="action/echo")
 
 
 def test_the_hop_count_header_is_json_encoded_once() -> None:

@@ -1,16 +1,27 @@
 """`--auth tokens` pieces that need no broker: the CONNECT -> IoT Core event mapping, reading the
-authorizer's answer, and which plugins each mode loads."""
+authorizer's answer, which plugins each mode loads, and the stack's own client's binding."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
 
 import pytest
+from amqtt.broker import BrokerContext
 from amqtt.session import Session
 
-from mqtt_actions_cli.local.auth import ARN_PREFIX, _granted, connect_event, plugins, will_problem
+from mqtt_actions_cli.local.auth import (
+    ARN_PREFIX,
+    TRUSTED_USERNAME,
+    TokenAuthPlugin,
+    _granted,
+    connect_event,
+    plugins,
+    will_problem,
+)
+from mqtt_actions_cli.local.connect_gate import FirstPacket
 
 
 def session(username: str | None, password: Any, client_id: str = "esp32-1") -> Session:
@@ -119,3 +130,52 @@ def test_the_last_will_is_checked_like_a_publish(
     assert (problem is None) == (found is None), found
     if problem is not None:
         assert problem in str(found)
+
+
+# --- the stack's own client under --auth tokens (issue #21) ----------------------------------
+
+
+def trusted_plugin(holders: dict[str, str]) -> tuple[TokenAuthPlugin, list[str], list[str]]:
+    """A TokenAuthPlugin bound as the stack binds it, with a bindings table in `holders`
+    (client id -> device holding it live); returns it, the client ids bound, the events sent."""
+    plugin = TokenAuthPlugin(BrokerContext(broker=None))
+    bound: list[str] = []
+    events: list[str] = []
+
+    def bind_trusted(client_id: str) -> str | None:
+        if client_id in holders:
+            return holders[client_id]
+        bound.append(client_id)
+        return None
+
+    async def publish_event(topic: str, _document: dict[str, Any]) -> None:
+        events.append(topic)
+
+    plugin.bind(lambda _e: None, publish_event, "s3cret", bind_trusted)
+    return plugin, bound, events
+
+
+@pytest.mark.parametrize(
+    ("client_id", "admitted", "bound"),
+    [
+        ("sim-01", True, ["sim-01"]),  # bound to the device sim-01: the router files it there
+        ("ESP32", False, []),  # another device's live connection holds it: refused, as a device
+        ("bad#id", False, []),  # no lifecycle events for '#': a binding that could never end
+    ],
+)
+def test_the_stacks_own_client_is_bound_like_a_device(
+    client_id: str, admitted: bool, bound: list[str]
+) -> None:
+    plugin, got_bound, events = trusted_plugin({"ESP32": "sensor-01"})
+    first = FirstPacket(raw=b"", client_id=client_id, username=TRUSTED_USERNAME, password=b"s3cret")
+    assert asyncio.run(plugin.admit(first, "127.0.0.1")) is admitted
+    assert got_bound == bound
+    failed = [] if admitted else [f"$aws/events/presence/connect_failed/{client_id}"]
+    assert events == failed
+
+
+def test_a_wrong_password_is_not_the_stacks_own_client() -> None:
+    plugin, bound, _events = trusted_plugin({})
+    first = FirstPacket(raw=b"", client_id="sim-01", username=TRUSTED_USERNAME, password=b"x")
+    assert asyncio.run(plugin.admit(first, "127.0.0.1")) is False  # asked the authorizer: no
+    assert bound == []

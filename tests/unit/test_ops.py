@@ -261,3 +261,27 @@ def test_retained_messages_are_listed_page_by_page() -> None:
     assert fake.asked == [{"maxResults": 200}, {"maxResults": 200, "nextToken": "2"}]
     assert topics.retained_payload(target, "a/2") == b"\x00kept"
     assert topics.retained_payload(target, "nope") is None
+
+
+def test_the_devices_page_lists_devices_refusals_and_stack_publishers_apart() -> None:
+    entries = [
+        entry("s1", EntryType.CONNECT, 1, ip="10.0.0.1"),
+        entry("s1", EntryType.PUBLISH, 2, topic="cmd/s1"),
+        entry("ESP32", EntryType.CONNECT_FAILED, 3, reason="AUTHORIZATION_FAILURE", ip="10.0.0.9"),
+        entry("ESP32", EntryType.CONNECT_FAILED, 5, reason="AUTHORIZATION_FAILURE"),
+        entry("n/a", EntryType.PUBLISH, 4, topic="ack/s1", by="action/echo"),
+        entry("n/a", EntryType.PUBLISH, 6, topic="ack/s1", by="action/echo"),
+        entry("n/a", EntryType.PUBLISH, 7, topic="out/x", by="analysis/forecast"),
+        entry("(unknown)", EntryType.PUBLISH, 8, topic="t"),
+    ]
+    found = devices.pure_overview(entries)
+    assert [d.device for d in found.devices] == ["s1"]
+    assert [(r.client_id, r.attempts, r.last_time, r.ip) for r in found.refused] == [
+        ("(no binding)", 1, 8, None),
+        ("ESP32", 2, 5, "10.0.0.9"),
+    ]
+    assert found.refused[1].reason == "AUTHORIZATION_FAILURE"
+    assert [(s.kind, s.name, s.messages) for s in found.published_by_stack] == [
+        ("analysis", "forecast", 1),
+        ("action", "echo", 2),
+    ]

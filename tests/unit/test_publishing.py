@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from mqtt_actions.limits import MAX_MQTT_PAYLOAD
-from mqtt_actions.publishing import publish_problem
+from mqtt_actions.publishing import (
+    parse_prefixes,
+    prefixes_problem,
+    publish_problem,
+    under_prefixes,
+)
 
 
 @pytest.mark.parametrize(
@@ -34,3 +39,28 @@ def test_publish_problem(topic: str, size: int, qos: object, kind: str | None, w
         assert problem is not None
         assert problem.kind == kind
         assert words in problem.message
+
+
+@pytest.mark.parametrize(
+    ("topic", "under"),
+    [
+        ("ack/sensor-01", True),
+        ("ack/$DEVICE$", True),  # a template: the placeholder fills a level below ack/
+        ("plant/line-1/$DEVICE$/x", True),
+        ("ack", False),  # IoT's topic/ack/* does not match ack itself
+        ("acks/x", False),
+        ("plant/line-2/x", False),
+        ("$DEVICE$/ack", False),  # the first level is the device's to choose
+        ("ack$DEVICE$/x", False),
+        ("cmd/sensor-02", False),
+    ],
+)
+def test_a_topic_is_under_the_declared_prefixes(topic: str, under: bool) -> None:
+    prefixes = parse_prefixes(" ack, plant/line-1/ ,,")
+    assert prefixes == ("ack", "plant/line-1")
+    assert under_prefixes(topic, prefixes) is under
+    assert (prefixes_problem(topic, prefixes) is None) is under
+
+
+def test_no_prefix_allows_nothing_and_says_so() -> None:
+    assert "none (the parameter is empty)" in str(prefixes_problem("ack/x", parse_prefixes("")))

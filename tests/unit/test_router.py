@@ -11,6 +11,7 @@ import pytest
 
 from mqtt_actions.actions import WebhookAction, parse_actions
 from mqtt_actions.router import route
+from tests.support.lambda_env import router_settings
 from tests.support.router_fakes import SETTINGS, Memory, event, in_memory_deps
 
 STORE = {"id": "store", "topics": ["home/+/temperature"], "type": "insert_bucket"}
@@ -198,3 +199,44 @@ def test_the_inspector_gets_text_or_base64_never_replacement_characters(
     [message] = memory.messages
     assert (message.preview, message.encoding, message.size) == (preview, encoding, len(payload))
     assert "\ufffd" not in message.preview
+
+
+def test_an_mqtt_publish_outside_the_declared_prefixes_is_refused_at_run_time() -> None:
+    """The router's iot:Publish covers ActionPublishPrefixes only: an action stored before the
+    parameter changed is refused with the parameter named, not failed by IoT at each message."""
+    memory = Memory()
+    actions = [
+        {"id": "ok", "topics": ["in/+"], "type": "mqtt_publish", "topic": "ack/$DEVICE$"},
+        {"id": "out", "topics": ["in/+"], "type": "mqtt_publish", "topic": "cmd/$DEVICE$"},
+    ]
+    deps = in_memory_deps(parse_actions({"actions": actions}), memory, clock=lambda: 1.0)
+    settings = router_settings(ACTION_PUBLISH_PREFIXES="ack,alerts")
+
+    summary = route(event("in/sensor-01", {"variable": "v"}), deps, settings)
+
+    outcomes = {r.action_id: (r.outcome.value, r.reason) for r in summary.results}
+    assert outcomes["ok"] == ("done", None)
+    assert outcomes["out"][0] == "refused"
+    assert "ActionPublishPrefixes: ack/..., alerts/..." in str(outcomes["out"][1])
+    assert [topic for topic, *_ in memory.published] == ["ack/sensor-01"]
+
+
+def test_a_message_the_stack_published_is_attributed_to_who_published_it() -> None:
+    # An action's publish goes out through iot-data naming the action; when that message comes
+    # back through the rule (clientid() is "n/a"), the inspector files it as the action's.
+    memory = Memory()
+    deps = in_memory_deps(parse_actions({"actions": [ECHO]}), memory, clock=lambda: 1000.0)
+    route(event("cmd/sensor-01", b"reboot"), deps, SETTINGS)
+    assert memory.publish_sources == ["action/echo"]
+
+    back = {"clientid": "n/a", "source": ["action/echo"], "hops": ["1"]}
+    route(event("ack/sensor-01", b"reboot", traceid="t-2", **back), deps, SETTINGS)
+    assert (memory.messages[-1].device, memory.messages[-1].source) == ("n/a", "action/echo")
+
+
+def test_a_device_cannot_claim_to_be_an_action() -> None:
+    memory = Memory()
+    deps = in_memory_deps(parse_actions({"actions": [STORE]}), memory, clock=lambda: 1000.0)
+    claim = {"source": ["action/store"]}  # an MQTT 5 user property a device may send
+    route(event("home/sensor-01/temperature", HOT, **claim), deps, SETTINGS)
+    assert (memory.messages[-1].device, memory.messages[-1].source) == ("sensor-01", None)

@@ -23,7 +23,8 @@ THING = "${!iot:Connection.Thing.ThingName}"  # as written under !Sub
 # Allow statements whose resource holds a `*`, and why that is the narrowest AWS allows.
 RESOURCE_WILDCARDS = {
     "SmsToPhoneNumbersOnly": "SMS to a phone number has no ARN; NotResource excludes every topic",
-    "MqttPublish": "mqtt_publish actions choose their topic in the actions file ($aws/* denied)",
+    "MqttPublishUnderDeclaredPrefixes": "topic/<prefix>/* for each ActionPublishPrefixes item; "
+    "`*` for partition, region and account (Fn::Join), MqttPublishHereOnly denies the others",
     "PublishProcessedOnly": "the forward analysis republishes under processed/<device>/...",
     "PublishAlertsOnly": "the tagoio_port analysis publishes under alerts/<device>/...",
     "EmailFromTheSenderOnly": "identity/* with ses:FromAddress = EmailSender: the identity used "
@@ -354,6 +355,27 @@ def test_the_router_may_update_only_rate_counters_in_the_actions_table() -> None
     assert not re.fullmatch(pattern.replace("*", ".*"), "ACTION")
 
 
+def test_the_inspector_may_only_mark_a_binding_ended() -> None:
+    """It could rebind a client id to another device (SET device) with UpdateItem on any
+    attribute; it only marks a binding ended (issue #21: kept for the last messages)."""
+    from mqtt_actions.adapters.binding_store import DynamoBindingStore
+
+    statement = _statement("InspectorFunction", "BindingEndedAtOnly")
+    allowed = set(statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+    assert "device" not in allowed
+    client = _RecordingDynamo()
+    assert DynamoBindingStore("bindings", client).end("ESP32", bound_at_most_ms=5)  # type: ignore[arg-type]
+    (update,) = client.updates
+    assert _written(update) <= allowed, _written(update) - allowed
+    on_bindings = [
+        s
+        for w, s in IAM
+        if w == "InspectorFunction" and "DeviceBindingsTable" in json.dumps(s["Resource"])
+    ]
+    unconditional = {a for s in on_bindings if "Condition" not in s for a in as_list(s["Action"])}
+    assert unconditional == {"dynamodb:GetItem"}
+
+
 def test_the_authorizer_may_update_only_the_attributes_it_writes() -> None:
     """It could un-revoke a token (SET revokedAt) with UpdateItem on any attribute."""
     from mqtt_actions.adapters.token_store import DynamoTokenStore
@@ -368,3 +390,75 @@ def test_the_authorizer_may_update_only_the_attributes_it_writes() -> None:
     assert _written(update) <= allowed, _written(update) - allowed
     others = [s for w, s in IAM if w == "DeviceAuthorizerFunction" and "Condition" not in s]
     assert all("dynamodb:UpdateItem" not in as_list(s["Action"]) for s in others)
+
+
+# ---------------------------------------------------------------- issue #23: iot:Publish scoped
+
+
+def _router_policy(**parameters: str) -> list[dict[str, Any]]:
+    """The router's statements as CloudFormation renders them with `parameters`."""
+    from mqtt_actions_cli.cfn import Resolver
+
+    resolver = Resolver(TEMPLATE, physical={}, parameters=parameters)
+    (policy,) = FUNCTIONS["RouterFunction"]["Policies"]
+    rendered = resolver.resolve(policy, "RouterFunction.Policies")
+    return list(rendered["Statement"])
+
+
+def _publish_resources(statements: list[dict[str, Any]], effect: str) -> list[str]:
+    return [
+        resource
+        for s in statements
+        if s["Effect"] == effect and "iot:Publish" in as_list(s["Action"])
+        for resource in as_list(s.get("Resource", []))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "allowed"),
+    [
+        pytest.param({}, ["ack", "alerts", "out", "processed"], id="default"),
+        pytest.param({"ActionPublishPrefixes": "cmd,plant/line-1"}, ["cmd", "plant/line-1"]),
+        pytest.param({"ActionPublishPrefixes": ""}, [], id="empty: no publish at all"),
+    ],
+)
+def test_the_router_publishes_only_under_the_declared_prefixes(
+    parameters: dict[str, str], allowed: list[str]
+) -> None:
+    """It could publish to topic/* (every device's command topic); now topic/<prefix>/* for
+    each ActionPublishPrefixes item, in this account and region only."""
+    statements = _router_policy(**parameters)
+    assert _publish_resources(statements, "Allow") == [
+        f"arn:*:iot:*:*:topic/{prefix}/*" for prefix in allowed
+    ]
+    here = [s for s in statements if s["Sid"] == "MqttPublishHereOnly"]
+    assert [(s["Effect"], s["NotResource"]) for s in here] == [
+        ("Deny", "arn:aws:iot:us-east-1:123456789012:topic/*")
+    ]
+    assert _publish_resources(statements, "Deny") == [
+        "arn:aws:iot:us-east-1:123456789012:topic/$aws/*"
+    ]
+    environment = FUNCTIONS["RouterFunction"]["Environment"]["Variables"]
+    assert environment["ACTION_PUBLISH_PREFIXES"] == {
+        "Fn::Join": [",", {"Ref": "ActionPublishPrefixes"}]
+    }
+
+
+def test_the_action_prefixes_hold_no_policy_wildcards_and_cover_the_examples() -> None:
+    from mqtt_actions.actions import MqttPublishAction
+    from mqtt_actions.publishing import parse_prefixes, under_prefixes
+    from mqtt_actions_cli.actions_file import load_actions_file
+
+    spec = TEMPLATE["Parameters"]["ActionPublishPrefixes"]
+    pattern = re.compile(spec["AllowedPattern"])
+    for bad in ["*", "ack/*", "ack/+", "#", "$aws", "${iot:ClientId}", "a//b", "/a", "a/"]:
+        assert not pattern.fullmatch(bad), bad
+    default = parse_prefixes(spec["Default"])
+    assert default
+    assert all(pattern.fullmatch(p) for p in default)
+    example = (ROOT / "examples" / "actions.yaml").read_text(encoding="utf-8")
+    topics = [
+        a.topic for a in load_actions_file(example, source="x") if isinstance(a, MqttPublishAction)
+    ]
+    assert topics
+    assert all(under_prefixes(t, default) for t in topics), topics

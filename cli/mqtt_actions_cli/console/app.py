@@ -51,6 +51,8 @@ class Console:
         )
         env.filters["iso"] = iso_ms
         env.globals["fields"] = forms.fields
+        env.globals["condition_rows"] = forms.condition_rows
+        env.globals["condition_ops"] = forms.OPS
         self.templates = Jinja2Templates(env=env)
 
     def page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:

@@ -57,10 +57,13 @@ RETAINED_EVERY_SECONDS = 10.0  # listed again even without messages (x6 on AWS)
 
 
 def routes(console: Console) -> list[BaseRoute]:
+    from mqtt_actions_cli.console import device_admin
+
     return [
         *_live(console),
         *_topics(console),
         *_actions(console),
+        *device_admin.routes(console),
         *_devices(console),
         *_dead_letters(console),
         *_outbox_and_publish(console),
@@ -80,6 +83,7 @@ def entry_json(entry: InspectorEntry) -> dict[str, Any]:
     data["summary"] = describe_entry(entry)
     data["topic"] = entry.details.get("topic")
     data["order"] = order_key(entry)  # the Live page inserts a late entry at its place
+    data["by"] = entry.details.get("by")  # published by the stack: action/<id>, analysis/<name>
     return data
 
 
@@ -403,15 +407,16 @@ def _actions(console: Console) -> list[BaseRoute]:
         except UsageError as exc:
             if isinstance(exc, NotFoundError):
                 raise
+            placed = forms.problems_by_field(exc.problems, form.get("type", ""))
             return console.page(
                 request,
                 "action_form.html",
                 400,
                 form=form,
                 original=original or "",
-                errors=forms.problems_by_field(exc.problems),
+                errors=placed,
                 message=exc.message,
-                problems=exc.problems,
+                problems=[text for texts in placed.values() for text in texts],
             )
         return RedirectResponse(f"/actions?done=saved+{action.id}", status_code=303)
 
@@ -504,14 +509,26 @@ def _devices(console: Console) -> list[BaseRoute]:
 
     async def listing(request: Request) -> Response:
         since, since_ms = _since(request, "1d")
-        seen = await console.call(devices.seen, target, since_ms=since_ms)
+        found = await console.call(devices.overview, target, since_ms=since_ms)
         try:
             with_tokens = await console.call(tokens.list_devices, target)
-        except CliError:
-            with_tokens = []  # a stack deployed without the tokens table
-        known = {d.device for d in seen}
+            tokens_error = None
+        except CliError as exc:
+            with_tokens, tokens_error = [], exc  # a stack deployed without the tokens table
+        known = {d.device for d in found.devices}
         others = [d for d in with_tokens if d["device"] not in known]
-        return console.page(request, "devices.html", seen=seen, others=others, since=since)
+        return console.page(
+            request,
+            "devices.html",
+            seen=found.devices,
+            refused=found.refused,
+            by_stack=found.published_by_stack,
+            registered={d["device"]: d for d in with_tokens},
+            others=others,
+            tokens_error=tokens_error,
+            since=since,
+            message=request.query_params.get("done"),
+        )
 
     async def device(request: Request) -> Response:
         name = request.path_params["device"]
@@ -527,6 +544,9 @@ def _devices(console: Console) -> list[BaseRoute]:
         )
         history = await console.call(devices.history, target, name, since_ms=since_ms - 86_400_000)
         parser = await console.call(parsers.status, target, name, since_ms=since_ms - 86_400_000)
+        from mqtt_actions_cli.console.device_admin import token_status
+
+        token_state = await token_status(console, name)
         older = page.points[-1]["time_ms"] - 1 if len(page.points) == PAGE_ROWS else None
         return console.page(
             request,
@@ -540,6 +560,8 @@ def _devices(console: Console) -> list[BaseRoute]:
             until=until_text,
             older=older,
             topic_of=bucket.topic_of,
+            token_state=token_state,
+            message=q.get("done"),
         )
 
     async def download(request: Request) -> Response:

@@ -33,6 +33,7 @@ from amqtt.contexts import Action
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
+from mqtt_actions.bindings import client_id_problem
 from mqtt_actions.tokens import policy_allows
 from mqtt_actions_cli.local.amqtt_fixes import broker_of, connection
 from mqtt_actions_cli.local.connect_gate import FirstPacket
@@ -56,6 +57,9 @@ _ACTIONS: Final = {
 
 Authorizer = Callable[[dict[str, Any]], Any]
 PublishEvent = Callable[[str, dict[str, Any]], Awaitable[None]]
+# Binds the stack's own client's client id to the device of that name; the holder's name when
+# another device's live connection holds it (nothing bound then).
+TrustedBinder = Callable[[str], str | None]
 
 
 def plugins(mode: str) -> dict[str, Any]:
@@ -122,12 +126,17 @@ class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         # Grants `admit` made before amqtt saw the CONNECT, by (client id, password).
         self._admitted: dict[tuple[str, bytes], tuple[str, list[str]]] = {}
         self._trusted_password: str | None = None
+        self._bind_trusted: TrustedBinder | None = None
 
     def bind(
-        self, authorize: Authorizer, publish_event: PublishEvent, trusted_password: str | None
+        self,
+        authorize: Authorizer,
+        publish_event: PublishEvent,
+        trusted_password: str | None,
+        bind_trusted: TrustedBinder | None = None,
     ) -> None:
         self._authorize, self._publish_event = authorize, publish_event
-        self._trusted_password = trusted_password
+        self._trusted_password, self._bind_trusted = trusted_password, bind_trusted
 
     def _is_trusted(self, session: Session | FirstPacket) -> bool:
         if session.username != TRUSTED_USERNAME or not self._trusted_password:
@@ -142,7 +151,7 @@ class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         so a refused CONNECT leaves the live connection of that client id alone. A grant is kept
         for `authenticate` (one authorizer call per CONNECT)."""
         if self._authorize is not None and self._is_trusted(first):
-            return True  # the stack's own client: `authenticate` lets it in
+            return await self._trusted(first.client_id, ip)  # the stack's own client
         granted = await self._ask(first, first.client_id, ip)
         if granted is not None and first.client_id and first.password is not None:
             self._admitted[(first.client_id, first.password)] = granted
@@ -150,7 +159,8 @@ class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
 
     async def authenticate(self, *, session: Session) -> bool:
         if self._authorize is not None and self._is_trusted(session):
-            return True  # no policy kept: TokenTopicPlugin lets it publish anywhere
+            # No policy kept: TokenTopicPlugin lets it publish anywhere.
+            return await self._trusted(session.client_id, session.remote_address)
         password = session.password
         key_password = password.encode() if isinstance(password, str) else password
         admitted = self._admitted.pop((session.client_id, key_password), None)
@@ -165,6 +175,23 @@ class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
             return False
         session.attributes[PRINCIPAL_KEY], session.attributes[POLICY_KEY] = granted
         return True
+
+    async def _trusted(self, client_id: str | None, ip: str | None) -> bool:
+        """The stack's own client (`publish` without credentials): its client id is bound to the
+        device of that name, as DeviceAuthorizerFunction binds a token device's, so the router
+        files its messages under that device instead of dead-lettering them as an unknown
+        connection; and, like a device, it cannot take a client id another device's live
+        connection holds. (On AWS `publish --stack` goes through iot-data: clientid() `n/a`.)"""
+        if self._bind_trusted is None or not client_id:
+            return True
+        problem = client_id_problem(client_id)
+        holder = None if problem else await asyncio.to_thread(self._bind_trusted, client_id)
+        if problem is None and holder is None:
+            return True
+        why = problem or f"client id held by a live connection of device {holder!r}"
+        log.warning("auth %s refused: %s", client_id, why)
+        await self._connect_failed(client_id, ip, str(uuid.uuid4()))
+        return False
 
     async def _connect_failed(
         self, client_id: str | None, ip: str | None, connection_id: str
@@ -252,10 +279,12 @@ def bind(
     authorize: Authorizer,
     publish_event: PublishEvent,
     trusted_password: str | None = None,
+    bind_trusted: TrustedBinder | None = None,
 ) -> None:
     """Connect the loaded TokenAuthPlugin to the authorizer handler and the lifecycle events;
-    `trusted_password` lets the stack's own client (TRUSTED_USERNAME) in."""
+    `trusted_password` lets the stack's own client (TRUSTED_USERNAME) in, `bind_trusted` binds
+    its client id."""
     plugin = broker.plugins_manager.get_plugin(TokenAuthPlugin.__name__)
     if not isinstance(plugin, TokenAuthPlugin):
         raise RuntimeError("the token auth plugin did not load into amqtt (--auth tokens)")
-    plugin.bind(authorize, publish_event, trusted_password)
+    plugin.bind(authorize, publish_event, trusted_password, bind_trusted)

@@ -349,6 +349,7 @@ class LocalBroker:
     auth_mode: str = "anonymous"  # or "tokens": CONNECTs go to `authorizer` (local/auth.py)
     authorizer: auth.Authorizer | None = None
     trusted_password: str | None = None  # the stack's own client (auth.TRUSTED_USERNAME)
+    trusted_binder: auth.TrustedBinder | None = None  # binds its client id (--auth tokens)
     _final_retained: dict[str, tuple[bytes, int, int]] | None = None
     # The TLS listener (local/tls.py): as IoT Core's token endpoint, SNI + ALPN mqtt required.
     tls_port: int | None = None  # None: no TLS listener; 0: a free port
@@ -365,7 +366,13 @@ class LocalBroker:
             raise RuntimeError("the IoT Core plugin did not load into amqtt")
         plugin.bind(self.sink)
         if self.auth_mode == "tokens" and self.authorizer is not None:
-            auth.bind(broker, self.authorizer, plugin._publish_event, self.trusted_password)
+            auth.bind(
+                broker,
+                self.authorizer,
+                plugin._publish_event,
+                self.trusted_password,
+                self.trusted_binder,
+            )
         self._plugin = plugin
         self._broker = broker
         self._retained_at = {}

@@ -21,6 +21,7 @@ import os
 import secrets
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,7 +33,9 @@ from moto import mock_aws
 from moto.core.config import DefaultConfig
 from moto.core.models import MockAWS
 
+from mqtt_actions.adapters.binding_store import DynamoBindingStore
 from mqtt_actions.limits import MAX_MQTT_PAYLOAD
+from mqtt_actions.tokens import new_binding
 from mqtt_actions_cli.cfn import (
     ROOT,
     TEMPLATE,
@@ -143,6 +146,7 @@ class LocalStack:
         self._gateway: Any = None  # local.gateway.LocalGateway once started
         self._gateway_problem = ""  # why there is no gateway (the banner says it)
         self._devices_table = ""  # its writes move the marker too: payload parsers are there
+        self._bindings: DynamoBindingStore | None = None  # DeviceBindingsTable, once started
         self.aws_port = options.aws_port
         self.mqtt_port = options.mqtt_port
         self.control_port = 0
@@ -166,6 +170,11 @@ class LocalStack:
         }
         self._actions_table = physical.get("ActionsTable", "")
         self._devices_table = physical.get("DevicesTable", "")
+        self._bindings = (
+            DynamoBindingStore(physical["DeviceBindingsTable"], clients["dynamodb"])
+            if "DeviceBindingsTable" in physical
+            else None
+        )
         snapshot = self._open_state(physical, clients)
         parameters = {**LOCAL_PARAMETERS, **opts.parameters}
         self._parameters = parameters
@@ -200,6 +209,8 @@ class LocalStack:
         self._broker = LocalBroker(opts.host, opts.mqtt_port, sink=self._engine_message)
         self._broker.auth_mode, self._broker.authorizer = opts.auth, self._authorize
         self._broker.trusted_password = self._trusted_password
+        if self._bindings is not None:
+            self._broker.trusted_binder = self._bind_trusted
         self._broker.rules = opts.broker_rules
         if opts.tls_port is not None:
             self._tls_files = tls.ensure_certificates(self._state_root())
@@ -425,8 +436,14 @@ class LocalStack:
             "MqttPort": self.mqtt_port,
             "Region": REGION,
             "DeviceAuth": self.options.auth,  # anonymous | tokens: devices create says which
+            # where mqtt_publish actions may publish: `actions apply` checks each topic
+            "ActionPublishPrefixes": self._router_environment("ACTION_PUBLISH_PREFIXES"),
             **self._tls_outputs(),
         }
+
+    def _router_environment(self, name: str) -> str | None:
+        router = _started(self._local).functions.get("RouterFunction")
+        return None if router is None else router.environment.get(name)
 
     def _tls_outputs(self) -> dict[str, Any]:
         broker, files = _started(self._broker), self._tls_files
@@ -509,6 +526,14 @@ class LocalStack:
         loop, broker = _started(self._loop), _started(self._broker)
         closing = asyncio.run_coroutine_threadsafe(broker.disconnect(client_id), loop)
         return closing.result(timeout=10)
+
+    def _bind_trusted(self, client_id: str) -> str | None:
+        """Bind the stack's own client's client id to the device of that name (auth.py: it is
+        `publish` without credentials acting as that device); the holder's name if refused."""
+        now_ms = int(time.time() * 1000)
+        binding = new_binding(client_id, client_id, f"trusted-{uuid.uuid4()}", now_ms)
+        holder = _started(self._bindings).bind(binding, now_ms // 1000)
+        return None if holder is None else holder.device
 
     def _authorize(self, event: dict[str, Any]) -> Any:
         # IoT Core waits 5 s for its authorizer; so does the local broker.

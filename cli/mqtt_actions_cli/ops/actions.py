@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from mqtt_actions.actions import (
     Action,
     ActionsFileError,
+    MqttPublishAction,
     WebhookAction,
     effective_rate_limit,
     parse_actions,
@@ -23,12 +24,13 @@ from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.dryrun import ActionPreview, dry_run
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.parsers import ParserLookup
+from mqtt_actions.publishing import prefixes_problem
 from mqtt_actions.topics import InvalidTopicError, validate_topic
 from mqtt_actions_cli.actions_file import load_actions_file
 from mqtt_actions_cli.ops.defaults import TEST_DEVICE as TEST_DEVICE
 from mqtt_actions_cli.ops.errors import NotFoundError, OpsError, UsageError
 from mqtt_actions_cli.output import plural
-from mqtt_actions_cli.router_env import router_environment
+from mqtt_actions_cli.router_env import action_publish_prefixes, prefixes_fix, router_environment
 from mqtt_actions_cli.target import Target
 
 MASK = "••••"  # a masked secret: MASK + its last 4 characters
@@ -119,9 +121,31 @@ class ApplyResult(BaseModel):
     not_in_file: list[str]
 
 
+def check_publish_topics(target: Target, actions: Sequence[Action], source: str) -> None:
+    """UsageError naming each mqtt_publish action whose topic is outside the prefixes the
+    target's router may publish under (ActionPublishPrefixes): IoT would refuse every publish."""
+    prefixes = action_publish_prefixes(target)
+    if prefixes is None:
+        return
+    problems = []
+    for index, action in enumerate(actions):
+        if isinstance(action, MqttPublishAction):
+            problem = prefixes_problem(action.topic, prefixes)
+            if problem is not None:
+                problems.append(f"actions[{index}] (id {action.id!r}): {problem}")
+    if problems:
+        raise UsageError(
+            f"{source}: {plural(len(problems), 'problem')}; the file is refused as a whole "
+            "and nothing was stored",
+            problems=problems,
+            hint=f"change each topic, or {prefixes_fix(target)}",
+        )
+
+
 def apply(target: Target, actions: Sequence[Action], *, prune: bool, source: str) -> ApplyResult:
     """Store the validated `actions`: new ones created, changed ones updated, (with `prune`)
     stored ones absent from `actions` removed."""
+    check_publish_topics(target, actions, source)
     actions_store = store(target)
     stored = actions_store.load()
     ids = actions_store.ids() if prune else []
@@ -247,6 +271,7 @@ def save(target: Target, data: Mapping[str, Any], *, replaces: str | None = None
             problems=exc.problems,
             hint="fix each problem listed and save again",
         ) from None
+    check_publish_topics(target, [action], "the action")
     if action.id != replaces and action.id in set(actions_store.ids()):
         raise UsageError(
             f"id {action.id!r} is used by another stored action; nothing was stored",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mqtt_actions.inspector import EntryType, InspectorEntry
-from mqtt_actions_cli.cfn import TEMPLATE, load_template
+from mqtt_actions_cli.cfn import TEMPLATE, load_template, parse_template
 from mqtt_actions_cli.ops import inspector
 from mqtt_actions_cli.ops.errors import NotFoundError, OpsError, UsageError
 from mqtt_actions_cli.target import InvokeError, Target
@@ -295,34 +295,95 @@ def add_tagoio(
 
 
 def list_analyses(target: Target | None, *, root: Path | None = None) -> list[dict[str, Any]]:
-    """The analysis functions template.yaml declares (CodeUri under functions/analyses/)."""
+    """The analyses: without a stack, those template.yaml declares (the local stack runs them);
+    with a deployed stack, those it holds (its template, as CloudFormation processed it), plus
+    template.yaml's not deployed yet (`deployed: False`, e.g. after add-tagoio)."""
     base = root if root is not None else TEMPLATE.parent
-    template = load_template(base / "template.yaml")
+    declared = _analyses(load_template(base / "template.yaml"))
+    if target is None or target.is_local:
+        return [{**a, "deployed_as": a["function"]} for a in declared]
+    deployed = _analyses(_stack_template(target))
+    names = _physical_names(target)
+    found = [
+        {
+            **a,
+            "deployed_as": target.outputs.get(f"{a['function']}Name")
+            or names.get(a["function"])
+            or a["function"],
+            "deployed": True,
+        }
+        for a in deployed
+    ]
+    have = {a["function"] for a in deployed}
+    found += [
+        {**a, "deployed_as": None, "deployed": False} for a in declared if a["function"] not in have
+    ]
+    return sorted(found, key=lambda a: a["name"])
+
+
+def _analyses(template: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A template's analysis functions: under functions/analyses/ (template.yaml), or, once
+    deployed (the code is in S3 then), any function whose environment names ANALYSIS_NAME."""
     found = []
-    for lid, res in template.get("Resources", {}).items():
-        props = res.get("Properties", {}) if isinstance(res, dict) else {}
-        code = props.get("CodeUri")
-        if res.get("Type") != "AWS::Serverless::Function" or not isinstance(code, str):
+    for lid, res in (template.get("Resources") or {}).items():
+        if not isinstance(res, dict) or res.get("Type") not in _FUNCTION_TYPES:
             continue
-        if not code.startswith(str(ANALYSES_DIR) + "/"):
-            continue
+        props = res.get("Properties") or {}
         variables = (props.get("Environment") or {}).get("Variables") or {}
-        name = variables.get("ANALYSIS_NAME") or code.rsplit("/", 1)[-1]
+        code = props.get("CodeUri")
+        in_analyses = isinstance(code, str) and code.startswith(str(ANALYSES_DIR) + "/")
+        name = variables.get("ANALYSIS_NAME")
+        if not in_analyses and not isinstance(name, str):
+            continue
+        script = variables.get("TAGOIO_SCRIPT")
         found.append(
             {
-                "name": str(name),
+                "name": str(name if isinstance(name, str) else str(code).rsplit("/", 1)[-1]),
                 "function": lid,
-                "deployed_as": target.function_name(lid) if target is not None else lid,
                 "kind": "tagoio" if props.get("Handler") == TAGOIO_HANDLER else "python",
-                "script": variables.get("TAGOIO_SCRIPT") or "app.py",
+                "script": script if isinstance(script, str) else "app.py",
             }
         )
     return sorted(found, key=lambda a: a["name"])
 
 
+_FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
+
+
+def _stack_template(target: Target) -> dict[str, Any]:
+    """The deployed stack's template after the SAM transform (CloudFormation GetTemplate)."""
+    body = (
+        target.client("cloudformation")
+        .get_template(StackName=target.name, TemplateStage="Processed")
+        .get("TemplateBody")
+    )
+    if isinstance(body, Mapping):  # boto3 parses a JSON body itself
+        return dict(body)
+    if not isinstance(body, str):
+        raise OpsError(f"{target.describe()} returned no template (GetTemplate)")
+    return parse_template(body)
+
+
+def _physical_names(target: Target) -> dict[str, str]:
+    """Logical id -> deployed function name, from the stack's resources."""
+    names: dict[str, str] = {}
+    pages = target.client("cloudformation").get_paginator("list_stack_resources")
+    for page in pages.paginate(StackName=target.name):
+        for res in page.get("StackResourceSummaries", []):
+            if res.get("ResourceType") == "AWS::Lambda::Function":
+                names[res["LogicalResourceId"]] = res.get("PhysicalResourceId", "")
+    return names
+
+
 def _find(target: Target, name: str) -> dict[str, Any]:
     for analysis in list_analyses(target):
         if name in (analysis["name"], analysis["function"]):
+            if analysis.get("deployed") is False:
+                raise NotFoundError(
+                    f"analysis {name!r} is in template.yaml but not deployed to "
+                    f"{target.describe()}",
+                    hint="deploy it: sam build && sam deploy",
+                )
             return analysis
     raise NotFoundError(
         f"no analysis {name!r} in template.yaml", hint="see `mqtt-actions analyses list`"

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from mqtt_actions.bindings import NOT_MQTT, UNKNOWN_DEVICE
 from mqtt_actions.device_profiles import KIND_CERTIFICATE, DeviceUpdate
 from mqtt_actions.inspector import EntryType, InspectorEntry
 from mqtt_actions_cli.iot_policy import PolicyInputError, check_thing_name, device_policy
@@ -207,6 +208,87 @@ class DeviceSeen(BaseModel):
     last_event: str
     ip: str | None = None
     messages: int = 0
+
+
+class RefusedConnection(BaseModel):
+    """A client id whose connects were refused (a bad or revoked token, a client id in use), or
+    the messages of connections no device binding names (`UNKNOWN_DEVICE`)."""
+
+    client_id: str
+    attempts: int
+    last_time: int
+    reason: str
+    ip: str | None = None
+
+
+class StackPublisher(BaseModel):
+    """Who in the stack published messages through iot-data: an action or an analysis."""
+
+    kind: str  # action | analysis | stack (no source said: an older stack, or the console)
+    name: str
+    messages: int
+    last_time: int
+
+
+class DevicesOverview(BaseModel):
+    devices: list[DeviceSeen]
+    refused: list[RefusedConnection]
+    published_by_stack: list[StackPublisher]
+
+
+def is_device(name: str) -> bool:
+    """False for the inspector's names that are not devices: the stack itself (iot-data) and
+    connections no binding names."""
+    return name not in (NOT_MQTT, UNKNOWN_DEVICE)
+
+
+def pure_overview(entries: list[InspectorEntry]) -> DevicesOverview:
+    """Inspector entries (oldest first) split into devices (`pure_seen`: names with some entry
+    besides a failed connect), refused connections (per client id: its failed connects; the
+    messages of unknown connections) and the actions and analyses that published, each newest
+    first."""
+    refused: dict[str, RefusedConnection] = {}
+    stack: dict[tuple[str, str], StackPublisher] = {}
+    accepted = {e.device for e in entries if e.type is not EntryType.CONNECT_FAILED}
+    for entry in entries:
+        if entry.type is EntryType.PUBLISH and entry.device == NOT_MQTT:
+            kind, _, name = str(entry.details.get("by") or "stack/").partition("/")
+            one = stack.setdefault(
+                (kind, name), StackPublisher(kind=kind, name=name, messages=0, last_time=0)
+            )
+            one.messages += 1
+            one.last_time = max(one.last_time, entry.time)
+        refusal = _refusal(entry)
+        if refusal is None:
+            continue
+        client_id, reason = refusal
+        row = refused.setdefault(
+            client_id,
+            RefusedConnection(client_id=client_id, attempts=0, last_time=0, reason=reason),
+        )
+        row.attempts += 1
+        if entry.time >= row.last_time:
+            row.last_time, row.reason = entry.time, reason
+            row.ip = str(entry.details["ip"]) if entry.details.get("ip") else row.ip
+    return DevicesOverview(
+        devices=pure_seen([e for e in entries if e.device in accepted and is_device(e.device)]),
+        refused=sorted(refused.values(), key=lambda r: r.last_time, reverse=True),
+        published_by_stack=sorted(stack.values(), key=lambda s: s.last_time, reverse=True),
+    )
+
+
+def _refusal(entry: InspectorEntry) -> tuple[str, str] | None:
+    if entry.type is EntryType.CONNECT_FAILED:
+        client = str(entry.details.get("client_id") or entry.device)
+        return client, str(entry.details.get("reason") or "refused")
+    if entry.device == UNKNOWN_DEVICE and entry.type is EntryType.PUBLISH:
+        return "(no binding)", "messages from a client id no device binding names: not run"
+    return None
+
+
+def overview(target: Target, *, since_ms: int) -> DevicesOverview:
+    """The Devices page: devices, refused connections and stack publishers since `since_ms`."""
+    return pure_overview(inspector.query(target, since_ms=since_ms, limit=SEEN_LIMIT))
 
 
 def pure_seen(entries: list[InspectorEntry]) -> list[DeviceSeen]:

@@ -3,8 +3,10 @@ plane (iot-data Publish) on a deployed stack.
 
 Locally, without credentials, it connects as the stack's own trusted client (the control API
 hands out its password; `local/auth.py`), so it works in every auth mode, as iot-data Publish
-with IAM does on AWS; with `username`/`password` it connects with those, to try a device's
-credentials (refused as the device would be)."""
+with IAM does on AWS; its client id is the device (under `--auth tokens` the stack binds it like
+a token device's, refused only when another device's live connection holds it). With
+`username`/`password` it connects with those, to try a device's credentials (refused as the
+device would be)."""
 
 from __future__ import annotations
 
@@ -72,11 +74,16 @@ def publish(
     warnings = check(target.is_local, topic, payload)
     if target.is_local:
         client_id = client_id or f"mqtt-actions-cli-{secrets.token_hex(3)}"
-        as_who = ""
+        as_who, refused_hint = "", None
         if username:
             as_who = f" (username {username})"
         elif target.control is not None:
             username, password = target.control.trusted_client()
+            refused_hint = (
+                f"under `--auth tokens` the stack's own client is bound to device {client_id!r} "
+                "like a device: another device's live connection holds that client id; pick "
+                "another --client-id (`mqtt-actions devices list` shows the ones in use)"
+            )
         publish_once(
             target.mqtt_host,
             target.mqtt_port,
@@ -87,6 +94,7 @@ def publish(
             retain=retain,
             username=username,
             password=password,
+            refused_hint=refused_hint,
         )
         where = f"{target.mqtt_host}:{target.mqtt_port} as {client_id}{as_who}"
     else:

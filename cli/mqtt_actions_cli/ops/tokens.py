@@ -205,7 +205,49 @@ def import_tokens(
     return report
 
 
+def import_tokens_csv(
+    target: Target, text: str, *, allow_weak: bool, skip_invalid: bool, now_ms: int, source: str
+) -> dict[str, Any]:
+    """A `device,token` CSV's text into the target's token store (`parse_tokens_csv`, then
+    `import_tokens`): `{"imported": n, "rows": [report per row]}`. UsageError when it holds no
+    rows. `source` names the file in that error."""
+    rows = parse_tokens_csv(text.removeprefix("\ufeff"), allow_weak=allow_weak)
+    if not rows:
+        raise UsageError(
+            f"{source} holds no device,token rows", hint="one device,token pair a line"
+        )
+    report = import_tokens(store_for(target), rows, skip_invalid=skip_invalid, now_ms=now_ms)
+    return {"imported": sum(r["status"] == "imported" for r in report), "rows": report}
+
+
 # ---------------------------------------------------------------------------- list, revoke
+
+
+TOKEN_ID_CHARS = 8  # a token's name on pages: the start of its hash (never the token)
+
+
+def token_status(target: Target, device: str, *, now_s: float | None = None) -> dict[str, Any]:
+    """`device`'s tokens (`device_tokens`) and the client ids of its live connections."""
+    now = time.time() if now_s is None else now_s
+    live = {b.client_id for b in bindings_for(target).by_device(device) if b.holds(now)}
+    return {"device": device, "tokens": device_tokens(target, device), "client_ids": sorted(live)}
+
+
+def device_tokens(target: Target, device: str) -> list[dict[str, Any]]:
+    """Each token of `device`, newest first: `id` (the start of its hash), `state` (active or
+    revoked), created, revoked, last use (`last_seen`, the last connect) and its client id."""
+    found = [
+        {
+            "id": key[:TOKEN_ID_CHARS],
+            "state": "revoked" if record.revoked_at is not None else "active",
+            "created": record.created_at,
+            "revoked": record.revoked_at,
+            "last_seen": record.last_seen,
+            "last_client_id": record.last_client_id,
+        }
+        for key, record in store_for(target).by_device(device)
+    ]
+    return sorted(found, key=lambda t: t["created"], reverse=True)
 
 
 def list_devices(target: Target, *, now_s: float | None = None) -> list[dict[str, Any]]:
@@ -215,7 +257,7 @@ def list_devices(target: Target, *, now_s: float | None = None) -> list[dict[str
     now = time.time() if now_s is None else now_s
     bound: dict[str, list[str]] = {}
     for binding in bindings_for(target).all():
-        if binding.live(now):
+        if binding.holds(now):  # an ended binding is no live connection
             bound.setdefault(binding.device, []).append(binding.client_id)
     for _key, record in store_for(target).all():
         entry = devices.setdefault(
@@ -278,11 +320,11 @@ def revoke(
         if record.revoked_at is None:
             store.revoke(key, now_ms)
             revoked += 1
-    client_ids = sorted({b.client_id for b in bindings.by_device(device)})
-    closed = []
-    for client_id in client_ids:
-        if closer.close(client_id):
-            closed.append(client_id)
+    held = bindings.by_device(device)
+    # An ended binding's connection is gone (another connection may use its client id now).
+    client_ids = sorted({b.client_id for b in held if b.ended_at_ms is None})
+    closed = [client_id for client_id in client_ids if closer.close(client_id)]
+    for client_id in sorted({b.client_id for b in held}):
         bindings.delete(client_id, device)
     return {
         "device": device,
@@ -352,7 +394,9 @@ def check_client_ids(
     """Devices that would collide on a client id: from the live bindings, the client id each
     token device last connected with, and `imported` rows (line, device, client id)."""
     now = time.time() if now_s is None else now_s
-    uses = [(b.device, b.client_id, "connected") for b in bindings_for(target).all() if b.live(now)]
+    uses = [
+        (b.device, b.client_id, "connected") for b in bindings_for(target).all() if b.holds(now)
+    ]
     uses += [
         (record.device, record.last_client_id, "last connect")
         for _key, record in store_for(target).all()

@@ -12,6 +12,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from mqtt_actions.text import surrogate_in
 
 HOPS_PROPERTY = "mqtt-actions-hops"
+# Who in the stack published a message through iot-data: `action/<id>` or `analysis/<name>`.
+# Read only for messages not sent over MQTT (clientid() `n/a`): a device cannot claim it.
+SOURCE_PROPERTY = "mqtt-actions-source"
+SOURCE_MAX = 200
 
 
 def _hops(value: Any) -> int:
@@ -26,6 +30,15 @@ def _hops(value: Any) -> int:
         except ValueError:
             continue  # a device sent a non-numeric property: not ours, count it as 0
     return max(hops, 0)
+
+
+def _source(value: Any) -> str:
+    """The first `mqtt-actions-source` user property (text, cut to SOURCE_MAX), or ''."""
+    values = value if isinstance(value, list) else [value]
+    for item in values:
+        if isinstance(item, str) and item.strip():
+            return item.strip()[:SOURCE_MAX]
+    return ""
 
 
 class RouterEvent(BaseModel):
@@ -58,6 +71,10 @@ class RouterEvent(BaseModel):
         min_length=1, max_length=128, description="one per message: the idempotency key"
     )
     hops: Annotated[int, BeforeValidator(_hops)] = 0
+    source: Annotated[str, BeforeValidator(_source)] = Field(
+        default="",
+        description="who in the stack published it (action/<id>, analysis/<name>); iot-data only",
+    )
     only_actions: tuple[str, ...] | None = Field(
         default=None, description="set by `dlq replay`: run just these actions again"
     )

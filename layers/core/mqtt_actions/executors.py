@@ -25,7 +25,7 @@ from mqtt_actions.events import RouterEvent
 from mqtt_actions.limits import MAX_DEVICE_CHARS, MAX_SMS_CHARS, MAX_SUBJECT_CHARS
 from mqtt_actions.payload import check_rows
 from mqtt_actions.ports import ActionError, ActionPorts
-from mqtt_actions.publishing import publish_problem
+from mqtt_actions.publishing import prefixes_problem, publish_problem
 from mqtt_actions.settings import RouterSettings
 from mqtt_actions.templating import (
     TemplateContext,
@@ -176,8 +176,14 @@ def _mqtt_publish(action: MqttPublishAction, ctx: ExecContext) -> dict[str, Any]
     problem = publish_problem(topic, len(body), action.qos)  # the same checks as analyses
     if problem is not None:
         raise ActionError(problem.message, permanent=True)
+    prefixes = ctx.settings.action_publish_prefixes
+    outside = None if prefixes is None else prefixes_problem(topic, prefixes)
+    if outside is not None:  # an action stored before the parameter changed (apply checks)
+        raise ActionError(outside, permanent=True)
     hops = ctx.event.hops + 1
-    ctx.deps.publisher.publish(topic, body, qos=action.qos, retain=action.retain, hops=hops)
+    ctx.deps.publisher.publish(
+        topic, body, qos=action.qos, retain=action.retain, hops=hops, source=f"action/{action.id}"
+    )
     return {"topic": topic, "bytes": len(body), "qos": action.qos, "retain": action.retain}
 
 

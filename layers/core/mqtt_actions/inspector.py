@@ -205,7 +205,8 @@ def message_entry(message: MessageRecord) -> InspectorEntry:
             "hops": message.hops,
             "matched": message.matched,
             **extra,
-        },
+        }
+        | ({"by": message.source} if message.source else {}),
     )
 
 

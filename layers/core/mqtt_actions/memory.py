@@ -54,6 +54,7 @@ class Memory:
     sms: list[tuple[str, str]] = field(default_factory=list)
     emails: list[tuple[list[str], str]] = field(default_factory=list)
     published: list[tuple[str, bytes, int]] = field(default_factory=list)
+    publish_sources: list[str] = field(default_factory=list)  # who published each of `published`
     invoked: list[str] = field(default_factory=list)
     posted: list[str] = field(default_factory=list)
     messages: list[MessageRecord] = field(default_factory=list)
@@ -141,9 +142,12 @@ class MemoryPublisher:
     def __init__(self, memory: Memory) -> None:
         self.m = memory
 
-    def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool, hops: int) -> None:
+    def publish(
+        self, topic: str, payload: bytes, *, qos: int, retain: bool, hops: int, source: str = ""
+    ) -> None:
         self.m.called("publish", topic, payload)
         self.m.published.append((topic, payload, hops))
+        self.m.publish_sources.append(source)
         detail = {"topic": topic, "qos": qos, "retain": retain, "hops": hops}
         self.m.effect("mqtt_publish", detail | _payload_fields(payload))
 

@@ -58,6 +58,7 @@ class MessageRecord(BaseModel):
     matched: int = 0
     qos: int | None = None  # known on the local stack only
     encoding: str | None = None  # "base64": the payload is bytes, not text (router._preview)
+    source: str | None = None  # published by the stack: action/<id> or analysis/<name>
 
 
 class ActionError(Exception):
@@ -117,7 +118,11 @@ class AttachmentNotifier(Protocol):
 
 
 class Publisher(Protocol):
-    def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool, hops: int) -> None: ...
+    def publish(
+        self, topic: str, payload: bytes, *, qos: int, retain: bool, hops: int, source: str = ""
+    ) -> None:
+        """`source`: who in the stack publishes (`action/<id>`, `analysis/<name>`): the
+        inspector attributes the message to it."""
 
 
 class RetainedMessage(BaseModel):
@@ -282,7 +287,7 @@ class ConnectionCloser(Protocol):
 
 
 class BindingStore(Protocol):
-    """Client id -> device bindings of live token connections (mqtt_actions.bindings)."""
+    """Client id -> device bindings of token connections, live or ended (mqtt_actions.bindings)."""
 
     def get(self, client_id: str) -> Binding | None: ...
 
@@ -290,7 +295,9 @@ class BindingStore(Protocol):
         """Record it; the holder's binding (nothing changed) when another device holds it."""
         ...
 
-    def end(self, client_id: str, *, bound_at_most_ms: int) -> bool: ...
+    def end(self, client_id: str, *, bound_at_most_ms: int) -> bool:
+        """Mark it ended at that time (kept until it expires) if bound at or before it."""
+        ...
 
     def delete(self, client_id: str, device: str) -> bool: ...
 

@@ -1,6 +1,13 @@
 """Lifecycle events and the bindings (InspectorFunction's logic): each event is filed under the
-device its client id is bound to, a failed connect names the device holding its client id, and
-the disconnect of a bound connection ends the binding (mqtt_actions.bindings)."""
+device its client id is bound to, a failed connect names the device holding its client id, the
+disconnect of a bound connection ends the binding, and a certificate connection taking a token
+device's client id ends that device's binding (mqtt_actions.bindings).
+
+An ended binding is kept until it expires: it still names the device of its connection's last
+messages and events (AWS may deliver them after the disconnect), but holds the client id against
+nobody. The inspector reads the binding as it is when the event arrives; lifecycle events may
+come out of order and twice (AWS IoT developer guide, life-cycle-events.html).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,9 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from mqtt_actions.bindings import Binding, DeviceIdentity, ends_binding
+from mqtt_actions.bindings import Binding, DeviceIdentity, ends_binding, is_certificate
 from mqtt_actions.inspector import InspectorEntry
-from mqtt_actions.lifecycle import ConnectFailed, Disconnected, LifecycleEvent
+from mqtt_actions.lifecycle import Connected, ConnectFailed, Disconnected, LifecycleEvent
 
 
 class LifecycleLog(Protocol):
@@ -40,9 +47,25 @@ def record_presence(
     if identity is DeviceIdentity.BINDING and bindings is not None:
         found = bindings.get(event.client_id)
         now = time.time() if now_s is None else now_s
-        binding = found if found is not None and found.live(now) else None
+        if found is not None and found.names_message_at(event.timestamp, now):
+            binding = found
+    certificate = is_certificate(event.principal_identifier)
+    if (
+        binding is not None
+        and certificate
+        and (
+            binding.ended_at_ms is not None
+            or (isinstance(event, Connected) and binding.bound_at_ms <= event.timestamp)
+        )
+    ):
+        # A certificate connection with this client id (its thing name; principalIdentifier is
+        # the certificate id, life-cycle-events.html): IoT Core closed the token connection
+        # holding it (DUPLICATE_CLIENTID, which ends no binding by itself), so end that binding.
+        if binding.ended_at_ms is None and bindings is not None:
+            bindings.end(event.client_id, bound_at_most_ms=event.timestamp)
+        binding = None
     extra: dict[str, Any] = {}
-    if isinstance(event, ConnectFailed) and binding is not None:
+    if isinstance(event, ConnectFailed) and binding is not None and binding.ended_at_ms is None:
         extra["held_by"] = binding.device
         extra["note"] = (
             f"client id {event.client_id!r} is held by a live connection of device "

@@ -6,6 +6,7 @@ refuse the same publishes with the same words. Pure: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -61,3 +62,34 @@ def topic_problem(topic: str) -> str | None:
             "in a published topic: use fewer levels"
         )
     return None
+
+
+# The template parameter that lists where mqtt_publish actions may publish (the router's
+# iot:Publish is granted on topic/<prefix>/* for each, and on nothing else).
+PREFIXES_PARAMETER: Final = "ActionPublishPrefixes"
+
+
+def parse_prefixes(text: str) -> tuple[str, ...]:
+    """`ack,alerts` (the parameter as the router's environment holds it) -> ("ack", "alerts")."""
+    return tuple(p.strip().strip("/") for p in text.split(",") if p.strip().strip("/"))
+
+
+def under_prefixes(topic: str, prefixes: Sequence[str]) -> bool:
+    """Whether `topic` is under one of `prefixes` (`ack/x` is under `ack`; `ack` alone and
+    `acks/x` are not), as IoT matches the policy resource `topic/<prefix>/*`.
+
+    Sound for a topic *template* too: a prefix holds no `$`, so no placeholder can be part of
+    the `<prefix>/` a template starts with, and each placeholder fills one level."""
+    return any(topic.startswith(prefix + "/") for prefix in prefixes)
+
+
+def prefixes_problem(topic: str, prefixes: Sequence[str]) -> str | None:
+    """Why the router may not publish to `topic` (a template or a rendered topic), or None."""
+    if under_prefixes(topic, prefixes):
+        return None
+    allowed = ", ".join(f"{p}/..." for p in prefixes) or "none (the parameter is empty)"
+    return (
+        f"topic {topic[:200]!r} is not under the prefixes mqtt_publish actions may publish "
+        f"under ({PREFIXES_PARAMETER}: {allowed}); publish under one of them, or add the "
+        f"topic's first level to the {PREFIXES_PARAMETER} parameter"
+    )

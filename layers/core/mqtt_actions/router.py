@@ -34,7 +34,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from mqtt_actions.actions import Action, effective_rate_limit
-from mqtt_actions.bindings import NOT_MQTT, UNKNOWN_CONNECTION, DeviceDirectory
+from mqtt_actions.bindings import NOT_MQTT, UNKNOWN_CONNECTION, UNKNOWN_DEVICE, DeviceDirectory
 from mqtt_actions.conditions import explain
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.executors import ExecContext, execute
@@ -198,9 +198,6 @@ class RetryLaterError(RuntimeError):
         self.action_ids = list(action_ids)
 
 
-# The inspector's name for a message whose device is unknown: never a device name (`(` and `)`
-# are not allowed in one), so nothing is ever filed under it by mistake.
-UNKNOWN_DEVICE = "(unknown)"
 IDENTITY_CHECK = "identity"  # the inspector line of a message refused for its unknown device
 
 
@@ -210,7 +207,7 @@ def resolve_device(event: RouterEvent, deps: RouterDeps) -> RouterEvent | None:
         return event  # a replay or a dry run: named when it first came
     if deps.devices is None:
         return None
-    device = deps.devices.device_for(event.clientid, event.principal)
+    device = deps.devices.device_for(event.clientid, event.principal, event.timestamp)
     return None if device is None else event.model_copy(update={"device": device})
 
 
@@ -251,6 +248,8 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
         hops=event.hops,
         matched=len(matched),
         qos=event.local_qos,
+        # Only a message not sent over MQTT (iot-data: the stack itself) may say who sent it.
+        source=(event.source or None) if event.clientid == NOT_MQTT else None,
     )
     deps.inspector.record_message(message)
     if parsed is not None and parsed.outcome is Outcome.FAILED:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mqtt_actions.bindings import DeviceIdentity
 from mqtt_actions.inspector import InspectorLevel
+from mqtt_actions.publishing import parse_prefixes
 
 
 class SettingsError(ValueError):
@@ -44,11 +45,22 @@ class RouterSettings(BaseModel):
     # Payload parsers: TagoIO's 2 s by default (template parameter ParserTimeoutSeconds).
     parser_timeout_seconds: float = Field(default=2.0, gt=0, le=30, alias="PARSER_TIMEOUT_SECONDS")
     parser_memory_mb: int = Field(default=32, ge=16, le=1024, alias="PARSER_MEMORY_MB")
+    # Where mqtt_publish actions may publish (template parameter ActionPublishPrefixes, which
+    # also scopes the router's iot:Publish). Unset: not checked (a stack from before #23, whose
+    # role may publish anywhere but $aws/...); empty: nowhere.
+    action_publish_prefixes: tuple[str, ...] | None = Field(
+        default=None, alias="ACTION_PUBLISH_PREFIXES"
+    )
 
     @field_validator("analysis_functions", mode="before")
     @classmethod
     def _json_map(cls, value: object) -> object:
         return _json_map(value)
+
+    @field_validator("action_publish_prefixes", mode="before")
+    @classmethod
+    def _prefixes(cls, value: object) -> object:
+        return parse_prefixes(value) if isinstance(value, str) else value
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RouterSettings:

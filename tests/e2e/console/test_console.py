@@ -143,7 +143,6 @@ def test_an_action_made_with_the_form_fires_and_its_bucket_row_and_chart_show(
     page.goto(f"{console.base}/devices")
     expect(page.locator("#devices")).to_contain_text(device)
     expect(page.locator("#devices tr", has_text=device)).to_contain_text("connected")
-    screenshot(page, "devices")
     assert watched.errors == []
 
 

@@ -54,7 +54,8 @@
     tr.dataset.device = e.device; tr.dataset.time = e.time; tr.dataset.uid = e.uid;
     tr.dataset.traceid = e.traceid || ""; tr.dataset.type = e.type; tr.dataset.order = e.order || "";
     tr.entry = e;
-    const cells = [iso(e.time), e.device, e.type, e.qos == null ? "—" : String(e.qos), e.summary];
+    const who = e.by ? String(e.by).replace("/", " ") : e.device; // action-published: the action
+    const cells = [iso(e.time), who, e.type, e.qos == null ? "—" : String(e.qos), e.summary];
     cells.forEach((text, i) => {
       const td = document.createElement("td");
       td.textContent = text;

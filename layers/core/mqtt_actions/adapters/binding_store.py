@@ -1,10 +1,13 @@
 """Client id -> device bindings in DynamoDB (DeviceBindingsTable): partition key `clientId`, GSI
 `ByDevice`, TTL `expiresAt` (s). Item: clientId, device, connectionId (S), boundAt (N, ms),
-expiresAt (N, s). DynamoDB deletes expired items within days, so every read checks `expiresAt`.
+expiresAt (N, s), endedAt (N, ms; only once ended). DynamoDB deletes expired items within days,
+so every read checks `expiresAt`.
 
 The authorizer binds with one conditional PutItem (a client id held by another device's live
-binding is refused, atomically); the inspector ends a binding with one conditional DeleteItem
-when its connection's disconnect event arrives (mqtt_actions.bindings.ends_binding)."""
+binding that has not ended is refused, atomically; an ended one is replaced); the inspector ends
+a binding with one conditional UpdateItem setting `endedAt` when its connection's disconnect
+event arrives (mqtt_actions.bindings.ends_binding). The ended item stays until it expires: it
+still names the device of the connection's last messages (mqtt_actions.bindings)."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ def _binding(item: dict[str, Any]) -> Binding:
         connection_id=item.get("connectionId", {}).get("S", ""),
         bound_at_ms=int(item.get("boundAt", {}).get("N", "0")),
         expires_at_s=int(item.get("expiresAt", {}).get("N", "0")),
+        ended_at_ms=int(item["endedAt"]["N"]) if "endedAt" in item else None,
     )
 
 
@@ -37,9 +41,10 @@ class DynamoBindingStore:
         return _binding(item) if item else None
 
     def bind(self, binding: Binding, now_s: int) -> Binding | None:
-        """Record `binding` unless another device's live binding holds the client id: then that
-        binding is returned and nothing changes. The same device's binding is replaced (IoT
-        Core closes its older connection: one per client id)."""
+        """Record `binding` unless another device's live binding that has not ended holds the
+        client id: then that binding is returned and nothing changes. The same device's binding
+        is replaced (IoT Core closes its older connection: one per client id), and so is an
+        ended or expired one."""
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -51,7 +56,8 @@ class DynamoBindingStore:
                     "expiresAt": {"N": str(binding.expires_at_s)},
                 },
                 ConditionExpression=(
-                    "attribute_not_exists(clientId) OR device = :d OR expiresAt <= :now"
+                    "attribute_not_exists(clientId) OR device = :d OR expiresAt <= :now "
+                    "OR attribute_exists(endedAt)"
                 ),
                 ExpressionAttributeValues={
                     ":d": {"S": binding.device},
@@ -65,13 +71,15 @@ class DynamoBindingStore:
         return None
 
     def end(self, client_id: str, *, bound_at_most_ms: int) -> bool:
-        """Delete the binding of `client_id` if it was recorded at or before that time (a later
-        one belongs to a newer connection); True when one was deleted."""
+        """Mark the binding of `client_id` ended at that time (its connection's disconnect) if
+        it was recorded at or before it (a later one belongs to a newer connection) and has not
+        ended yet; True when it was marked. The item stays until it expires."""
         try:
-            self._client.delete_item(
+            self._client.update_item(
                 TableName=self._table,
                 Key={"clientId": {"S": client_id}},
-                ConditionExpression="boundAt <= :t",
+                UpdateExpression="SET endedAt = :t",
+                ConditionExpression="boundAt <= :t AND attribute_not_exists(endedAt)",
                 ExpressionAttributeValues={":t": {"N": str(bound_at_most_ms)}},
             )
         except self._client.exceptions.ConditionalCheckFailedException:

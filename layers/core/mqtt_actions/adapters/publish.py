@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mqtt_actions.events import HOPS_PROPERTY
+from mqtt_actions.events import HOPS_PROPERTY, SOURCE_PROPERTY
 from mqtt_actions.ports import RetainedMessage
 
 if TYPE_CHECKING:
@@ -16,7 +16,12 @@ class IotDataPublisher:
     def __init__(self, client: IoTDataPlaneClient) -> None:
         self._client = client
 
-    def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool, hops: int) -> None:
+    def publish(
+        self, topic: str, payload: bytes, *, qos: int, retain: bool, hops: int, source: str = ""
+    ) -> None:
+        properties = [{HOPS_PROPERTY: str(hops)}]
+        if source:
+            properties.append({SOURCE_PROPERTY: source})
         self._client.publish(
             topic=topic,
             qos=qos,
@@ -25,7 +30,7 @@ class IotDataPublisher:
             # A list: botocore JSON-encodes (and base64s) this header itself; a str would arrive
             # double-encoded and IoT Core would lose the hop count the loop guard relies on.
             # boto3-stubs type it `str` (the wire form); botocore's `jsonvalue` trait wants this.
-            userProperties=[{HOPS_PROPERTY: str(hops)}],  # type: ignore[arg-type]
+            userProperties=properties,  # type: ignore[arg-type]
         )
 
     def get_retained(self, topic: str) -> RetainedMessage | None:

@@ -200,7 +200,9 @@ class MqttService:
         if problem is not None:
             raise PUBLISH_ERRORS[problem.kind](problem.message)
         hops = self._run.trigger.hops + 1
-        self._run.ports.publisher.publish(topic, body, qos=qos, retain=retain, hops=hops)
+        self._run.ports.publisher.publish(
+            topic, body, qos=qos, retain=retain, hops=hops, source=f"analysis/{self._run.name}"
+        )
         self._run.count("published")
 
     def retained(self, topic: str) -> RetainedMessage | None:
