@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from mqtt_actions_cli.common import with_examples
+from mqtt_actions_cli.errors import EXIT_INTERRUPTED
 from mqtt_actions_cli.ops.defaults import ENTRY_TYPES
 
 if TYPE_CHECKING:  # loaded when the command runs, not for --help (main.py)
@@ -204,7 +205,8 @@ def run_inspect(
         for fresh in batches:
             printer.rows(fresh)
     except KeyboardInterrupt:
-        out.write("\n")
+        out.write("\n")  # what was printed stays; the shell sees a Ctrl-C, as after `tail -f`
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -251,6 +251,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield local
 
 
+@pytest.fixture(autouse=True)
+def _no_traceback_in_the_shared_stack(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that uses the session's shared stack fails if the stack logged a traceback while it
+    ran, with the traceback: otherwise a later test that checks the log takes the blame."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    local: LocalStack = request.getfixturevalue("stack")
+    start = len(local.lines)
+    yield
+    new = local.lines[start:]
+    at = [i for i, line in enumerate(new) if "Traceback" in line]
+    if at:
+        end = next((i for i in range(at[0] + 1, len(new)) if not new[i].startswith(" ")), at[0])
+        shown = [*new[at[0] : at[0] + 6], "  ...", *new[max(at[0] + 6, end - 12) : end + 1]]
+        pytest.fail("the local stack logged a traceback:\n" + "\n".join(shown))
+
+
 @dataclass
 class Client:
     """A paho-mqtt 2.x client with its received messages in a queue."""

@@ -397,7 +397,7 @@ def test_follow_stops_on_ctrl_c() -> None:
         raise KeyboardInterrupt
 
     code, out, _ = run("--since", "1d", "--follow", sleep=interrupted)
-    assert code == 0
+    assert code == 130
     assert out == TABLE + "\n"
 
 

@@ -2,7 +2,8 @@
 stack answers itself instead of moto, because their effect lives here:
 
 Control (JSON):
-  GET  /health                 {"ready": true}
+  GET  /health                 {"ready": true, "idle": true}; idle: no function invocation
+                               queued, running or waiting for a retry (tests wait on it)
   GET  /outputs                the template's outputs, resolved locally, plus the endpoints
   GET  /outbox                 SMS, e-mails and webhook calls captured
   GET  /trusted-client         {username, password} of the stack's own MQTT client: publishes
@@ -54,6 +55,9 @@ class ControlApp(Protocol):
 
     @property
     def ready(self) -> bool: ...
+
+    @property
+    def idle(self) -> bool: ...
 
     def outputs(self) -> dict[str, Any]: ...
 
@@ -162,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path
         if path == "/health":
-            self._json(200, {"ready": self.app.ready})
+            self._json(200, {"ready": self.app.ready, "idle": self.app.idle})
         elif path == "/outputs":
             self._json(200, self.app.outputs())
         elif path == "/outbox":
