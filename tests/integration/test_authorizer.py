@@ -342,3 +342,48 @@ def test_the_memory_fake_keeps_the_tables_conditions(bindings: DynamoBindingStor
 
 def at(seconds: int) -> int:
     return seconds * 1000
+
+
+def test_a_certificate_taking_a_token_devices_client_id_ends_its_binding(
+    authorizer: Authorizer,
+    tokens: DynamoTokenStore,
+    bindings: DynamoBindingStore,
+    lifecycle: Authorizer,
+    bound_router: Router,
+    aws_env: Aws,
+    apply: Callable[[str], None],
+) -> None:
+    """The thing ESP32 connects with its certificate while token device sensor-01 holds the
+    client id: IoT Core closes the token connection (DUPLICATE_CLIENTID, which ends nothing by
+    itself); the certificate's `connected` event ends the binding, so the thing's messages are
+    its own, and the token device's last message is still the token device's."""
+    tokens.add(token_hash(TOKEN), TokenRecord(device="sensor-01", created_at=1))
+    assert authorizer(connect_event(client_id="ESP32"))["isAuthenticated"] is True
+    held = bindings.get("ESP32")
+    assert held is not None
+    certificate = "0123456789abcdef" * 4
+    took = held.bound_at_ms + 1_000
+    connected = {
+        "clientId": "ESP32",
+        "timestamp": took,
+        "eventType": "connected",
+        "sessionIdentifier": "b5777e3b8e955bf5bd6e8c49d0dc8078",
+        "principalIdentifier": certificate,  # the certificate id (life-cycle-events.html)
+        "ipAddress": "192.0.2.7",
+        "versionNumber": 4,
+    }
+    assert lifecycle(connected)["device"] == "ESP32"
+    duplicate = disconnected("ESP32", took + 5, "DUPLICATE_CLIENTID")
+    assert lifecycle(duplicate)["device"] == "sensor-01"  # the token connection's own event
+    ended = bindings.get("ESP32")
+    assert ended is not None
+    assert ended.ended_at_ms == took
+    apply("actions:\n  - {id: store, topics: ['#'], type: insert_bucket}\n")
+    mine = message({"variable": "thing", "value": 1}, "ESP32/t", clientid="ESP32")
+    mine["principal"], mine["timestamp"] = certificate, took + 10
+    assert bound_router(mine)["outcomes"] == {"store": "done"}
+    last = message({"variable": "token", "value": 2}, "sensor-01/t", clientid="ESP32")
+    last["principal"], last["timestamp"] = "TsensorZ2d01", took - 10
+    assert bound_router(last)["outcomes"] == {"store": "done"}
+    assert [row["variable"] for row in bucket(aws_env, "ESP32")] == ["thing"]
+    assert [row["variable"] for row in bucket(aws_env, "sensor-01")] == ["token"]

@@ -155,7 +155,6 @@ def test_refused_client_ids_are_listed_apart_from_devices(
     expect(row).to_contain_text("AUTHORIZATION")  # the reason, as IoT Core names it
     expect(page.locator("#devices")).not_to_contain_text(stranger)
     assert page.locator("#known tr", has_text=stranger).count() == 0
-    screenshot(page, "devices")
     assert signed.errors == []
 
 
@@ -189,6 +188,7 @@ def test_messages_an_action_published_are_counted_under_the_action(
     wait_until(lambda: _reload_finds(page, row), f"the messages of action {action}")
     expect(row).to_contain_text(f"action {action}")
     expect(page.locator("#devices")).not_to_contain_text("n/a")
+    screenshot(page, "devices")
     row.get_by_role("link", name=action).click()
     expect(page.locator("h1")).to_contain_text(f"Edit action {action}")  # not a 404
     page.goto(f"{signed.base}/live")
