@@ -399,3 +399,8 @@ def test_follow_stops_on_ctrl_c() -> None:
     code, out, _ = run("--since", "1d", "--follow", sleep=interrupted)
     assert code == 130
     assert out == TABLE + "\n"
+
+
+def test_a_binary_payload_is_said_to_be_base64() -> None:
+    record = MESSAGE.model_copy(update={"preview": "AP8Q", "encoding": "base64", "size": 3})
+    assert describe_entry(message_entry(record)).endswith("binary, base64 AP8Q")

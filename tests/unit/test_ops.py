@@ -12,6 +12,7 @@ from mqtt_actions.actions import Action, parse_actions
 from mqtt_actions.inspector import EntryType, InspectorEntry
 from mqtt_actions_cli.ops import actions as ops_actions
 from mqtt_actions_cli.ops import devices, inspector, topics
+from mqtt_actions_cli.target import Target
 
 
 def acts(*specs: dict[str, Any]) -> list[Action]:
@@ -217,6 +218,49 @@ def test_a_fast_follower_reads_the_recent_window_and_sweeps_the_whole_one() -> N
     # polls 1-2 read the last second, poll 3 sweeps 6 s and finds the entry 6 s late: poll 4
     # then reaches back twice that.
     assert asked[1:] == [100_000, 101_000, 97_000, 92_000]
+
+
+class FakeIotData:
+    """iot-data's ListRetainedMessages in pages of two, and GetRetainedMessage."""
+
+    class exceptions:  # noqa: N801 - as boto3 names it
+        class ResourceNotFoundException(Exception):  # noqa: N818 - as boto3 names it
+            pass
+
+    def __init__(self, topics: list[str]) -> None:
+        self.topics = topics
+        self.asked: list[dict[str, Any]] = []
+
+    def list_retained_messages(self, **kw: Any) -> dict[str, Any]:
+        self.asked.append(kw)
+        start = int(kw.get("nextToken", "0"))
+        page = [
+            {"topic": t, "payloadSize": len(t), "qos": 1, "lastModifiedTime": 0}
+            for t in self.topics[start : start + 2]
+        ]
+        more = start + 2 < len(self.topics)
+        return {"retainedTopics": page} | ({"nextToken": str(start + 2)} if more else {})
+
+    def get_retained_message(self, *, topic: str) -> dict[str, Any]:
+        if topic not in self.topics:
+            raise self.exceptions.ResourceNotFoundException(topic)
+        return {"topic": topic, "payload": b"\x00kept"}
+
+
+def test_retained_messages_are_listed_page_by_page() -> None:
+    fake = FakeIotData(["z/1", "a/2", "m/3"])
+    target = Target(
+        kind="local", name="local", outputs={}, region="us-east-1", client_factory=lambda _s: fake
+    )
+    found = topics.retained(target)
+    assert [(r.topic, r.size, r.qos, r.time) for r in found] == [
+        ("a/2", 3, 1, None),  # a time of 0 is not known
+        ("m/3", 3, 1, None),
+        ("z/1", 3, 1, None),
+    ]
+    assert fake.asked == [{"maxResults": 200}, {"maxResults": 200, "nextToken": "2"}]
+    assert topics.retained_payload(target, "a/2") == b"\x00kept"
+    assert topics.retained_payload(target, "nope") is None
 
 
 def test_the_devices_page_lists_devices_refusals_and_stack_publishers_apart() -> None:
