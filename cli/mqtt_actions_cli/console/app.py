@@ -34,6 +34,7 @@ PAGES = (
     ("actions", "Actions"),
     ("devices", "Devices"),
     ("dlq", "Dead letters"),
+    ("notifications", "Notifications"),
     ("outbox", "Outbox"),
     ("publish", "Publish"),
 )
