@@ -308,7 +308,8 @@ def describe_entry(entry: InspectorEntry) -> str:
                 parts.append(f"hop {d['hops']}")
             if d.get("by"):
                 parts.append(f"by {str(d['by']).replace('/', ' ', 1)}")
-            parts.append(_preview(str(d.get("preview", ""))))
+            binary = "binary, base64 " if d.get("encoding") == "base64" else ""
+            parts.append(binary + _preview(str(d.get("preview", ""))))
         case model.EntryType.ACTION:
             text = f"{d.get('action_id')} ({d.get('action_type')}) {d.get('outcome')}"
             if d.get("reason"):

@@ -12,6 +12,7 @@ Control (JSON):
 
 AWS (boto3 reaches them through AWS_ENDPOINT_URL_IOT_DATA_PLANE / AWS_ENDPOINT_URL_LAMBDA):
   POST /topics/{topic}?qos=&retain=            iot-data Publish -> the local broker (+ rules)
+  GET  /retainedMessage                        iot-data ListRetainedMessages (one page: all)
   GET  /retainedMessage/{topic}                iot-data GetRetainedMessage
   DELETE /connections/{clientId}               iot-data DeleteConnection -> the broker closes it
   POST /2015-03-31/functions/{name}/invocations   Lambda Invoke (Event or RequestResponse)
@@ -78,6 +79,8 @@ class ControlApp(Protocol):
     ) -> None: ...
 
     def retained(self, topic: str) -> dict[str, Any] | None: ...
+
+    def retained_topics(self) -> list[dict[str, Any]]: ...
 
     def disconnect(self, client_id: str) -> bool: ...
 
@@ -170,6 +173,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, self.app.outbox())
         elif path == "/trusted-client":
             self._json(200, self.app.trusted_client())
+        elif path == "/retainedMessage":
+            self._json(200, {"retainedTopics": self.app.retained_topics()})
         elif path.startswith("/retainedMessage/"):
             topic = unquote(path[len("/retainedMessage/") :])
             found = self.app.retained(topic)

@@ -523,6 +523,14 @@ class LocalStack:
     def retained(self, topic: str) -> dict[str, Any] | None:
         return _started(self._broker).retained(topic)
 
+    def retained_topics(self) -> list[dict[str, Any]]:
+        """iot-data ListRetainedMessages' summaries: topic, payloadSize, qos, lastModifiedTime."""
+        snapshot = _started(self._broker).retained_snapshot()
+        return [
+            {"topic": topic, "payloadSize": len(payload), "qos": qos, "lastModifiedTime": at}
+            for topic, (payload, qos, at) in sorted(snapshot.items())
+        ]
+
     def disconnect(self, client_id: str) -> bool:
         loop, broker = _started(self._loop), _started(self._broker)
         closing = asyncio.run_coroutine_threadsafe(broker.disconnect(client_id), loop)

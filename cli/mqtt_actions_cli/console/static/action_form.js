@@ -22,6 +22,7 @@
     const row = last.cloneNode(true);
     for (const input of row.querySelectorAll("input")) input.value = "";
     row.querySelector("select").value = "==";
+    showValue(row.querySelector("select"));
     body.appendChild(row);
     renumber();
     row.querySelector("input").focus();
@@ -40,12 +41,13 @@
   body.addEventListener("change", (event) => {
     const select = event.target;
     if (!(select instanceof HTMLSelectElement)) return;
-    const value = select.closest("tr").querySelector("input[name$='-value']");
-    value.disabled = select.value === "exists";
-    if (value.disabled) value.value = "";
+    showValue(select);
+    if (select.value === "exists") select.closest("tr").querySelector("input[name$='-value']").value = "";
   });
-  for (const select of body.querySelectorAll("select")) {
+  function showValue(select) {
     const value = select.closest("tr").querySelector("input[name$='-value']");
     value.disabled = select.value === "exists";
+    value.placeholder = value.disabled ? "(none)" : "30";
   }
+  for (const select of body.querySelectorAll("select")) showValue(select);
 })();
