@@ -68,8 +68,9 @@ def _app(site: Path) -> Any:
 def test_every_page_links_to_a_documentation_page_that_exists(slug: str, label: str) -> None:
     target = HELP[slug]
     assert target.endswith("/"), f"{label}: mkdocs serves pages as directories"
-    source = ROOT / "docs" / f"{target.rstrip('/')}.md"
-    assert source.is_file(), f"the {label} page links to {target}, but {source} is missing"
+    page = ROOT / "docs" / target.rstrip("/")
+    sources = [page.with_name(page.name + ".md"), page / "index.md"]  # a page or a section
+    assert any(s.is_file() for s in sources), f"the {label} page links to {target}: no {sources}"
 
 
 def test_the_built_site_is_served_under_docs(tmp_path: Path) -> None:
@@ -84,7 +85,10 @@ def test_the_built_site_is_served_under_docs(tmp_path: Path) -> None:
 
 
 def test_without_a_built_site_the_page_says_how_to_build_it(tmp_path: Path) -> None:
-    status, body = _get(_app(tmp_path / "not-built"), "/docs/guides/console/")
+    app = _app(ROOT / "not-built")  # the checkout's docs/ sits next to it, as .site does
+    status, body = _get(app, "/docs/guides/console/")
     assert status == 404
     assert "docs/guides/console.md" in body
     assert "make docs" in body
+    assert "docs/tagoio/index.md" in _get(app, "/docs/tagoio/")[1]  # a section's page
+    assert "docs/index.md" in _get(app, "/docs/../pyproject/")[1]

@@ -50,6 +50,7 @@ HELP = {
     "dlq": "guides/dead-letters/",
     "outbox": "get-started/local/",
     "publish": "guides/console/",
+    "notifications": "tagoio/",
 }
 SITE = HERE.parents[2] / ".site"
 
@@ -170,7 +171,9 @@ def docs_route(console: Console, site: Path) -> Mount | Route:
 
     async def not_built(request: Request) -> Response:
         page = request.path_params.get("page", "").strip("/")
-        source = f"docs/{page}.md" if page else "docs/index.md"
+        sources = ("index.md",) if ".." in page else (f"{page}.md", f"{page}/index.md")
+        docs = site.parent / "docs"
+        source = "docs/" + next((c for c in sources if (docs / c).is_file()), "index.md")
         return console.page(request, "docs_missing.html", 404, source=source)
 
     return Route("/docs/{page:path}", not_built)
