@@ -240,3 +240,30 @@ def test_the_back_off_is_per_source_too_and_bounded() -> None:
     assert len(backoff) == 100  # the least recently failed are forgotten
     now[0] += 601.0
     assert backoff.wait("storm-999", None) == 0.0  # forgotten 10 min after the last failure
+
+
+@pytest.mark.parametrize(
+    ("will", "admitted"), [("sensor-01/status", True), ("sensor-02/cmd", False)]
+)
+def test_a_connect_whose_will_is_outside_the_policy_is_refused(will: str, admitted: bool) -> None:
+    """Through the plugin as the broker calls it (issue #23: a retained Will on another
+    device's topic was accepted): the token is good, the Will decides."""
+
+    def authorize(_event: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "isAuthenticated": True,
+            "principalId": "Tsensor01",
+            "policyDocuments": [_OWN_SUBTREE],
+            "disconnectAfterInSeconds": 86400,
+            "refreshAfterInSeconds": 300,
+        }
+
+    events: list[str] = []
+
+    async def publish_event(topic: str, _document: dict[str, Any]) -> None:
+        events.append(topic)
+
+    plugin = TokenAuthPlugin(BrokerContext(broker=None))
+    plugin.bind(authorize, publish_event, None)
+    assert asyncio.run(plugin.authenticate(session=with_will(will, retain=True))) is admitted
+    assert events == ([] if admitted else ["$aws/events/presence/connect_failed/sensor-01"])
