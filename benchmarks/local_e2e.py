@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import json
 import os
-import queue
 import random
 import re
 import signal
@@ -59,6 +58,7 @@ from _machine import machine  # noqa: E402
 
 from mqtt_actions.adapters.actions_store import DynamoActionsStore  # noqa: E402
 from mqtt_actions_cli.actions_file import load_actions_file  # noqa: E402
+from scripts.child_process import Child, project_env  # noqa: E402
 
 STEADY_CLIENTS = 20
 WAKE_CLIENTS = 50
@@ -96,44 +96,20 @@ class Result:
 # ---------------------------------------------------------------------------- processes
 
 
-def _env() -> dict[str, str]:
-    paths = [str(ROOT / "cli"), str(ROOT / "layers" / "core"), str(ROOT)]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTHONUNBUFFERED": "1"}
-
-
 @contextlib.contextmanager
 def _process(
     command: list[str], pattern: re.Pattern[str], on_line: Callable[[str], None] | None = None
 ) -> Iterator[re.Match[str]]:
     """Run `command` until the block ends (SIGINT, as Ctrl-C); yields its first line matching
     `pattern`. Every line goes to `on_line` (the child never blocks on a full pipe)."""
-    process = subprocess.Popen(  # noqa: S603 - our own commands
-        command, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    found: queue.Queue[re.Match[str] | None] = queue.Queue()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if on_line is not None:
-                on_line(line)
-            if (match := pattern.match(line)) is not None:
-                found.put(match)
-        found.put(None)
-
-    threading.Thread(target=read, daemon=True).start()
+    child = Child(command, on_line=on_line)
     try:
-        match = found.get(timeout=120)
+        match = child.wait_for(pattern, 120)
         if match is None:
             raise SystemExit(f"{command} did not start")
         yield match
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        child.stop(timeout=60)
 
 
 # ---------------------------------------------------------------------------- the two loads
@@ -429,7 +405,13 @@ def run_handlers(level: str, count: int) -> None:
 def bench_handlers(level: str, count: int) -> float:
     command = [sys.executable, __file__, "--handlers", level, str(count)]
     done = subprocess.run(  # noqa: S603 - our own command
-        command, cwd=ROOT, env=_env(), capture_output=True, text=True, check=False, timeout=1800
+        command,
+        cwd=ROOT,
+        env=project_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
     )
     match = re.search(r"^handlers ([\d.]+)$", done.stdout, re.MULTILINE)
     if match is None:

@@ -76,7 +76,12 @@ else
 fi
 step "installed $requirements (pinned by $constraints)" install -r "$requirements" -c "$constraints"
 if [ "$editable" = --editable ]; then
-  step "installed this checkout (editable: mqtt-actions command)" install --no-deps -e .
+  # setuptools' default editable mode imports a finder (pathlib, glob, re) in every Python start
+  # of this venv: ~25 ms before any command runs, and a Ctrl-C in that window is a fatal error
+  # of the interpreter's start-up. "compat" mode plus one .pth of plain paths imports nothing.
+  step "installed this checkout (editable: mqtt-actions command)" install --no-deps -e . --config-settings editable_mode=compat
+  purelib=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  printf '%s\n' "$PWD/cli" "$PWD/layers/core" >"$purelib/mqtt_actions_checkout.pth"
   # The checkout's own modules are imported from the tree: compile them too (stale ones are
   # recompiled in memory after an edit, as ever).
   step "compiled this checkout's bytecode" "$venv/bin/python" -m compileall -q -j 0 cli layers functions

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from mqtt_actions_cli.common import with_examples
+from mqtt_actions_cli.errors import EXIT_INTERRUPTED
 from mqtt_actions_cli.ops.defaults import ENTRY_TYPES
 
 if TYPE_CHECKING:  # loaded when the command runs, not for --help (main.py)
@@ -204,7 +205,8 @@ def run_inspect(
         for fresh in batches:
             printer.rows(fresh)
     except KeyboardInterrupt:
-        out.write("\n")
+        out.write("\n")  # what was printed stays; the shell sees a Ctrl-C, as after `tail -f`
+        return EXIT_INTERRUPTED
     return 0
 
 
@@ -306,7 +308,8 @@ def describe_entry(entry: InspectorEntry) -> str:
                 parts.append(f"hop {d['hops']}")
             if d.get("by"):
                 parts.append(f"by {str(d['by']).replace('/', ' ', 1)}")
-            parts.append(_preview(str(d.get("preview", ""))))
+            binary = "binary, base64 " if d.get("encoding") == "base64" else ""
+            parts.append(binary + _preview(str(d.get("preview", ""))))
         case model.EntryType.ACTION:
             text = f"{d.get('action_id')} ({d.get('action_type')}) {d.get('outcome')}"
             if d.get("reason"):

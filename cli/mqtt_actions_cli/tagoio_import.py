@@ -394,7 +394,8 @@ def _script(act: Mapping[str, Any], row: ReportRow, amap: Mapping[str, str]) -> 
         flags = " ".join(f"--analysis-map {i}=NAME" for i in missing)
         raise _Skip(
             f"analysis {', '.join(map(repr, missing))} is not mapped to an analysis here",
-            f"port it (see `mqtt_actions.tagoio`) and import again with {flags}",
+            f"port it (see `mqtt_actions.tagoio`) and import again with {flags} (and --force "
+            "when -o names the file this import wrote: it is not overwritten otherwise)",
         )
     return {"type": "run_analysis", "analyses": list(dict.fromkeys(amap[i] for i in ids))}
 

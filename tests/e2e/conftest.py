@@ -30,6 +30,7 @@ import pytest
 from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.adapters.bucket import DynamoBucket
 from mqtt_actions_cli.actions_file import load_actions_file
+from scripts.child_process import Child
 from tests.support.mqtt_clients import stop_loop
 from tests.support.webhook import Hook, receiving
 
@@ -176,70 +177,31 @@ class LocalStack:
 def running_stack(state_dir: Path, *options: str) -> Iterator[LocalStack]:
     """`mqtt-actions local` on free ports with its state in `state_dir`; stopped with Ctrl-C
     (SIGINT) at the end unless the test killed it (`local.kill()`)."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("cli", "layers/core", ".")),
-        "PYTHONUNBUFFERED": "1",
-    }
     command = [sys.executable, "-m", "mqtt_actions_cli.main", "local"]
     command += ["--mqtt-port", "0", "--aws-port", "0", "--control-port", "0"]
     command += ["--state-dir", str(state_dir), *options]
-    process = subprocess.Popen(  # noqa: S603 - our own command
-        command,
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    ready: queue.Queue[re.Match[str] | None] = queue.Queue()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line.rstrip("\n"))
-            if (match := _READY.match(line)) is not None:
-                ready.put(match)
-        ready.put(None)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        match = ready.get(timeout=START_TIMEOUT)
-    except queue.Empty:
-        match = None
+    child = Child(command)
+    match = child.wait_for(_READY, START_TIMEOUT)
     if match is None:
-        process.kill()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
-        pytest.fail("the local stack did not become ready:\n" + "\n".join(lines[-40:]))
+        child.process.kill()
+        child.stop()
+        pytest.fail("the local stack did not become ready:\n" + child.tail())
     local = LocalStack(
         host=match["host"],
         mqtt_port=int(match["mqtt"]),
         aws_url=match["aws"],
         control_url=match["ctl"],
-        lines=lines,
-        process=process,
+        lines=child.lines,
+        process=child.process,
     )
     local.outputs = local.get("/outputs")
     try:
         yield local
     finally:
-        killed = process.poll() is not None
+        killed = child.process.poll() is not None
+        child.stop()
         if not killed:
-            process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        reader.join(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()
-        if not killed:
-            assert lines[-1:] == ["stopped"], "\n".join(lines[-20:])
+            assert child.lines[-1:] == ["stopped"], child.tail(20)
 
 
 @pytest.fixture(scope="session")
@@ -249,6 +211,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     prefixes = "ActionPublishPrefixes=ack,alerts,out,processed,tago"
     with running_stack(tmp_path_factory.mktemp("state"), "--fresh", "--param", prefixes) as local:
         yield local
+
+
+@pytest.fixture(autouse=True)
+def _no_traceback_in_the_shared_stack(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that uses the session's shared stack fails if the stack logged a traceback while it
+    ran, with the traceback: otherwise a later test that checks the log takes the blame."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    local: LocalStack = request.getfixturevalue("stack")
+    start = len(local.lines)
+    yield
+    new = local.lines[start:]
+    at = [i for i, line in enumerate(new) if "Traceback" in line]
+    if at:
+        end = next((i for i in range(at[0] + 1, len(new)) if not new[i].startswith(" ")), at[0])
+        shown = [*new[at[0] : at[0] + 6], "  ...", *new[max(at[0] + 6, end - 12) : end + 1]]
+        pytest.fail("the local stack logged a traceback:\n" + "\n".join(shown))
 
 
 @dataclass

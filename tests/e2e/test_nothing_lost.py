@@ -62,8 +62,8 @@ def _burst_lines(count: int) -> str:
 
 
 def _wait_for_every_row(stack: LocalStack, device: str, count: int) -> list[int]:
-    """The device's bucket values once `count` rows are there (then a pause: a late duplicate
-    would show up)."""
+    """The device's bucket values once `count` rows are there and the stack's functions are idle
+    (nothing queued, running or waiting for a retry: a duplicate would be stored by then)."""
     deadline, seen, progress_at = time.monotonic() + DRAIN_TIMEOUT, -1, time.monotonic()
     while (rows := stack.count_rows([device])) < count:
         now = time.monotonic()
@@ -72,7 +72,10 @@ def _wait_for_every_row(stack: LocalStack, device: str, count: int) -> list[int]
         if now - progress_at > STALL_SECONDS or now > deadline:
             pytest.fail(f"{device}: {rows} of {count} acknowledged messages stored")
         time.sleep(0.5)
-    time.sleep(2)
+    while not stack.get("/health")["idle"]:
+        if time.monotonic() > deadline:
+            pytest.fail(f"{device}: the stack's functions were still busy after {DRAIN_TIMEOUT} s")
+        time.sleep(0.2)
     return sorted(int(row["value"]) for row in stack.bucket_all(device))
 
 

@@ -51,6 +51,13 @@ def test_preview_is_kept_to_1_kb() -> None:
     assert got.details["preview"] == "x" * PREVIEW_LIMIT + "…"
 
 
+def test_a_binary_preview_is_kept_whole_and_marked() -> None:
+    kept = "A" * PREVIEW_LIMIT  # the router's base64 of 192 bytes
+    got = message_entry(record(preview=kept, size=5000, encoding="base64"))
+    assert (got.details["preview"], got.details["encoding"]) == (kept, "base64")
+    assert "encoding" not in message_entry(record(preview="x", size=1)).details
+
+
 def test_outcome_entries_one_per_action() -> None:
     results = [
         ActionResult(action_id="store", action_type="insert_bucket", outcome=Outcome.DONE),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -260,8 +261,26 @@ def disconnected(client_id: str, at_ms: int, reason: str) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("reason", ["CLIENT_INITIATED_DISCONNECT", "CONNECTION_LOST"])
-def test_a_message_handled_after_its_connections_disconnect_is_still_the_devices(
+@dataclass
+class Flow:
+    """The deployed path of one token device, on moto: the authorizer binds at connect, the
+    inspector handles lifecycle events, the router names each message's device."""
+
+    tokens: DynamoTokenStore
+    bindings: DynamoBindingStore
+    connect: Authorizer
+    lifecycle: Authorizer
+    route: Router
+    aws: Aws
+
+    def bound(self, client_id: str = "ESP32") -> Binding:
+        found = self.bindings.get(client_id)
+        assert found is not None, f"no binding of {client_id}"
+        return found
+
+
+@pytest.fixture
+def flow(
     authorizer: Authorizer,
     tokens: DynamoTokenStore,
     bindings: DynamoBindingStore,
@@ -269,48 +288,42 @@ def test_a_message_handled_after_its_connections_disconnect_is_still_the_devices
     bound_router: Router,
     aws_env: Aws,
     apply: Callable[[str], None],
-    reason: str,
+) -> Flow:
+    """sensor-01's token stored, every message stored in its device's bucket."""
+    tokens.add(token_hash(TOKEN), TokenRecord(device="sensor-01", created_at=1))
+    apply("actions:\n  - {id: store, topics: ['#'], type: insert_bucket}\n")
+    return Flow(tokens, bindings, authorizer, lifecycle, bound_router, aws_env)
+
+
+@pytest.mark.parametrize("reason", ["CLIENT_INITIATED_DISCONNECT", "CONNECTION_LOST"])
+def test_a_message_handled_after_its_connections_disconnect_is_still_the_devices(
+    flow: Flow, reason: str
 ) -> None:
     """Wake, publish, vanish: the inspector handles the disconnect before the router handles
     the PUBLISH sent before it (both asynchronous). The ended binding still names the device;
     a message stamped after the disconnect (plus AWS's 2 minutes) is an unknown connection."""
-    tokens.add(token_hash(TOKEN), TokenRecord(device="sensor-01", created_at=1))
-    assert authorizer(connect_event(client_id="ESP32"))["isAuthenticated"] is True
-    held = bindings.get("ESP32")
-    assert held is not None
-    gone = held.bound_at_ms + 1_000
-    assert lifecycle(disconnected("ESP32", gone, reason))["device"] == "sensor-01"
-    ended = bindings.get("ESP32")
-    assert ended is not None
-    assert ended.ended_at_ms == gone
-    apply("actions:\n  - {id: store, topics: ['#'], type: insert_bucket}\n")
+    assert flow.connect(connect_event(client_id="ESP32"))["isAuthenticated"] is True
+    gone = flow.bound().bound_at_ms + 1_000
+    assert flow.lifecycle(disconnected("ESP32", gone, reason))["device"] == "sensor-01"
+    assert flow.bound().ended_at_ms == gone
     sent = message({"variable": "t", "value": 21}, "sensor-01/t", clientid="ESP32")
     sent["timestamp"] = gone - 10
-    assert bound_router(sent)["outcomes"] == {"store": "done"}
-    assert [row["variable"] for row in bucket(aws_env, "sensor-01")] == ["t"]
+    assert flow.route(sent)["outcomes"] == {"store": "done"}
+    assert [row["variable"] for row in bucket(flow.aws, "sensor-01")] == ["t"]
     late = message({"variable": "late", "value": 1}, "sensor-01/t", clientid="ESP32")
     late["timestamp"] = gone + ENDED_GRACE_MS + 1
-    assert bound_router(late)["outcomes"] == {"identity": "refused"}
-    assert [letter["kind"] for letter in aws_env.dead_letters()] == ["unknown_connection"]
+    assert flow.route(late)["outcomes"] == {"identity": "refused"}
+    assert [letter["kind"] for letter in flow.aws.dead_letters()] == ["unknown_connection"]
 
 
-def test_an_ended_binding_lets_another_device_take_the_client_id(
-    authorizer: Authorizer,
-    tokens: DynamoTokenStore,
-    bindings: DynamoBindingStore,
-    lifecycle: Authorizer,
-) -> None:
+def test_an_ended_binding_lets_another_device_take_the_client_id(flow: Flow) -> None:
     other = "0f1e2d3c-4b5a-4968-8776-655443322110"
-    tokens.add(token_hash(TOKEN), TokenRecord(device="sensor-01", created_at=1))
-    tokens.add(token_hash(other), TokenRecord(device="pump-7", created_at=1))
-    assert authorizer(connect_event(client_id="ESP32"))["isAuthenticated"] is True
-    held = bindings.get("ESP32")
-    assert held is not None
-    lifecycle(disconnected("ESP32", held.bound_at_ms + 1, "CLIENT_INITIATED_DISCONNECT"))
-    assert authorizer(connect_event(other, client_id="ESP32"))["isAuthenticated"] is True
-    taken = bindings.get("ESP32")
-    assert taken is not None
-    assert (taken.device, taken.ended_at_ms) == ("pump-7", None)
+    flow.tokens.add(token_hash(other), TokenRecord(device="pump-7", created_at=1))
+    assert flow.connect(connect_event(client_id="ESP32"))["isAuthenticated"] is True
+    bye = "CLIENT_INITIATED_DISCONNECT"
+    flow.lifecycle(disconnected("ESP32", flow.bound().bound_at_ms + 1, bye))
+    assert flow.connect(connect_event(other, client_id="ESP32"))["isAuthenticated"] is True
+    assert (flow.bound().device, flow.bound().ended_at_ms) == ("pump-7", None)
 
 
 def test_the_memory_fake_keeps_the_tables_conditions(bindings: DynamoBindingStore) -> None:
@@ -342,3 +355,34 @@ def test_the_memory_fake_keeps_the_tables_conditions(bindings: DynamoBindingStor
 
 def at(seconds: int) -> int:
     return seconds * 1000
+
+
+def test_a_certificate_taking_a_token_devices_client_id_ends_its_binding(flow: Flow) -> None:
+    """The thing ESP32 connects with its certificate while token device sensor-01 holds the
+    client id: IoT Core closes the token connection (DUPLICATE_CLIENTID, which ends nothing by
+    itself); the certificate's `connected` event ends the binding, so the thing's messages are
+    its own, and the token device's last message is still the token device's."""
+    assert flow.connect(connect_event(client_id="ESP32"))["isAuthenticated"] is True
+    certificate = "0123456789abcdef" * 4
+    took = flow.bound().bound_at_ms + 1_000
+    connected = {
+        "clientId": "ESP32",
+        "timestamp": took,
+        "eventType": "connected",
+        "sessionIdentifier": "b5777e3b8e955bf5bd6e8c49d0dc8078",
+        "principalIdentifier": certificate,  # the certificate id (life-cycle-events.html)
+        "ipAddress": "192.0.2.7",
+        "versionNumber": 4,
+    }
+    assert flow.lifecycle(connected)["device"] == "ESP32"
+    duplicate = disconnected("ESP32", took + 5, "DUPLICATE_CLIENTID")
+    assert flow.lifecycle(duplicate)["device"] == "sensor-01"  # the token connection's own
+    assert flow.bound().ended_at_ms == took
+    mine = message({"variable": "thing", "value": 1}, "ESP32/t", clientid="ESP32")
+    mine["principal"], mine["timestamp"] = certificate, took + 10
+    assert flow.route(mine)["outcomes"] == {"store": "done"}
+    last = message({"variable": "token", "value": 2}, "sensor-01/t", clientid="ESP32")
+    last["principal"], last["timestamp"] = "TsensorZ2d01", took - 10
+    assert flow.route(last)["outcomes"] == {"store": "done"}
+    assert [row["variable"] for row in bucket(flow.aws, "ESP32")] == ["thing"]
+    assert [row["variable"] for row in bucket(flow.aws, "sensor-01")] == ["token"]

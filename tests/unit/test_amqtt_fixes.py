@@ -146,11 +146,12 @@ def test_the_private_state_connection_and_broker_of_read_is_still_there() -> Non
 @pytest.mark.parametrize(
     ("iot_core", "keepalive", "timeout"),
     [
-        (True, 0, None),  # keep-alive 0: no limit (MQTT 3.1.1 §3.1.2.10)
         (True, 5, 45.0),  # under 30 s counts as 30 (AWS: iot-core.html#message-broker-limits)
         (True, 30, 45.0),
         (True, 60, 90.0),
         (True, 5_000, 1_800.0),  # 1,200 s at most
+        (True, 0, 1_800.0),  # 0 asks for IoT Core's default, 1,200 s (not "never")
+        (False, 0, None),  # --spec-broker: 0 switches keep-alive off (MQTT 3.1.1 §3.1.2.10)
         (False, 5, 7.5),  # --spec-broker: 1.5 x what the client asked
         (False, 5_000, 7_500.0),
     ],

@@ -16,7 +16,15 @@ CONFIGS = [
         "type": "sms",
         "to": ["+15555550100"],
         "message": "  $VALUE$ ",
-        "when": [{"variable": "t", "op": ">", "value": 30}],
+        "when": [
+            {"variable": "t", "op": ">", "value": 30},
+            {"variable": "t", "op": "<=", "value": -2.5},
+            {"variable": "door", "op": "==", "value": "30"},
+            {"variable": "door", "op": "!=", "value": " open "},
+            {"variable": "alarm", "op": "==", "value": True},
+            {"variable": "note", "op": "contains", "value": 'say "hi"'},
+            {"variable": "gps", "op": "exists"},
+        ],
         "rate_limit": {"max": 2, "per_seconds": 60},
     },
     {
@@ -86,3 +94,73 @@ def test_the_yaml_editor_takes_one_action_or_a_file_of_one() -> None:
     assert forms.from_yaml("actions: [{id: b}]")["id"] == "b"
     with pytest.raises(UsageError):
         forms.from_yaml("- 1\n- 2")
+
+
+def test_the_condition_builder_writes_the_when_of_the_file() -> None:
+    form = {
+        "type": "insert_bucket",
+        "when-0-variable": "temperature",
+        "when-0-op": ">",
+        "when-0-value": "30",
+        "when-1-variable": "",  # a row left blank is no condition
+        "when-1-op": "==",
+        "when-1-value": "",
+        "when-7-variable": "mode",  # rows are read in order, whatever their numbers
+        "when-7-op": "==",
+        "when-7-value": '"30"',
+        "when-9-variable": "gps",
+        "when-9-op": "exists",
+    }
+    assert forms.to_config(form)["when"] == [
+        {"variable": "temperature", "op": ">", "value": 30},
+        {"variable": "mode", "op": "==", "value": "30"},
+        {"variable": "gps", "op": "exists"},
+    ]
+    rows = forms.condition_rows(form)
+    assert [r["variable"] for r in rows] == ["temperature", "", "mode", "gps", ""]  # + a blank
+
+
+@pytest.mark.parametrize(
+    ("problem", "field", "words"),
+    [
+        (
+            "actions[0] (id 'Bad Id!'): id: 'Bad Id!' is not a valid id",
+            "id",
+            "Action 'Bad Id!', field Id: 'Bad Id!' is not a valid id",
+        ),
+        (
+            "actions[0] (id 'x'): to[1]: '123' is not an E.164 phone number",
+            "to",
+            "Action 'x', field To, line 2: '123' is not an E.164 phone number",
+        ),
+        (
+            "actions[0] (id 'x'): when[0].value: op '>' compares numbers",
+            "when",
+            "Action 'x', field Conditions (when), row 1, value: op '>' compares numbers",
+        ),
+        (
+            "actions[0] (id 'x'): rate_limit.per_seconds: must be >= 1, got 0",
+            "rate_per",
+            "Action 'x', field Rate limit (per seconds): must be >= 1, got 0",
+        ),
+        (
+            "actions[0]: missing required field 'id', e.g. id: store-temperatures",
+            "id",
+            "This action, field Id: missing required field 'id', e.g. id: store-temperatures",
+        ),
+        (
+            'actions[0] (id "it\'s): x"): message: must not be empty',
+            "message",
+            'Action "it\'s): x", field Message: must not be empty',
+        ),
+        (
+            "actions[0] (id 'a'): type 'emial' is not one of",
+            "",
+            "Action 'a': type 'emial' is not one of",
+        ),
+    ],
+)
+def test_form_problems_name_the_action_and_the_field_in_words(
+    problem: str, field: str, words: str
+) -> None:
+    assert forms.worded(problem, "sms") == (field, words)

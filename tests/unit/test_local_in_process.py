@@ -56,6 +56,9 @@ class FakeStack:
     def retained(self, topic: str) -> dict[str, Any] | None:
         return {"topic": topic, "payload": b"kept", "qos": 1} if topic == "r" else None
 
+    def retained_topics(self) -> list[dict[str, Any]]:
+        return [{"topic": "r", "payloadSize": 4, "qos": 1, "lastModifiedTime": 1_700_000_000_000}]
+
     def disconnect(self, client_id: str) -> bool:
         self._seen("disconnect", client_id)
         return client_id == "known"
@@ -149,3 +152,14 @@ def test_the_http_path_still_answers_and_other_endpoints_are_left_alone(
     hook.install()
     request = type("Request", (), {"method": "POST", "url": "http://127.0.0.2:1/topics/t"})()
     assert hook(request) is None  # not the control API: botocore sends it as usual
+
+
+def test_iot_data_list_retained_messages(
+    control: tuple[FakeStack, str, InProcessControl],
+) -> None:
+    _, url, _ = control
+    listed = _client("iot-data", url).list_retained_messages()
+    assert listed["retainedTopics"] == [
+        {"topic": "r", "payloadSize": 4, "qos": 1, "lastModifiedTime": 1_700_000_000_000}
+    ]
+    assert "nextToken" not in listed

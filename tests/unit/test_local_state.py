@@ -105,6 +105,51 @@ def test_the_tables_a_write_names(operation: str, body: object, tables: set[str]
     assert written_tables(operation, json.dumps(body).encode()) == tables
 
 
+def test_every_call_into_moto_holds_the_one_lock_from_the_server_and_in_process() -> None:
+    """moto is not thread-safe: the server's request threads and the handlers' in-process calls
+    raced (a Query iterating a table while a PutItem grew it: "dictionary changed size")."""
+    import threading
+
+    from botocore.handlers import BUILTIN_HANDLERS
+    from moto.core.models import botocore_stubber
+
+    from mqtt_actions_cli.local.moto_watch import MOTO_LOCK, _Watch, serialize_in_process
+
+    held: list[bool] = []
+
+    def owned() -> bool:  # whether *another* thread could take the lock now
+        taken: list[bool] = []
+
+        def probe() -> None:
+            taken.append(MOTO_LOCK.acquire(blocking=False))
+            if taken[0]:
+                MOTO_LOCK.release()
+
+        thread = threading.Thread(target=probe)
+        thread.start()
+        thread.join()
+        return not taken[0]
+
+    def app(_environ: object, _start: object) -> list[bytes]:
+        held.append(owned())
+        return [b"{}"]
+
+    environ = {"HTTP_X_AMZ_TARGET": "DynamoDB_20120810.Query", "REQUEST_METHOD": "POST"}
+    _Watch(app, on_write=lambda _t: None)(environ, lambda *_: None)
+
+    undo = serialize_in_process()
+    try:
+        hook = next(e[1] for e in BUILTIN_HANDLERS if getattr(e[1], "hook", 0) is botocore_stubber)
+        hook.hook = lambda *_a, **_k: held.append(owned())
+        hook("before-send", request=None)
+        assert ("before-send", botocore_stubber) not in BUILTIN_HANDLERS
+    finally:
+        undo()
+    assert ("before-send", botocore_stubber) in BUILTIN_HANDLERS
+    assert held == [True, True]
+    assert not owned()
+
+
 # --- connect_gate.py ---------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from mqtt_actions.actions import Action, parse_actions
 from mqtt_actions.inspector import EntryType, InspectorEntry
 from mqtt_actions_cli.ops import actions as ops_actions
 from mqtt_actions_cli.ops import devices, inspector, topics
+from mqtt_actions_cli.target import Target
 
 
 def acts(*specs: dict[str, Any]) -> list[Action]:
@@ -184,6 +185,21 @@ def test_follow_reaches_further_back_when_entries_arrive_late() -> None:
     assert [len(b) for b in batches] == [0, 1, 1, 1]
 
 
+def fast_follow(read: Any, now: list[float], sleep: Any, **kw: Any) -> list[list[InspectorEntry]]:
+    """A console's follower (6 s look-back, the last second on most polls) on a fake clock."""
+    return list(
+        inspector.follow(
+            read,
+            since_ms=0,
+            lookback_ms=6_000,
+            recent_ms=1_000,
+            clock=lambda: now[0],
+            sleep=sleep,
+            **kw,
+        )
+    )
+
+
 def test_a_fast_follower_reads_the_recent_window_and_sweeps_the_whole_one() -> None:
     """Most polls read the last second; every 3rd the whole look-back, so an entry stored very
     late (a retry) still comes, once."""
@@ -201,22 +217,76 @@ def test_a_fast_follower_reads_the_recent_window_and_sweeps_the_whole_one() -> N
         if now[0] == 101:  # stored 4 s late: outside the recent second
             fake.entries.append(entry("s1", EntryType.ACTION, 97_000))
 
-    batches = list(
-        inspector.follow(
-            read,
-            since_ms=0,
-            lookback_ms=6_000,
-            recent_ms=1_000,
-            sweep_polls=3,
-            clock=lambda: now[0],
-            sleep=sleep,
-            max_polls=4,
-        )
-    )
+    batches = fast_follow(read, now, sleep, sweep_polls=3, max_polls=4)
     assert [len(b) for b in batches] == [0, 0, 0, 1, 0]
-    # polls 1-2 read the last second, poll 3 sweeps 6 s and finds the entry 6 s late: poll 4
-    # then reaches back twice that.
-    assert asked[1:] == [100_000, 101_000, 97_000, 92_000]
+    # polls 1-2 read the last second (from when the read before began), poll 3 sweeps 6 s and
+    # finds the entry 6 s late: poll 4 then reaches back twice that.
+    assert asked[1:] == [99_000, 100_000, 96_000, 91_000]
+
+
+def test_what_is_stored_while_a_slow_read_runs_still_comes() -> None:
+    """A console's first read can take seconds on a busy machine: an entry stored meanwhile is
+    older than the next poll's recent second, and must not be left behind."""
+    fake = FakeInspector()
+    now = [100.0]
+    reads = [0]
+
+    def read(**kw: Any) -> list[InspectorEntry]:
+        found = fake(**kw)
+        reads[0] += 1
+        if reads[0] == 1:  # the first read takes 5 s; a publish of 100.5 s is stored meanwhile
+            now[0] += 5
+            fake.entries.append(entry("s1", EntryType.PUBLISH, 100_500))
+        return found
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    batches = fast_follow(read, now, sleep, sweep_polls=10, poll_seconds=0.2, max_polls=2)
+    assert [[e.time for e in b] for b in batches] == [[], [100_500], []]
+
+
+class FakeIotData:
+    """iot-data's ListRetainedMessages in pages of two, and GetRetainedMessage."""
+
+    class exceptions:  # noqa: N801 - as boto3 names it
+        class ResourceNotFoundException(Exception):  # noqa: N818 - as boto3 names it
+            pass
+
+    def __init__(self, topics: list[str]) -> None:
+        self.topics = topics
+        self.asked: list[dict[str, Any]] = []
+
+    def list_retained_messages(self, **kw: Any) -> dict[str, Any]:
+        self.asked.append(kw)
+        start = int(kw.get("nextToken", "0"))
+        page = [
+            {"topic": t, "payloadSize": len(t), "qos": 1, "lastModifiedTime": 0}
+            for t in self.topics[start : start + 2]
+        ]
+        more = start + 2 < len(self.topics)
+        return {"retainedTopics": page} | ({"nextToken": str(start + 2)} if more else {})
+
+    def get_retained_message(self, *, topic: str) -> dict[str, Any]:
+        if topic not in self.topics:
+            raise self.exceptions.ResourceNotFoundException(topic)
+        return {"topic": topic, "payload": b"\x00kept"}
+
+
+def test_retained_messages_are_listed_page_by_page() -> None:
+    fake = FakeIotData(["z/1", "a/2", "m/3"])
+    target = Target(
+        kind="local", name="local", outputs={}, region="us-east-1", client_factory=lambda _s: fake
+    )
+    found = topics.retained(target)
+    assert [(r.topic, r.size, r.qos, r.time) for r in found] == [
+        ("a/2", 3, 1, None),  # a time of 0 is not known
+        ("m/3", 3, 1, None),
+        ("z/1", 3, 1, None),
+    ]
+    assert fake.asked == [{"maxResults": 200}, {"maxResults": 200, "nextToken": "2"}]
+    assert topics.retained_payload(target, "a/2") == b"\x00kept"
+    assert topics.retained_payload(target, "nope") is None
 
 
 def test_the_devices_page_lists_devices_refusals_and_stack_publishers_apart() -> None:

@@ -4,6 +4,7 @@ AWS, no moto, milliseconds. The same rules against moto: tests/integration/test_
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -178,6 +179,26 @@ def test_a_device_value_cannot_steer_an_mqtt_publish_to_another_topic() -> None:
     [result] = summary.results
     assert (result.outcome.value, memory.published) == ("refused", [])
     assert "$VARIABLE$ holds '/'" in str(result.reason)
+
+
+@pytest.mark.parametrize(
+    ("payload", "preview", "encoding"),
+    [
+        pytest.param(b'{"t": 21.5}', '{"t": 21.5}', None, id="text"),
+        pytest.param("é".encode() * 600, "é" * 512 + "…", None, id="text cut mid-character"),
+        pytest.param(b"\x00\xff\x10", "AP8Q", "base64", id="bytes as base64"),
+        pytest.param(b"\x01\x02", "AQI=", "base64", id="utf-8 control bytes are bytes"),
+        pytest.param(bytes(300), base64.b64encode(bytes(192)).decode(), "base64", id="cut"),
+    ],
+)
+def test_the_inspector_gets_text_or_base64_never_replacement_characters(
+    payload: bytes, preview: str, encoding: str | None
+) -> None:
+    memory = Memory()
+    route(event("home/k/raw", payload), in_memory_deps([], memory, clock=lambda: 1000.0), SETTINGS)
+    [message] = memory.messages
+    assert (message.preview, message.encoding, message.size) == (preview, encoding, len(payload))
+    assert "\ufffd" not in message.preview
 
 
 def test_an_mqtt_publish_outside_the_declared_prefixes_is_refused_at_run_time() -> None:

@@ -4,6 +4,7 @@ actions file the project's own loader accepts; every source action is reported."
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -455,6 +456,21 @@ def test_command_refuses_to_overwrite_without_force(
     assert out.read_text(encoding="utf-8") == "mine"
     assert run(capsys, str(EXPORT), "-o", str(out), "--force")[0] == 0
     assert out.read_text(encoding="utf-8").startswith("# Converted from TagoIO")
+
+
+def test_the_hint_to_map_an_analysis_works_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "actions.yaml"
+    code, stdout, _ = run(capsys, str(EXPORT), "-o", str(out))
+    assert code == 0
+    hint = next(line for line in stdout.splitlines() if "import again with" in line)
+    flags = re.findall(r"--analysis-map (\S+)=NAME", hint)
+    assert "--force" in hint  # the file of this run exists now: the same -o needs it
+    mapped = [arg for flag in flags for arg in ("--analysis-map", f"{flag}=forward")]
+    assert run(capsys, str(EXPORT), "-o", str(out), *mapped)[0] == 2  # as the hint says
+    assert run(capsys, str(EXPORT), "-o", str(out), *mapped, "--force")[0] == 0
+    assert "type: run_analysis" in out.read_text(encoding="utf-8")
 
 
 def test_command_json_report_holds_every_row_and_the_yaml(

@@ -373,6 +373,9 @@ def test_the_inspector_may_only_mark_a_binding_ended() -> None:
     assert DynamoBindingStore("bindings", client).end("ESP32", bound_at_most_ms=5)  # type: ignore[arg-type]
     (update,) = client.updates
     assert _written(update) <= allowed, _written(update) - allowed
+    read = set(re.findall(r"(?<![:\w])[A-Za-z_]\w*", update["ConditionExpression"]))
+    read -= {"AND", "OR", "NOT", "attribute_exists", "attribute_not_exists"}
+    assert read <= allowed, read - allowed  # whether IAM counts them is not documented
     on_bindings = [
         s
         for w, s in IAM

@@ -3,11 +3,13 @@ problems of `actions apply` placed next to the field they name (pure)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mqtt_actions.conditions import as_number
 from mqtt_actions_cli.errors import UsageError
 
 
@@ -28,8 +30,11 @@ COMMON = (
     Field(
         "when",
         "Conditions (when)",
-        "textarea",
-        "YAML list, e.g. [{variable: temperature, op: '>', value: 30}]; empty: always",
+        "conditions",
+        "the action runs when ALL of them hold (AND; a condition holds when some data point of "
+        "that variable satisfies it). For OR, make a second action with the other condition: "
+        "the actions file has no OR. No condition: always. Value: 30 is a number, true/false "
+        'true/false, "30" in quotes is text; exists takes none.',
     ),
     Field("rate_max", "Rate limit: at most", "number", "runs (empty: none; sms/email: 10)"),
     Field("rate_per", "per seconds", "number"),
@@ -71,6 +76,10 @@ BY_TYPE: dict[str, tuple[Field, ...]] = {
     ),
 }
 LISTS = {"topics", "to"}
+OPS = ("==", "!=", ">", ">=", "<", "<=", "contains", "exists")
+_ROW = "when-"  # a condition row's fields: when-N-variable, when-N-op, when-N-value
+_ROW_FIELDS = ("variable", "op", "value")
+_PART_WORDS = {"variable": "variable", "op": "operator", "value": "value"}
 
 
 def fields(kind: str) -> tuple[Field, ...]:
@@ -93,8 +102,10 @@ def from_config(config: Mapping[str, Any]) -> dict[str, str]:
             form[key] = "\n".join(str(v) for v in value)
         elif value is not None:
             form[key] = str(value)
-    if config.get("when"):
-        form["when"] = to_yaml(config["when"]).strip()
+    for n, condition in enumerate(config.get("when") or []):
+        form[f"{_ROW}{n}-variable"] = str(condition.get("variable", ""))
+        form[f"{_ROW}{n}-op"] = str(condition.get("op", ""))
+        form[f"{_ROW}{n}-value"] = value_text(condition.get("value"))
     limit = config.get("rate_limit")
     if isinstance(limit, dict):
         form["rate_max"], form["rate_per"] = str(limit["max"]), str(limit["per_seconds"])
@@ -138,8 +149,9 @@ def to_config(form: Mapping[str, str]) -> dict[str, Any]:
             data[name] = _number(text)
         else:
             data[name] = raw if spec.kind == "textarea" else text
-    if form.get("when", "").strip():
-        data["when"] = _yaml_field(form["when"], "when")
+    when = conditions(form)
+    if when:
+        data["when"] = when
     if form.get("rate_max", "").strip() or form.get("rate_per", "").strip():
         data["rate_limit"] = {
             "max": _number(form.get("rate_max", "").strip()),
@@ -150,6 +162,58 @@ def to_config(form: Mapping[str, str]) -> dict[str, Any]:
     if kind == "run_analysis" and form.get("environment", "").strip():
         data["environment"] = _pairs(form["environment"], "=", "environment")
     return data
+
+
+def value_text(value: Any) -> str:
+    """A condition's value as the builder's text: what `read_value` reads back as that value."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value)
+    return json.dumps(text, ensure_ascii=False) if read_value(text) != text else text
+
+
+def read_value(text: str) -> Any:
+    """The builder's value text as the `when` value, as YAML would read it: a number, true or
+    false, nothing (empty), text in double quotes as that text, anything else as text."""
+    stripped = text.strip()
+    if not stripped:
+        return None
+    if len(stripped) >= 2 and stripped[0] == stripped[-1] == '"':
+        try:
+            return str(json.loads(stripped))
+        except ValueError:
+            return stripped
+    if stripped in ("true", "false"):
+        return stripped == "true"
+    number = as_number(stripped)
+    return number if number is not None and stripped == stripped.lstrip("+") else stripped
+
+
+def condition_rows(form: Mapping[str, str]) -> list[dict[str, str]]:
+    """The builder's rows in the form, in order, and one blank row to fill in."""
+    numbers = sorted(
+        {int(k.split("-")[1]) for k in form if k.startswith(_ROW) and k.split("-")[1].isdigit()}
+    )
+    rows = [{part: form.get(f"{_ROW}{n}-{part}", "") for part in _ROW_FIELDS} for n in numbers]
+    return [*rows, {"variable": "", "op": "==", "value": ""}]
+
+
+def conditions(form: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The builder's rows as `when:` (what an actions file holds); a row left blank is none."""
+    out: list[dict[str, Any]] = []
+    for row in condition_rows(form)[:-1]:
+        variable, op, value = row["variable"].strip(), row["op"].strip(), row["value"]
+        if not variable and not value.strip():
+            continue
+        condition: dict[str, Any] = {"variable": variable, "op": op}
+        if op != "exists" or value.strip():
+            condition["value"] = read_value(value)
+        out.append(condition)
+    return out
 
 
 def _pairs(text: str, sep: str, field: str) -> dict[str, str]:
@@ -199,20 +263,76 @@ def from_yaml(text: str) -> dict[str, Any]:
     return data
 
 
-_FIELD = re.compile(
-    r"^actions\[\d+\](?: \(id .*?\))?: (?:unknown field '|missing required field ')?"
-    r"([A-Za-z_]+)(?:\.([A-Za-z_]+))?"
-)
+_PATH = re.compile(r"([A-Za-z_]+)((?:\[\d+\]|\.[A-Za-z_]+)*): ")
+_NAMED = re.compile(r"(?:unknown field|missing required field) '([A-Za-z_]+)'")
+_STEP = re.compile(r"\[(\d+)\]|\.([A-Za-z_]+)")
 
 
-def problems_by_field(problems: Sequence[str]) -> dict[str, list[str]]:
-    """Each problem under the form field it names (`rate_limit` under rate_max), the rest under
-    '' (shown at the top)."""
+def _split_prefix(problem: str) -> tuple[str | None, str]:
+    """`actions[0] (id 'x'): rest` -> ('x', rest); no id -> (None, rest). Linear: the id is the
+    Python repr the parser wrote, read up to its closing quote."""
+    if not problem.startswith("actions["):
+        return None, problem
+    close = problem.find("]")
+    if close < 0:
+        return None, problem
+    rest = problem[close + 1 :]
+    if rest.startswith(": "):
+        return None, rest[2:]
+    if not rest.startswith(" (id ") or len(rest) < 6:
+        return None, problem
+    quote, at, chars = rest[5], 6, []
+    while at < len(rest) and rest[at] != quote:
+        if rest[at] == "\\" and at + 1 < len(rest):
+            at += 1
+        chars.append(rest[at])
+        at += 1
+    tail = rest[at + 1 :]
+    if not tail.startswith("): "):
+        return None, problem
+    return "".join(chars), tail[3:]
+
+
+def _field_words(kind: str, name: str, steps: str) -> str:
+    labels = {f.name: f.label for f in fields(kind)}
+    if name == "rate_limit":
+        part = "per seconds" if "per_seconds" in steps else "at most"
+        return f"Rate limit ({part})"
+    words = labels.get(name, name)
+    for index, attr in _STEP.findall(steps):
+        if index:
+            words += f", {'row' if name == 'when' else 'line'} {int(index) + 1}"
+        else:
+            words += f", {_PART_WORDS.get(attr, attr)}"
+    return words
+
+
+def worded(problem: str, kind: str = "") -> tuple[str, str]:
+    """A problem of `actions apply` as the form says it: (the form field it is about, the text
+    naming the action by its id and the field in words). `rate_limit` goes under rate_max or
+    rate_per; a problem about no field under ''."""
+    ident, rest = _split_prefix(problem)
+    who = f"Action {ident!r}" if ident else "This action"
+    path = _PATH.match(rest)
+    named = _NAMED.match(rest)
+    if path is not None:
+        name, steps, text = path.group(1), path.group(2), rest[path.end() :]
+        field = name
+        if name == "rate_limit":
+            field = "rate_per" if "per_seconds" in steps else "rate_max"
+        return field, f"{who}, field {_field_words(kind, name, steps)}: {text}"
+    if named is not None:
+        name = named.group(1)
+        words = _field_words(kind, name, "")
+        return name, f"{who}, field {words}: {rest}"
+    return "", f"{who}: {rest}"
+
+
+def problems_by_field(problems: Sequence[str], kind: str = "") -> dict[str, list[str]]:
+    """Each problem, in words (`worded`), under the form field it names (`rate_limit` under
+    rate_max or rate_per), the rest under '' (shown at the top)."""
     out: dict[str, list[str]] = {}
     for problem in problems:
-        match = _FIELD.match(problem)
-        name = match.group(1) if match else problem.split(":", 1)[0]
-        if name == "rate_limit":
-            name = "rate_per" if match and match.group(2) == "per_seconds" else "rate_max"
-        out.setdefault(name, []).append(problem)
+        field, text = worded(problem, kind)
+        out.setdefault(field, []).append(text)
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import csv
 import io
@@ -10,18 +11,24 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import BaseRoute, Route
 
 from mqtt_actions.actions import ACTION_TYPES, Action
 from mqtt_actions.inspector import EntryType, InspectorEntry, order_key
 from mqtt_actions.payload import wrap_payload
 from mqtt_actions_cli.console import forms, payloads
-from mqtt_actions_cli.console.app import Console, error_status
+from mqtt_actions_cli.console.app import Console, aws_problem, error_status
 from mqtt_actions_cli.errors import CliError, UsageError
 from mqtt_actions_cli.inspect import describe_entry
 from mqtt_actions_cli.ops import actions as ops_actions
@@ -43,10 +50,14 @@ LIVE_SINCE_MS = 10 * 60_000  # the Live page starts with the last 10 minutes
 LIVE_FIRST = 200
 HEARTBEAT_SECONDS = 15.0
 PAGE_ROWS = 50
+TOPICS_SINCE = "1h"  # the Topics tree starts with the last hour's messages
+TOPICS_FIRST = 2000  # ... at most this many (the newest)
+RETAINED_MIN_SECONDS = 1.0  # between two listings of the retained messages (x5 on AWS)
+RETAINED_EVERY_SECONDS = 10.0  # listed again even without messages (x6 on AWS)
 
 
 def routes(console: Console) -> list[BaseRoute]:
-    from mqtt_actions_cli.console import device_admin
+    from mqtt_actions_cli.console import device_admin, tagoio_views
 
     return [
         *_live(console),
@@ -55,6 +66,7 @@ def routes(console: Console) -> list[BaseRoute]:
         *device_admin.routes(console),
         *_devices(console),
         *_dead_letters(console),
+        *tagoio_views.routes(console),
         *_outbox_and_publish(console),
     ]
 
@@ -111,16 +123,17 @@ def _live(console: Console) -> list[BaseRoute]:
             raise UsageError(f"no inspector entry {uid!r} of device {device!r} any more")
         main = next((e for e in same if e.type is EntryType.PUBLISH), same[0])
         outcomes = [e for e in same if e.type is EntryType.ACTION]
-        preview = str(main.details.get("preview", ""))
-        raw = preview.encode("utf-8")
+        raw, binary = payloads.head_of(main.details)
+        preview = base64.b64encode(raw).decode() if binary else raw.decode("utf-8")
         pretty = None
         try:
             pretty = json.dumps(json.loads(preview), indent=2, ensure_ascii=False)
         except ValueError:
             pretty = None
+        whole = not preview.endswith("…") and len(raw) == main.details.get("size", len(raw))
         points = (
             wrap_payload(raw, str(main.details.get("topic", "")))
-            if main.type is EntryType.PUBLISH and not preview.endswith("…")
+            if main.type is EntryType.PUBLISH and whole
             else []
         )
         return console.page(
@@ -129,6 +142,8 @@ def _live(console: Console) -> list[BaseRoute]:
             entry=main,
             summary=describe_entry(main),
             payload=preview,
+            binary=binary,
+            whole=whole,
             pretty=pretty,
             hexdump=payloads.hexdump(raw),
             points=points,
@@ -143,9 +158,20 @@ def _live(console: Console) -> list[BaseRoute]:
     ]
 
 
-async def _events(request: Request, follow: Iterator[list[InspectorEntry]]) -> AsyncIterator[str]:
-    """Each poll's new entries as one SSE event (a batch: the page coalesces); a comment line
-    now and then so a closed page is noticed."""
+Aside = Callable[[bool], Awaitable[str | None]]
+
+
+async def _events(
+    request: Request,
+    follow: Iterator[list[InspectorEntry]],
+    *,
+    name: str = "entries",
+    encode: Callable[[InspectorEntry], dict[str, Any]] = entry_json,
+    aside: Aside | None = None,
+) -> AsyncIterator[str]:
+    """Each poll's new entries as one SSE event `name` (a batch: the page coalesces); a comment
+    line now and then so a closed page is noticed. `aside(fresh)`, after each poll, may add an
+    event of its own (the Topics page's retained messages)."""
     last = time.monotonic()
     try:
         yield "retry: 1000\n\n"
@@ -154,10 +180,14 @@ async def _events(request: Request, follow: Iterator[list[InspectorEntry]]) -> A
             if batch is None:
                 return
             if batch:
-                data = json.dumps([entry_json(e) for e in batch], ensure_ascii=False)
-                yield f"event: entries\ndata: {data}\n\n"
+                data = json.dumps([encode(e) for e in batch], ensure_ascii=False)
+                yield f"event: {name}\ndata: {data}\n\n"
                 last = time.monotonic()
-            elif time.monotonic() - last > HEARTBEAT_SECONDS:
+            extra = await aside(bool(batch)) if aside is not None else None
+            if extra:
+                yield extra
+                last = time.monotonic()
+            elif not batch and time.monotonic() - last > HEARTBEAT_SECONDS:
                 yield ": ping\n\n"
                 last = time.monotonic()
     finally:
@@ -175,9 +205,27 @@ async def _events(request: Request, follow: Iterator[list[InspectorEntry]]) -> A
 
 def _topics(console: Console) -> list[BaseRoute]:
     async def page(request: Request) -> Response:
-        since, since_ms = _since(request, "1h")
-        tree = await console.call(topics.seen, console.target, since_ms=since_ms)
-        return console.page(request, "topics.html", tree=tree, since=since)
+        return console.page(request, "topics.html", since=TOPICS_SINCE)
+
+    async def stream(request: Request) -> Response:
+        _text, since_ms = _since(request, TOPICS_SINCE)
+        follow = inspector.follow(
+            console.target,
+            types=[EntryType.PUBLISH.value],
+            since_ms=since_ms,
+            limit=TOPICS_FIRST,
+            **console.pace,
+        )
+        events = _events(
+            request,
+            follow,
+            name="messages",
+            encode=message_json,
+            aside=_RetainedWatch(console),
+        )
+        return StreamingResponse(
+            events, media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
+        )
 
     async def view(request: Request) -> Response:
         topic = request.query_params.get("topic", "")
@@ -189,11 +237,115 @@ def _topics(console: Console) -> list[BaseRoute]:
             "topic.html",
             topic=topic,
             since=since,
-            recent=recent,
+            recent=[(e, payloads.preview(e.details)) for e in recent],
             actions=topics.matching(stored, topic),
         )
 
-    return [Route("/topics", page), Route("/topics/view", view)]
+    async def retained_value(request: Request) -> Response:
+        topic = request.query_params.get("topic", "")
+        raw = await console.call(topics.retained_payload, console.target, topic)
+        if raw is None:
+            return JSONResponse({"topic": topic, "retained": False})
+        shown = payloads.view(raw)
+        return JSONResponse(
+            {"topic": topic, "retained": True, "size": shown.size, "text": shown.text}
+            | {"base64": shown.base64, "hex": shown.hexdump}
+        )
+
+    async def send(request: Request) -> Response:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        retain = form.get("retain") == "on"
+        try:
+            qos = int(form.get("qos", "0"))
+        except ValueError:
+            qos = -1
+        topic, payload = form.get("topic", ""), form.get("payload", "").encode("utf-8")
+        return await _answer(
+            console, publish.publish, console.target, topic, payload, qos=qos, retain=retain
+        )
+
+    async def clear(request: Request) -> Response:
+        topic = str((await request.form()).get("topic", ""))
+        return await _answer(console, topics.clear_retained, console.target, topic)
+
+    return [
+        Route("/topics", page),
+        Route("/topics/stream", stream),
+        Route("/topics/view", view),
+        Route("/topics/retained", retained_value),
+        Route("/topics/publish", send, methods=["POST"]),
+        Route("/topics/clear-retained", clear, methods=["POST"]),
+    ]
+
+
+def message_json(entry: InspectorEntry) -> dict[str, Any]:
+    """A publish entry as the Topics page needs it (the preview is base64 when `encoding` is)."""
+    d = entry.details
+    return {
+        "topic": d.get("topic"),
+        "time": entry.time,
+        "device": entry.device,
+        "size": d.get("size"),
+        "preview": d.get("preview", ""),
+        "encoding": d.get("encoding"),
+        "uid": entry.uid,
+    }
+
+
+async def _answer(
+    console: Console, function: Callable[..., Any], *args: Any, **kw: Any
+) -> Response:
+    """A publish from the Topics page, said as JSON: what was sent, or the error and its fix."""
+    try:
+        done = await console.call(function, *args, **kw)
+    except CliError as exc:
+        body = {"ok": False, "error": exc.message, "hint": exc.hint, "problems": exc.problems}
+        return JSONResponse(body, status_code=error_status(exc))
+    flags = f"qos {done.qos}" + (", retained" if done.retain else "")
+    what = "cleared the retained message" if done.retain and not done.bytes else "published"
+    said = f"{what} on {done.topic} ({done.bytes} B, {flags})"
+    return JSONResponse({"ok": True, "said": said, "warnings": done.warnings})
+
+
+class _RetainedWatch:
+    """The Topics stream's retained messages: listed when the stream starts, again (at most
+    every RETAINED_MIN_SECONDS) after messages arrived, and every RETAINED_EVERY_SECONDS; sent
+    only when they changed. On AWS each listing is billed, hence the spacing."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.sent: list[dict[str, Any]] | None = None
+        self.at = -1e9
+        self.dirty = True
+        self.failed = False
+        local = console.target.is_local
+        self.min_gap = RETAINED_MIN_SECONDS if local else RETAINED_MIN_SECONDS * 5
+        self.every = RETAINED_EVERY_SECONDS if local else RETAINED_EVERY_SECONDS * 6
+
+    async def __call__(self, fresh: bool) -> str | None:
+        self.dirty = self.dirty or fresh
+        since = time.monotonic() - self.at
+        if self.failed or since < self.min_gap or (not self.dirty and since < self.every):
+            return None
+        self.at, self.dirty = time.monotonic(), False
+        try:
+            found = await self.console.call(topics.retained, self.console.target)
+        except CliError as exc:
+            return self._failure(exc.message)
+        except Exception as exc:  # boto3's errors (e.g. AccessDenied): said once, not retried
+            if (mapped := aws_problem(exc)) is None:
+                raise
+            return self._failure(mapped[0])
+        data = [r.model_dump() for r in found]
+        if data == self.sent:
+            return None
+        self.sent = data
+        return f"event: retained\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+    def _failure(self, message: str) -> str:
+        self.failed = True
+        said = json.dumps({"error": f"retained messages cannot be listed: {message}"})
+        return f"event: problem\ndata: {said}\n\n"
 
 
 # ---------------------------------------------------------------------------- actions
@@ -256,15 +408,16 @@ def _actions(console: Console) -> list[BaseRoute]:
         except UsageError as exc:
             if isinstance(exc, NotFoundError):
                 raise
+            placed = forms.problems_by_field(exc.problems, form.get("type", ""))
             return console.page(
                 request,
                 "action_form.html",
                 400,
                 form=form,
                 original=original or "",
-                errors=forms.problems_by_field(exc.problems),
+                errors=placed,
                 message=exc.message,
-                problems=exc.problems,
+                problems=[text for texts in placed.values() for text in texts],
             )
         return RedirectResponse(f"/actions?done=saved+{action.id}", status_code=303)
 
@@ -395,6 +548,9 @@ def _devices(console: Console) -> list[BaseRoute]:
         from mqtt_actions_cli.console.device_admin import token_status
 
         token_state = await token_status(console, name)
+        from mqtt_actions_cli.console.tagoio_views import profile_of
+
+        profile = await profile_of(console, name)
         older = page.points[-1]["time_ms"] - 1 if len(page.points) == PAGE_ROWS else None
         return console.page(
             request,
@@ -409,6 +565,7 @@ def _devices(console: Console) -> list[BaseRoute]:
             older=older,
             topic_of=bucket.topic_of,
             token_state=token_state,
+            profile=profile,
             message=q.get("done"),
         )
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from mqtt_actions.text import printable
 
@@ -51,6 +53,32 @@ def from_base64(encoded: str | None) -> Payload | None:
         return view(base64.b64decode(encoded, validate=True))
     except (binascii.Error, ValueError):
         return None
+
+
+def head_of(details: Mapping[str, Any]) -> tuple[bytes, bool]:
+    """An inspector publish entry's payload head: (bytes, True) when the router kept it as base64
+    (bytes, not text), else (its text as UTF-8, False)."""
+    preview = str(details.get("preview", ""))
+    if details.get("encoding") == "base64":
+        try:
+            return base64.b64decode(preview, validate=True), True
+        except (binascii.Error, ValueError):
+            pass  # not what the router writes: shown as the text it is
+    return preview.encode("utf-8"), False
+
+
+def preview(details: Mapping[str, Any]) -> Payload:
+    """An inspector publish entry's payload head as the pages show it."""
+    raw, binary = head_of(details)
+    if binary:
+        return view(raw)
+    return Payload(
+        size=len(raw),
+        text=raw.decode("utf-8"),
+        pretty=None,
+        base64=base64.b64encode(raw).decode("ascii"),
+        hexdump=hexdump(raw[:HEX_LIMIT]),
+    )
 
 
 def hexdump(raw: bytes, width: int = 16) -> str:

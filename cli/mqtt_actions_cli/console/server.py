@@ -99,8 +99,17 @@ class ConsoleServer:
         self._thread: threading.Thread | None = None
 
     def serve_forever(self) -> None:
-        """In the foreground until Ctrl-C (uvicorn handles the signals)."""
-        self._server.run(sockets=[self._sock])
+        """In the foreground until Ctrl-C (uvicorn handles the signals once it serves). A Ctrl-C
+        that lands before uvicorn has taken the signal closes the coroutine it never ran, so the
+        interpreter does not warn that it was never awaited (uvicorn's `run` leaves it open)."""
+        import asyncio
+
+        serve = self._server.serve(sockets=[self._sock])
+        try:
+            asyncio.run(serve, loop_factory=self._server.config.get_loop_factory())
+        except KeyboardInterrupt:
+            serve.close()
+            raise
 
     def start(self) -> None:
         self._thread = threading.Thread(

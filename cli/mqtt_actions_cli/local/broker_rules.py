@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Final
 
 # general/latest/gr/iot-core.html#message-broker-limits: keep-alive 30-1,200 s, a smaller value
-# counts as 30; developerguide/life-cycle-events.html: no packet for 1.5 x keep-alive
-# -> MQTT_KEEP_ALIVE_TIMEOUT.
+# counts as 30, 0 means the default 1,200 s; developerguide/life-cycle-events.html: no packet for
+# 1.5 x keep-alive -> MQTT_KEEP_ALIVE_TIMEOUT.
 KEEPALIVE_MIN: Final = 30
 KEEPALIVE_MAX: Final = 1_200
 KEEPALIVE_FACTOR: Final = 1.5  # also MQTT 3.1.1 §3.1.2.10 ("one and a half times")
@@ -52,11 +52,15 @@ class BrokerRules:
 
     def keepalive_timeout(self, keepalive: int) -> float | None:
         """Seconds without a packet from the client after which the broker closes the
-        connection (None: never, keep-alive 0 switches it off as in MQTT 3.1.1)."""
-        if keepalive <= 0:
-            return None
+        connection. Keep-alive 0 switches it off in MQTT 3.1.1 (None: never); IoT Core uses its
+        default, 1,200 s, when a client asks for 0 (message-broker-limits: "The default keep-alive
+        interval of 1200 seconds is used when a client requests a keep-alive interval of zero"),
+        so a silent device that asked for 0 still has its Will sent."""
         if self.iot_core:
+            keepalive = KEEPALIVE_MAX if keepalive <= 0 else keepalive
             keepalive = min(max(keepalive, KEEPALIVE_MIN), KEEPALIVE_MAX)
+        elif keepalive <= 0:
+            return None
         return KEEPALIVE_FACTOR * keepalive * self.time_scale
 
     @property

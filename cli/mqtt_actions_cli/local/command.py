@@ -137,6 +137,14 @@ def add_local_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="override a template parameter (e.g. ActionsCacheSeconds=5); repeatable",
     )
     parser.add_argument(
+        "--template",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="run this template.yaml instead of the project's (CodeUri paths relative to its "
+        "folder): a copy with analyses added, as scripts/tagoio_corpus.py makes",
+    )
+    parser.add_argument(
         "--inspector-level",
         choices=["all", "outcomes", "errors"],
         default=None,
@@ -238,6 +246,13 @@ def run_local(args: argparse.Namespace) -> int:
 
     from mqtt_actions_cli.local.stack import LocalOptions
 
+    if args.template is not None and not args.template.is_file():
+        print(
+            f"mqtt-actions local: --template {args.template}: no such file (give a "
+            "template.yaml whose CodeUri paths are relative to its folder)",
+            file=sys.stderr,
+        )
+        return 2
     output.setup(args.verbose)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     options = LocalOptions(
@@ -256,6 +271,9 @@ def run_local(args: argparse.Namespace) -> int:
         else _default_port(args.gateway_port, args.mqtt_port, DEFAULT_GATEWAY_PORT),
         broker_rules=BrokerRules(iot_core=not args.spec_broker, time_scale=args.broker_time_scale),
     )
+    if args.template is not None:
+        options.template_path = args.template.resolve()
+        options.root = options.template_path.parent
     console_port = token = None
     if not args.no_console:
         from mqtt_actions_cli.console.token_store import TokenFileError, console_token

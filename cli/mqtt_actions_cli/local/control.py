@@ -2,7 +2,8 @@
 stack answers itself instead of moto, because their effect lives here:
 
 Control (JSON):
-  GET  /health                 {"ready": true}
+  GET  /health                 {"ready": true, "idle": true}; idle: no function invocation
+                               queued, running or waiting for a retry (tests wait on it)
   GET  /outputs                the template's outputs, resolved locally, plus the endpoints
   GET  /outbox                 SMS, e-mails and webhook calls captured
   GET  /trusted-client         {username, password} of the stack's own MQTT client: publishes
@@ -11,6 +12,7 @@ Control (JSON):
 
 AWS (boto3 reaches them through AWS_ENDPOINT_URL_IOT_DATA_PLANE / AWS_ENDPOINT_URL_LAMBDA):
   POST /topics/{topic}?qos=&retain=            iot-data Publish -> the local broker (+ rules)
+  GET  /retainedMessage                        iot-data ListRetainedMessages (one page: all)
   GET  /retainedMessage/{topic}                iot-data GetRetainedMessage
   DELETE /connections/{clientId}               iot-data DeleteConnection -> the broker closes it
   POST /2015-03-31/functions/{name}/invocations   Lambda Invoke (Event or RequestResponse)
@@ -54,6 +56,9 @@ class ControlApp(Protocol):
     @property
     def ready(self) -> bool: ...
 
+    @property
+    def idle(self) -> bool: ...
+
     def outputs(self) -> dict[str, Any]: ...
 
     def outbox(self) -> list[dict[str, Any]]: ...
@@ -74,6 +79,8 @@ class ControlApp(Protocol):
     ) -> None: ...
 
     def retained(self, topic: str) -> dict[str, Any] | None: ...
+
+    def retained_topics(self) -> list[dict[str, Any]]: ...
 
     def disconnect(self, client_id: str) -> bool: ...
 
@@ -159,13 +166,15 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path
         if path == "/health":
-            self._json(200, {"ready": self.app.ready})
+            self._json(200, {"ready": self.app.ready, "idle": self.app.idle})
         elif path == "/outputs":
             self._json(200, self.app.outputs())
         elif path == "/outbox":
             self._json(200, self.app.outbox())
         elif path == "/trusted-client":
             self._json(200, self.app.trusted_client())
+        elif path == "/retainedMessage":
+            self._json(200, {"retainedTopics": self.app.retained_topics()})
         elif path.startswith("/retainedMessage/"):
             topic = unquote(path[len("/retainedMessage/") :])
             found = self.app.retained(topic)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
@@ -29,6 +30,14 @@ DYNAMODB_READS: Final = frozenset(
 )
 
 OnWrite = Callable[[frozenset[str]], None]  # the DynamoDB tables written (empty: other writes)
+
+# moto's backends are not thread-safe, and two kinds of threads reach them: the server's, one per
+# request (the CLI, the console, your tools), and the handlers' in-process calls (moto's botocore
+# hook, one worker thread per function). A Query that iterated a table while a handler's PutItem
+# added to it failed with "dictionary changed size during iteration": a 500 and a traceback in
+# the stack's log, hidden by boto3's retry. Every call into moto holds this lock; moto builds
+# each answer whole inside the call, so the lock covers it.
+MOTO_LOCK: Final = threading.RLock()
 
 
 def written_tables(operation: str, body: bytes) -> frozenset[str]:
@@ -53,7 +62,7 @@ def written_tables(operation: str, body: bytes) -> frozenset[str]:
 
 
 class _Watch:
-    """WSGI middleware: reports writes, then hands the request on unchanged."""
+    """WSGI middleware: reports writes, then hands the request on unchanged, under MOTO_LOCK."""
 
     def __init__(self, app: Any, on_write: OnWrite) -> None:
         self._app = app
@@ -72,7 +81,8 @@ class _Watch:
                 self._on_write(frozenset())
         elif environ.get("REQUEST_METHOD") not in ("GET", "HEAD", "OPTIONS"):
             self._on_write(frozenset())
-        result: Iterable[bytes] = self._app(environ, start_response)
+        with MOTO_LOCK:
+            result: Iterable[bytes] = self._app(environ, start_response)
         return result
 
 
@@ -92,3 +102,32 @@ class WatchedMotoServer(ThreadedMotoServer):
         app.hosts = own_hosts(self._ip_address, self._server.server_port)  # port 0: the bound one
         self._server_ready_event.set()
         self._server.serve_forever()
+
+
+class _Serialized:
+    """moto's in-process botocore hook, called under MOTO_LOCK."""
+
+    def __init__(self, hook: Callable[..., Any]) -> None:
+        self.hook = hook
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with MOTO_LOCK:
+            return self.hook(*args, **kwargs)
+
+
+def serialize_in_process() -> Callable[[], None]:
+    """Put moto's in-process hook under MOTO_LOCK for every botocore session created from now on
+    (the handlers build theirs at their first event); returns the undo."""
+    from botocore.handlers import BUILTIN_HANDLERS
+    from moto.core.models import botocore_stubber
+
+    plain = ("before-send", botocore_stubber)
+    locked = ("before-send", _Serialized(botocore_stubber))
+    at = BUILTIN_HANDLERS.index(plain)
+    BUILTIN_HANDLERS[at] = locked
+
+    def undo() -> None:
+        if locked in BUILTIN_HANDLERS:
+            BUILTIN_HANDLERS[BUILTIN_HANDLERS.index(locked)] = plain
+
+    return undo

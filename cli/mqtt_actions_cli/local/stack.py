@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
@@ -49,7 +49,7 @@ from mqtt_actions_cli.local.broker import LocalBroker, aws_differences
 from mqtt_actions_cli.local.broker_rules import BrokerRules
 from mqtt_actions_cli.local.control import ControlServer, PublishRefusedError
 from mqtt_actions_cli.local.in_process import InProcessControl
-from mqtt_actions_cli.local.moto_watch import WatchedMotoServer
+from mqtt_actions_cli.local.moto_watch import WatchedMotoServer, serialize_in_process
 from mqtt_actions_cli.local.outbox import Outbox
 from mqtt_actions_cli.local.output import log
 from mqtt_actions_cli.local.persistence import Persistence, retained_from_json, retained_json
@@ -125,6 +125,7 @@ class LocalStack:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._moto: WatchedMotoServer | None = None
         self._in_process: MockAWS | None = None
+        self._unserialize: Callable[[], None] | None = None
         self._control: ControlServer | None = None
         self._control_in_process: InProcessControl | None = None
         self._runtime: FunctionRuntime | None = None
@@ -159,6 +160,7 @@ class LocalStack:
         self._moto.start()
         self._in_process = mock_aws(config=IN_PROCESS_MOTO)
         self._in_process.start(reset=False)  # the server's backends, shared: keep them
+        self._unserialize = serialize_in_process()  # one call into moto at a time, both ways
         self.aws_port = int(self._moto.get_host_and_port()[1])
         clients = self._clients()
         self._sqs = clients["sqs"]
@@ -284,6 +286,8 @@ class LocalStack:
             self._control.stop()
         if self._in_process is not None:
             self._in_process.stop(remove_data=False)
+        if self._unserialize is not None:
+            self._unserialize()
         if self._moto is not None:
             self._moto.stop()
         if self._saved_stdout is not None:
@@ -427,6 +431,11 @@ class LocalStack:
     def ready(self) -> bool:
         return self._ready
 
+    @property
+    def idle(self) -> bool:
+        """No invocation queued, running or waiting for a retry (False before the start)."""
+        return self._runtime is not None and self._runtime.idle()
+
     def outputs(self) -> dict[str, Any]:
         return {
             **_started(self._local).outputs,
@@ -513,6 +522,14 @@ class LocalStack:
 
     def retained(self, topic: str) -> dict[str, Any] | None:
         return _started(self._broker).retained(topic)
+
+    def retained_topics(self) -> list[dict[str, Any]]:
+        """iot-data ListRetainedMessages' summaries: topic, payloadSize, qos, lastModifiedTime."""
+        snapshot = _started(self._broker).retained_snapshot()
+        return [
+            {"topic": topic, "payloadSize": len(payload), "qos": qos, "lastModifiedTime": at}
+            for topic, (payload, qos, at) in sorted(snapshot.items())
+        ]
 
     def disconnect(self, client_id: str) -> bool:
         loop, broker = _started(self._loop), _started(self._broker)

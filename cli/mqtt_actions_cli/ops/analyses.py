@@ -375,8 +375,8 @@ def _physical_names(target: Target) -> dict[str, str]:
     return names
 
 
-def _find(target: Target, name: str) -> dict[str, Any]:
-    for analysis in list_analyses(target):
+def _find(target: Target, name: str, root: Path | None = None) -> dict[str, Any]:
+    for analysis in list_analyses(target, root=root):
         if name in (analysis["name"], analysis["function"]):
             if analysis.get("deployed") is False:
                 raise NotFoundError(
@@ -405,10 +405,17 @@ def run_event(name: str, scope: object, env: Mapping[str, str], traceid: str) ->
 
 
 def run(
-    target: Target, name: str, scope: object, env: Mapping[str, str], *, wait: bool
+    target: Target,
+    name: str,
+    scope: object,
+    env: Mapping[str, str],
+    *,
+    wait: bool,
+    root: Path | None = None,
 ) -> dict[str, Any]:
-    """Start the analysis (as TagoIO's "run" button). With `wait`: its outcome and log lines."""
-    analysis = _find(target, name)
+    """Start the analysis (as TagoIO's "run" button). With `wait`: its outcome and log lines.
+    `root`: the folder of the template.yaml the stack runs (default this project's)."""
+    analysis = _find(target, name, root)
     traceid = f"manual-{uuid.uuid4().hex}"
     event = run_event(analysis["name"], scope, env, traceid)
     if not wait:

@@ -1,5 +1,7 @@
 """The topics seen (MQTT Explorer style): a tree built from the inspector's publish entries, with
-message count, last payload and last time per topic, and the actions whose filters match one."""
+message count, last payload and last time per topic, and the actions whose filters match one;
+the broker's retained messages (iot-data ListRetainedMessages / GetRetainedMessage, answered
+locally by the stack's control API), and clearing one (a retained publish of zero bytes)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ from pydantic import BaseModel, Field
 from mqtt_actions.actions import Action
 from mqtt_actions.inspector import EntryType, InspectorEntry
 from mqtt_actions.topics import topic_matches
-from mqtt_actions_cli.ops import inspector
+from mqtt_actions_cli.ops import inspector, publish
 from mqtt_actions_cli.target import Target
 
 SEEN_LIMIT = 5000
+MAX_RETAINED = 5000  # topics listed at most (ListRetainedMessages pages of 200)
+RETAINED_PAGE = 200  # ListRetainedMessages' maxResults: 1-200
 
 
 class TopicNode(BaseModel):
@@ -80,3 +84,56 @@ def messages(target: Target, topic: str, *, since_ms: int, limit: int = 50) -> l
 def matching(actions: Sequence[Action], topic: str) -> list[Action]:
     """The actions with a filter that matches `topic` (enabled or not)."""
     return [a for a in actions if any(topic_matches(f, topic) for f in a.topics)]
+
+
+# ---------------------------------------------------------------------------- retained messages
+
+
+class Retained(BaseModel):
+    """A retained message's summary (ListRetainedMessages gives no payload)."""
+
+    topic: str
+    size: int
+    qos: int
+    time: int | None  # when it was retained (ms); None when the broker does not know
+
+
+def retained(target: Target) -> list[Retained]:
+    """Every topic holding a retained message (at most MAX_RETAINED), by topic. On AWS each call
+    is billed as messaging (IoT Core pricing), so callers poll it sparingly."""
+    client = target.client("iot-data")
+    found: list[Retained] = []
+    token: str | None = None
+    for _ in range(MAX_RETAINED // RETAINED_PAGE):
+        page = client.list_retained_messages(
+            maxResults=RETAINED_PAGE, **({"nextToken": token} if token else {})
+        )
+        for item in page.get("retainedTopics", []):
+            at = item.get("lastModifiedTime")
+            found.append(
+                Retained(
+                    topic=str(item["topic"]),
+                    size=int(item.get("payloadSize") or 0),
+                    qos=int(item.get("qos") or 0),
+                    time=int(at) if at else None,
+                )
+            )
+        token = page.get("nextToken")
+        if not token:
+            break
+    return sorted(found, key=lambda r: r.topic)
+
+
+def retained_payload(target: Target, topic: str) -> bytes | None:
+    """The retained payload on `topic` (GetRetainedMessage), or None when there is none."""
+    client = target.client("iot-data")
+    try:
+        return bytes(client.get_retained_message(topic=topic)["payload"])
+    except client.exceptions.ResourceNotFoundException:
+        return None
+
+
+def clear_retained(target: Target, topic: str) -> publish.PublishResult:
+    """Delete the retained message on `topic`: a retained publish of zero bytes (MQTT 3.1.1
+    §3.3.1.3, IoT Core alike), sent as the stack's own client (QoS 1: acknowledged)."""
+    return publish.publish(target, topic, b"", qos=1, retain=True)

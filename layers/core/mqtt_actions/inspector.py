@@ -187,8 +187,9 @@ def hours_newest_first(since_ms: int, until_ms: int) -> list[str]:
 
 def message_entry(message: MessageRecord) -> InspectorEntry:
     preview = message.preview
-    if len(preview) > PREVIEW_LIMIT:
+    if len(preview) > PREVIEW_LIMIT and message.encoding is None:  # base64 is cut by the router
         preview = preview[:PREVIEW_LIMIT] + "…"
+    extra = {"encoding": message.encoding} if message.encoding else {}
     return InspectorEntry(
         device=message.device,
         type=EntryType.PUBLISH,
@@ -203,6 +204,7 @@ def message_entry(message: MessageRecord) -> InspectorEntry:
             "points": message.points,
             "hops": message.hops,
             "matched": message.matched,
+            **extra,
         }
         | ({"by": message.source} if message.source else {}),
     )

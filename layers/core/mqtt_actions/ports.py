@@ -52,11 +52,12 @@ class MessageRecord(BaseModel):
     traceid: str
     timestamp: int
     size: int
-    preview: str
+    preview: str  # the payload's head as text, or as base64 when `encoding` is "base64"
     points: int
     hops: int = 0
     matched: int = 0
     qos: int | None = None  # known on the local stack only
+    encoding: str | None = None  # "base64": the payload is bytes, not text (router._preview)
     source: str | None = None  # published by the stack: action/<id> or analysis/<name>
 
 

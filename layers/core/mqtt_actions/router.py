@@ -21,6 +21,7 @@ never duplicates them.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import itertools
 import math
@@ -58,11 +59,15 @@ from mqtt_actions.ports import (
 )
 from mqtt_actions.reserved import STORE_ID, TAGO_DATA_POST, store_action, tago_data_problem
 from mqtt_actions.settings import RouterSettings
+from mqtt_actions.text import printable
 from mqtt_actions.topics import TopicIndex
 
 logger = Logger(child=True)
 
 PREVIEW_BYTES = 1024
+# Bytes kept of a payload that is not text: their base64 is 256 characters, the inspector's
+# PREVIEW_LIMIT, so it is never cut in the middle of a base64 quantum.
+PREVIEW_BINARY_BYTES = 192
 # Tells this run's result from one stored by an earlier delivery: unique per process and run,
 # cheaper than a uuid4 per action.
 _RUN_PREFIX = os.urandom(8).hex() + "-"
@@ -238,7 +243,7 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
         traceid=event.traceid,
         timestamp=event.timestamp,
         size=len(payload),
-        preview=_preview(payload),
+        **_preview(payload),
         points=len(points),
         hops=event.hops,
         matched=len(matched),
@@ -292,7 +297,7 @@ def _unknown_connection(event: RouterEvent, deps: RouterDeps) -> RouteSummary:
         traceid=event.traceid,
         timestamp=event.timestamp,
         size=len(payload),
-        preview=_preview(payload),
+        **_preview(payload),
         points=0,
         hops=event.hops,
         matched=1,
@@ -517,10 +522,14 @@ def _refusal_summary(detail: dict[str, Any], total: int) -> str:
     )
 
 
-def _preview(payload: bytes) -> str:
+def _preview(payload: bytes) -> dict[str, Any]:
+    """The payload's head for the inspector: text, or base64 when it is bytes (never U+FFFD)."""
     head = payload[:PREVIEW_BYTES]
-    text = head.decode("utf-8", errors="replace")
-    return text + ("…" if len(payload) > PREVIEW_BYTES else "")
+    text = printable(head, cut=len(payload) > PREVIEW_BYTES)
+    if text is None:
+        kept = base64.b64encode(payload[:PREVIEW_BINARY_BYTES]).decode("ascii")
+        return {"preview": kept, "encoding": "base64"}
+    return {"preview": text + ("…" if len(payload) > PREVIEW_BYTES else "")}
 
 
 def _parser_dead_letter(event: RouterEvent, result: ActionResult) -> dict[str, Any]:

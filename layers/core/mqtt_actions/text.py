@@ -4,6 +4,7 @@ all refuse it. Such text is refused where it enters, with the position named. Pu
 
 from __future__ import annotations
 
+import codecs
 import re
 from typing import Final
 
@@ -56,11 +57,12 @@ def without_surrogates(text: str) -> str:
     return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
 
 
-def printable(raw: bytes) -> str | None:
+def printable(raw: bytes, *, cut: bool = False) -> str | None:
     """`raw` as text when it is UTF-8 without control characters (tab, LF and CR allowed), else
-    None: a payload to show as hex or base64, never as replacement characters."""
+    None: a payload to show as hex or base64, never as replacement characters. `cut`: `raw` is
+    the head of a longer payload, so a character cut at its end is dropped, not refused."""
     try:
-        text = raw.decode("utf-8")
+        text = codecs.getincrementaldecoder("utf-8")().decode(raw, final=not cut)
     except UnicodeDecodeError:
         return None
     return None if _CONTROL.search(text) else text
