@@ -34,6 +34,7 @@ PAGES = (
     ("actions", "Actions"),
     ("devices", "Devices"),
     ("dlq", "Dead letters"),
+    ("notifications", "Notifications"),
     ("outbox", "Outbox"),
     ("publish", "Publish"),
 )
@@ -120,6 +121,13 @@ def create_app(
     async def home(_request: Request) -> Response:
         return RedirectResponse("/live", status_code=303)
 
+    async def not_found(request: Request, _exc: Exception) -> Response:
+        """A page of the console's own look, not a bare "Not Found"."""
+        hint = "pick a page above; devices are on Devices, actions on Actions"
+        return console.page(
+            request, "error.html", 404, message=f"no page at {request.url.path}", hint=hint
+        )
+
     routes = [
         Route("/", home),
         *pages.routes(console),
@@ -127,6 +135,11 @@ def create_app(
     ]
     from botocore.exceptions import BotoCoreError, ClientError
 
-    handlers = {CliError: on_error, BotoCoreError: on_error, ClientError: on_error}
+    handlers: dict[Any, Any] = {
+        CliError: on_error,
+        BotoCoreError: on_error,
+        ClientError: on_error,
+        404: not_found,
+    }
     app = Starlette(routes=routes, exception_handlers=handlers)
     return Guard(app, token=token, hosts=hosts)

@@ -57,7 +57,7 @@ RETAINED_EVERY_SECONDS = 10.0  # listed again even without messages (x6 on AWS)
 
 
 def routes(console: Console) -> list[BaseRoute]:
-    from mqtt_actions_cli.console import device_admin
+    from mqtt_actions_cli.console import device_admin, tagoio_views
 
     return [
         *_live(console),
@@ -66,6 +66,7 @@ def routes(console: Console) -> list[BaseRoute]:
         *device_admin.routes(console),
         *_devices(console),
         *_dead_letters(console),
+        *tagoio_views.routes(console),
         *_outbox_and_publish(console),
     ]
 
@@ -547,6 +548,9 @@ def _devices(console: Console) -> list[BaseRoute]:
         from mqtt_actions_cli.console.device_admin import token_status
 
         token_state = await token_status(console, name)
+        from mqtt_actions_cli.console.tagoio_views import profile_of
+
+        profile = await profile_of(console, name)
         older = page.points[-1]["time_ms"] - 1 if len(page.points) == PAGE_ROWS else None
         return console.page(
             request,
@@ -561,6 +565,7 @@ def _devices(console: Console) -> list[BaseRoute]:
             older=older,
             topic_of=bucket.topic_of,
             token_state=token_state,
+            profile=profile,
             message=q.get("done"),
         )
 
