@@ -185,6 +185,21 @@ def test_follow_reaches_further_back_when_entries_arrive_late() -> None:
     assert [len(b) for b in batches] == [0, 1, 1, 1]
 
 
+def fast_follow(read: Any, now: list[float], sleep: Any, **kw: Any) -> list[list[InspectorEntry]]:
+    """A console's follower (6 s look-back, the last second on most polls) on a fake clock."""
+    return list(
+        inspector.follow(
+            read,
+            since_ms=0,
+            lookback_ms=6_000,
+            recent_ms=1_000,
+            clock=lambda: now[0],
+            sleep=sleep,
+            **kw,
+        )
+    )
+
+
 def test_a_fast_follower_reads_the_recent_window_and_sweeps_the_whole_one() -> None:
     """Most polls read the last second; every 3rd the whole look-back, so an entry stored very
     late (a retry) still comes, once."""
@@ -202,22 +217,33 @@ def test_a_fast_follower_reads_the_recent_window_and_sweeps_the_whole_one() -> N
         if now[0] == 101:  # stored 4 s late: outside the recent second
             fake.entries.append(entry("s1", EntryType.ACTION, 97_000))
 
-    batches = list(
-        inspector.follow(
-            read,
-            since_ms=0,
-            lookback_ms=6_000,
-            recent_ms=1_000,
-            sweep_polls=3,
-            clock=lambda: now[0],
-            sleep=sleep,
-            max_polls=4,
-        )
-    )
+    batches = fast_follow(read, now, sleep, sweep_polls=3, max_polls=4)
     assert [len(b) for b in batches] == [0, 0, 0, 1, 0]
-    # polls 1-2 read the last second, poll 3 sweeps 6 s and finds the entry 6 s late: poll 4
-    # then reaches back twice that.
-    assert asked[1:] == [100_000, 101_000, 97_000, 92_000]
+    # polls 1-2 read the last second (from when the read before began), poll 3 sweeps 6 s and
+    # finds the entry 6 s late: poll 4 then reaches back twice that.
+    assert asked[1:] == [99_000, 100_000, 96_000, 91_000]
+
+
+def test_what_is_stored_while_a_slow_read_runs_still_comes() -> None:
+    """A console's first read can take seconds on a busy machine: an entry stored meanwhile is
+    older than the next poll's recent second, and must not be left behind."""
+    fake = FakeInspector()
+    now = [100.0]
+    reads = [0]
+
+    def read(**kw: Any) -> list[InspectorEntry]:
+        found = fake(**kw)
+        reads[0] += 1
+        if reads[0] == 1:  # the first read takes 5 s; a publish of 100.5 s is stored meanwhile
+            now[0] += 5
+            fake.entries.append(entry("s1", EntryType.PUBLISH, 100_500))
+        return found
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    batches = fast_follow(read, now, sleep, sweep_polls=10, poll_seconds=0.2, max_polls=2)
+    assert [[e.time for e in b] for b in batches] == [[], [100_500], []]
 
 
 class FakeIotData:

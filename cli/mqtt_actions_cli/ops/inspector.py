@@ -92,6 +92,7 @@ def follow(
     the whole `lookback_ms` every `sweep_polls`-th poll: entries stored very late still come,
     a little later, and each poll reads a few entries instead of the whole window."""
     read = reader(source) if isinstance(source, Target) else source
+    read_at = int(clock() * 1000)  # when the last read began: what is stored later is new
     first = list(read(device=device, since_ms=since_ms, until_ms=None, types=types, limit=limit))
     seen = {e.key: e.time for e in first}
     yield first
@@ -104,7 +105,10 @@ def follow(
         sweep = recent_ms is None or polls % max(sweep_polls, 1) == 0
         base = lookback_ms if sweep or recent_ms is None else recent_ms
         reach = min(max(base, 2 * late_ms), MAX_LOOKBACK_MS)
-        window_ms = max(since_ms, now_ms - reach)
+        # From when the last read began, not from now: a slow read (a console's first, on a
+        # busy machine) would otherwise leave behind what was stored while it ran.
+        window_ms = max(since_ms, min(now_ms, read_at) - reach)
+        read_at = now_ms
         found = read(
             device=device, since_ms=window_ms, until_ms=None, types=types, limit=FOLLOW_LIMIT
         )
