@@ -269,6 +269,14 @@ def test_long_previews_are_shortened_and_control_characters_escaped() -> None:
     assert text.endswith("\\x1b[2Jboom\\n" + "x" * (60 - 9) + "…")  # 60 characters kept
 
 
+def test_a_message_the_stack_published_says_who_published_it() -> None:
+    record = MESSAGE.model_copy(update={"device": "n/a", "source": "action/echo", "hops": 1})
+    entry = message_entry(record)
+    assert entry.details["by"] == "action/echo"
+    assert "· hop 1 · by action echo ·" in describe_entry(entry)
+    assert "by" not in message_entry(MESSAGE).details  # a device's message: nobody else's
+
+
 def test_thing_name_is_shown() -> None:
     entry = lifecycle("connected").model_copy(update={"details": {"ip": "1.2.3.4", "thing": "k"}})
     assert describe_entry(entry).endswith("· thing k")

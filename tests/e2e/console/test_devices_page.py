@@ -172,7 +172,8 @@ def test_messages_an_action_published_are_counted_under_the_action(
     file = tmp_path / "echo.yaml"
     file.write_text(
         f"actions: [{{id: {action}, topics: ['cmd/{device}'], type: mqtt_publish, "
-        f"topic: 'ack/{device}', payload: 'ok $PAYLOAD$'}}]\n",
+        f"topic: 'ack/{device}', payload: 'ok $PAYLOAD$'}},\n"
+        f"  {{id: {action}-store, topics: ['ack/{device}'], type: insert_bucket}}]\n",
         encoding="utf-8",
     )
     applied = token_stack.cli("actions", "apply", str(file))
@@ -199,6 +200,8 @@ def test_messages_an_action_published_are_counted_under_the_action(
     page.goto(f"{signed.base}/live")
     live = page.locator("#rows tr", has_text=f"ack/{device}")
     expect(live.first).to_contain_text(f"action {action}", timeout=15_000)
+    outcome = page.locator("#rows tr", has_text=f"{action}-store (insert_bucket)")
+    expect(outcome.first).to_contain_text(f"action {action}")  # its outcomes too, not "n/a"
     assert [e for e in signed.errors if "404 (Not Found)" not in e] == []  # the one asked for
 
 

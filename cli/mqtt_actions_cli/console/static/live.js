@@ -22,6 +22,7 @@
   let scheduled = false;
   const arrivals = []; // publish arrival times, for msg/s
   const seen = new Set();
+  const publishers = new Map(); // traceid -> "action/<id>" of the stack's own publishes
 
   function topicMatches(filter, topic) {
     if (!filter) return true;
@@ -54,7 +55,9 @@
     tr.dataset.device = e.device; tr.dataset.time = e.time; tr.dataset.uid = e.uid;
     tr.dataset.traceid = e.traceid || ""; tr.dataset.type = e.type; tr.dataset.order = e.order || "";
     tr.entry = e;
-    const who = e.by ? String(e.by).replace("/", " ") : e.device; // action-published: the action
+    // Published by an action or analysis: named after it (its outcomes too, by the traceid).
+    const by = e.by || (e.traceid && publishers.get(e.traceid));
+    const who = by ? String(by).replace("/", " ") : e.device;
     const cells = [iso(e.time), who, e.type, e.qos == null ? "—" : String(e.qos), e.summary];
     cells.forEach((text, i) => {
       const td = document.createElement("td");
@@ -97,9 +100,11 @@
       if (seen.has(key)) continue;
       seen.add(key);
       if (e.type === "publish") arrivals.push(now);
+      if (e.by && e.traceid) publishers.set(e.traceid, e.by);
       pending.push(e);
     }
     if (seen.size > 4 * MAX_ROWS) seen.clear();
+    if (publishers.size > 4 * MAX_ROWS) publishers.clear();
     if (pending.length > MAX_ROWS) pending = pending.slice(-MAX_ROWS);
     if (paused) held.textContent = pending.length + " new while paused";
     else schedule();
