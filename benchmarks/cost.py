@@ -405,6 +405,11 @@ def run_level(level: str, n: int, seed: int, batch: int = 0) -> Run:
             "ACTIONS_CACHE_SECONDS": "30",  # the template's default
             "WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1
             "DEVICE_BINDINGS_TABLE": tables["DeviceBindingsTable"],
+            # the points caps at the template's defaults (the per-minute one counts in DynamoDB)
+            "MAX_POINTS_PER_MESSAGE": str(template["Parameters"]["MaxPointsPerMessage"]["Default"]),
+            "MAX_POINTS_PER_DEVICE_MINUTE": str(
+                template["Parameters"]["MaxPointsPerDeviceMinute"]["Default"]
+            ),
         }
         os.environ.update(env)
         from functions.inspector import app as inspector_app

@@ -8,6 +8,7 @@ on-failure destination, the same queue).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -21,9 +22,9 @@ from mqtt_actions.adapters.aws import client
 from mqtt_actions.adapters.binding_store import DynamoBindingStore
 from mqtt_actions.adapters.dlq import SqsDeadLetters
 from mqtt_actions.adapters.inspector import DynamoInspector
-from mqtt_actions.lifecycle import describe, parse_lifecycle
+from mqtt_actions.lifecycle import ConnectFailed, describe, parse_lifecycle
 from mqtt_actions.observability import traced
-from mqtt_actions.presence import record_presence
+from mqtt_actions.presence import RefusalSampler, record_presence
 from mqtt_actions.settings import InspectorSettings
 
 logger = Logger()
@@ -35,6 +36,12 @@ class InspectorDeps:
     inspector: DynamoInspector
     dead_letters: SqsDeadLetters
     bindings: DynamoBindingStore | None
+
+
+@cache
+def refusals() -> RefusalSampler:
+    """This instance's sampler of refused CONNECTs (kept while the instance is warm)."""
+    return RefusalSampler()
 
 
 @cache
@@ -70,5 +77,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.set_correlation_id(parsed.session_identifier or None)
     logger.append_keys(device=parsed.client_id, event_type=parsed.event_type)
     metrics.add_metric(name=f"Lifecycle_{parsed.event_type}", unit=MetricUnit.Count, value=1)
-    entry = record_presence(parsed, wired.inspector, wired.bindings, settings().device_identity)
+    suppressed = 0
+    if isinstance(parsed, ConnectFailed):
+        admitted = refusals().admit(time.time())
+        if admitted is None:  # counted, and said on the next refusal recorded
+            if refusals().suppressed == 1:
+                logger.warning("refused CONNECTs over the inspector's limit a minute: sampling")
+            return {"sampled_out": True, "suppressed": refusals().suppressed}
+        suppressed = admitted
+    entry = record_presence(
+        parsed, wired.inspector, wired.bindings, settings().device_identity, suppressed=suppressed
+    )
     return {"device": entry.device, "type": entry.type.value, "sk": entry.sk}

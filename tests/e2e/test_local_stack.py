@@ -198,6 +198,32 @@ def test_a_publish_outside_the_declared_prefixes_is_refused_at_apply_and_at_run_
     assert listener.received.empty()
 
 
+def test_a_message_over_the_points_cap_is_kept_as_a_dead_letter_not_stored(
+    stack: LocalStack, connect: Connect
+) -> None:
+    """One message of 4,000 points stored 4,000 rows (issue #23); the stack's default
+    MaxPointsPerMessage (500) stores none of a 600-point message, and says why in the
+    inspector and the dead-letter queue."""
+    stack.apply("actions:\n  - {id: e2e-cap, topics: ['cap/+'], type: insert_bucket}\n")
+    points = [{"variable": f"v{i}", "value": i} for i in range(600)]
+    connect("dev-cap").publish("cap/flood", json.dumps(points), qos=1)
+    wait_until(lambda: stack.log_has(r"act  cap/flood: e2e-cap=refused"), "the refusal")
+    assert stack.bucket("dev-cap") == []
+
+    def letter() -> dict[str, Any] | None:
+        listed = stack.cli("dlq", "list", "--local", "--json")
+        assert listed.returncode == 0, listed.stderr
+        found = [d for d in json.loads(listed.stdout) if "e2e-cap" in json.dumps(d)]
+        return found[0] if found else None
+
+    assert "MaxPointsPerMessage" in json.dumps(wait_until(letter, "the dead letter"))
+    inspector = DynamoInspector(stack.outputs["InspectorTableName"], stack.client("dynamodb"), 1)
+    outcomes = [e.details for e in inspector.query(device="dev-cap", types=["action"])]
+    assert [(o["outcome"], "600 data points" in o["reason"]) for o in outcomes] == [
+        ("refused", True)
+    ]
+
+
 def test_iot_data_publish_and_retained_message_through_boto3(
     stack: LocalStack, connect: Connect
 ) -> None:

@@ -38,6 +38,7 @@ def handler(aws_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handler]:
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", aws_env.queues["DeadLetterQueue"])
     app.settings.cache_clear()
     app.deps.cache_clear()
+    app.refusals.cache_clear()
 
     def invoke(event: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = app.lambda_handler(event, Context())

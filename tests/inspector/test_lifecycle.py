@@ -331,3 +331,42 @@ def test_two_client_ids_of_one_token_device_keep_time_order() -> None:
         ("meter-7-a", "connect"),
         ("meter-7-b", "disconnect"),
     ]
+
+
+def test_a_storm_of_refused_connects_is_sampled_with_a_count(
+    handler: Handler, aws_env: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused CONNECTs under made-up client ids made one inspector entry (and one device) each,
+    without limit (issue #23): at most REFUSALS_PER_MINUTE a window are recorded, and the next
+    one recorded carries how many were not."""
+    from functions.inspector import app
+    from mqtt_actions.presence import REFUSALS_PER_MINUTE, RefusalSampler
+
+    clock = [0.0]
+    sampler = RefusalSampler()
+    monkeypatch.setattr(app, "refusals", lambda: sampler)
+    monkeypatch.setattr(app.time, "time", lambda: clock[0])
+
+    def refused(n: int) -> dict[str, Any]:
+        event = sample("connect_failed_authorization")
+        return handler(event | {"clientId": f"storm-{n}", "sessionIdentifier": f"s-{n}"})
+
+    results = [refused(n) for n in range(200)]
+
+    assert sum("sk" in r for r in results) == REFUSALS_PER_MINUTE
+    assert results[-1] == {"sampled_out": True, "suppressed": 200 - REFUSALS_PER_MINUTE}
+    assert len(items(aws_env)) == REFUSALS_PER_MINUTE
+    clock[0] = 60.0  # the next minute: recorded again, with the count of those that were not
+    assert "sk" in refused(200)
+    log = DynamoInspector(aws_env.tables["InspectorTable"], aws_env.dynamodb, retention_days=7)
+    (entry,) = log.query(device="storm-200")
+    assert entry.details["suppressed_before"] == 200 - REFUSALS_PER_MINUTE
+    assert aws_env.dead_letters() == []
+
+
+def test_the_sampler_counts_per_window() -> None:
+    from mqtt_actions.presence import RefusalSampler
+
+    sampler = RefusalSampler(per_window=2, window_s=10)
+    assert [sampler.admit(t) for t in (0, 1, 2, 3)] == [0, 0, None, None]
+    assert [sampler.admit(t) for t in (10, 11, 12)] == [2, 0, None]

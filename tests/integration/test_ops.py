@@ -72,9 +72,13 @@ def test_enable_disable_and_export_round_trip(target: Target) -> None:
     assert ops_actions.set_enabled(target, "store", False).enabled is False
     text = ops_actions.export(target)
     assert yaml.safe_load(text)["actions"][1]["enabled"] is False
+    # the console's download showed header secrets (issue #23): masked, kept on apply
+    assert "s3cret-value" not in text
+    assert yaml.safe_load(text)["actions"][0]["headers"] == {"X-Key": "••••1234"}
     back = ops_actions.apply(target, ops_actions.parse_file(text, "x"), prune=True, source="x")
     assert (back.created, back.updated, back.removed) == ([], [], [])
     assert sorted(back.unchanged) == ["hook", "store"]
+    assert ops_actions.get(target, "hook").model_dump()["headers"] == {"X-Key": "s3cret-value-1234"}
 
 
 def test_dry_run_with_the_stored_actions(target: Target) -> None:

@@ -384,3 +384,20 @@ actions:
     [record] = [r for r in caplog.records if r.getMessage() == "stored action invalid; skipped"]
     assert record.__dict__["action_id"] == "edited"
     assert "topics[0]" in record.__dict__["reason"]
+
+
+def test_the_points_counter_adds_a_messages_points_and_refuses_what_does_not_fit(
+    aws_env: Aws,
+) -> None:
+    """MaxPointsPerDeviceMinute's counter: one conditional UpdateItem adds a message's points
+    (DynamoDB conditions cannot add: the room left is compared)."""
+    from mqtt_actions.adapters.ratelimit import DynamoRateLimiter
+
+    limiter = DynamoRateLimiter(aws_env.tables["ActionsTable"], aws_env.dynamodb)
+    key = "points#sensor-01"
+    assert limiter.allow(key, 10, 60, 0.0, count=4)
+    assert limiter.allow(key, 10, 60, 1.0, count=6)  # exactly 10
+    assert not limiter.allow(key, 10, 60, 2.0, count=1)
+    assert limiter.allow("points#sensor-02", 10, 60, 2.0, count=10)  # per device
+    assert limiter.allow(key, 10, 60, 61.0, count=10)  # the next minute
+    assert not limiter.allow(key, 10, 60, 62.0, count=11)  # never fits

@@ -109,12 +109,14 @@ class FakeRateLimiter:
     counts: dict[tuple[str, int], int] = field(default_factory=dict)
     keys: list[str] = field(default_factory=list)
 
-    def allow(self, action_id: str, max_count: int, per_seconds: int, now: float) -> bool:
+    def allow(
+        self, action_id: str, max_count: int, per_seconds: int, now: float, count: int = 1
+    ) -> bool:
         self.keys.append(action_id)
         window = (action_id, int(now // per_seconds))
-        if self.counts.get(window, 0) >= max_count:
+        if self.counts.get(window, 0) + count > max_count:
             return False
-        self.counts[window] = self.counts.get(window, 0) + 1
+        self.counts[window] = self.counts.get(window, 0) + count
         return True
 
 

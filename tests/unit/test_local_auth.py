@@ -179,3 +179,91 @@ def test_a_wrong_password_is_not_the_stacks_own_client() -> None:
     first = FirstPacket(raw=b"", client_id="sim-01", username=TRUSTED_USERNAME, password=b"x")
     assert asyncio.run(plugin.admit(first, "127.0.0.1")) is False  # asked the authorizer: no
     assert bound == []
+
+
+def test_failed_logins_back_off_per_client_id() -> None:
+    """20 wrong tokens, then the right one was accepted at once (issue #23): now the right one
+    waits out the back-off, and the authorizer is not asked meanwhile."""
+    from mqtt_actions_cli.local.backoff import LoginBackoff
+
+    now = [0.0]
+    plugin = TokenAuthPlugin(BrokerContext(broker=None))
+    plugin.backoff = LoginBackoff(clock=lambda: now[0])
+    asked: list[str] = []
+    policy = json.dumps({"Version": "2012-10-17", "Statement": []})
+
+    def authorize(event: dict[str, Any]) -> dict[str, Any]:
+        password = base64.b64decode(event["protocolData"]["mqtt"]["password"]).decode()
+        asked.append(password)
+        return {
+            "isAuthenticated": password == "right",
+            "principalId": "Tesp32",
+            "policyDocuments": [policy],
+            "disconnectAfterInSeconds": 86400,
+            "refreshAfterInSeconds": 300,
+        }
+
+    async def publish_event(_topic: str, _document: dict[str, Any]) -> None:
+        return None
+
+    plugin.bind(authorize, publish_event, None)
+
+    def connect(password: str, client_id: str = "esp32-1") -> bool:
+        first = FirstPacket(
+            raw=b"", client_id=client_id, username="Token", password=password.encode()
+        )
+        return asyncio.run(plugin.admit(first, "127.0.0.1"))
+
+    assert [connect(f"wrong-{n}") for n in range(20)] == [False] * 20
+    assert len(asked) == 5  # 5 failures, then 1 s of back-off: the later ones not asked
+    assert connect("right") is False  # backing off: refused without asking
+    assert asked[-1] == "wrong-4"
+    assert connect("right", client_id="esp32-2") is True  # another client id (same 127.0.0.1)
+    now[0] += 2.0  # the 1 s back-off after the 5th failure has passed
+    assert connect("right") is True
+    assert connect("wrong-again") is False  # the success forgot the failures: asked again
+    assert asked[-1] == "wrong-again"
+
+
+def test_the_back_off_is_per_source_too_and_bounded() -> None:
+    from mqtt_actions_cli.local.backoff import LoginBackoff
+
+    now = [0.0]
+    backoff = LoginBackoff(free=2, max_keys=100, clock=lambda: now[0])
+    for n in range(3):  # three client ids, one source: the source backs off
+        backoff.failed(f"id-{n}", "198.51.100.7")
+    assert backoff.wait("id-new", "198.51.100.7") == pytest.approx(2.0)
+    assert backoff.wait("id-new", "198.51.100.8") == 0.0
+    assert backoff.wait("id-new", "127.0.0.1") == 0.0  # loopback is never a key
+    for n in range(1000):  # a storm of made-up client ids
+        backoff.failed(f"storm-{n}", "::1")
+    assert len(backoff) == 100  # the least recently failed are forgotten
+    now[0] += 601.0
+    assert backoff.wait("storm-999", None) == 0.0  # forgotten 10 min after the last failure
+
+
+@pytest.mark.parametrize(
+    ("will", "admitted"), [("sensor-01/status", True), ("sensor-02/cmd", False)]
+)
+def test_a_connect_whose_will_is_outside_the_policy_is_refused(will: str, admitted: bool) -> None:
+    """Through the plugin as the broker calls it (issue #23: a retained Will on another
+    device's topic was accepted): the token is good, the Will decides."""
+
+    def authorize(_event: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "isAuthenticated": True,
+            "principalId": "Tsensor01",
+            "policyDocuments": [_OWN_SUBTREE],
+            "disconnectAfterInSeconds": 86400,
+            "refreshAfterInSeconds": 300,
+        }
+
+    events: list[str] = []
+
+    async def publish_event(topic: str, _document: dict[str, Any]) -> None:
+        events.append(topic)
+
+    plugin = TokenAuthPlugin(BrokerContext(broker=None))
+    plugin.bind(authorize, publish_event, None)
+    assert asyncio.run(plugin.authenticate(session=with_will(will, retain=True))) is admitted
+    assert events == ([] if admitted else ["$aws/events/presence/connect_failed/sensor-01"])

@@ -197,3 +197,15 @@ def test_an_email_with_attachments_shows_each_files_name_type_and_content() -> N
     assert item["attachments"] == [
         {"filename": "export.csv", "content_type": "text/csv", "content": "a,b\n1,2"}
     ]
+
+
+def test_a_secret_in_a_webhook_url_is_masked_in_the_outbox_not_in_the_request() -> None:
+    """Slack-style URLs, query tokens and passwords were shown in plain text (issue #23)."""
+    outbox, inner = Outbox(), Sent()
+    hooks = RecordingWebhooks(inner, outbox)
+    url = "https://bot:pa55word@hooks.example/services/T01/B02/Xy12Zq34Rt56Uv78Wx90Ab12?token=t0k3n-abcdef"
+    hooks.post(url, b"{}", {ACTION_HEADER: "hook"}, timeout=2.0, retries=1)
+
+    assert inner.calls[0][1] == url  # sent as written
+    [item] = outbox.items()
+    assert item["url"] == "https://••••@hooks.example/services/T01/B02/••••Ab12?token=••••cdef"

@@ -240,3 +240,82 @@ def test_a_device_cannot_claim_to_be_an_action() -> None:
     claim = {"source": ["action/store"]}  # an MQTT 5 user property a device may send
     route(event("home/sensor-01/temperature", HOT, **claim), deps, SETTINGS)
     assert (memory.messages[-1].device, memory.messages[-1].source) == ("sensor-01", None)
+
+
+STORE_ALL = {"id": "store-all", "topics": ["#"], "type": "insert_bucket"}
+
+
+def _points(count: int) -> list[dict[str, Any]]:
+    return [{"variable": f"v{i}", "value": i} for i in range(count)]
+
+
+def test_a_message_over_the_points_cap_is_stored_not_at_all_and_dead_lettered() -> None:
+    """One 119 KB message stored 4,000 bucket rows (issue #23); MaxPointsPerMessage caps it."""
+    memory = Memory()
+    deps = in_memory_deps(parse_actions({"actions": [STORE_ALL]}), memory, clock=lambda: 1.0)
+    settings = router_settings(MAX_POINTS_PER_MESSAGE="500")
+
+    summary = route(event("dev/flood", _points(4000)), deps, settings)
+
+    [result] = summary.results
+    assert (result.outcome.value, memory.rows) == ("refused", [])
+    assert "4,000 data points" in str(result.reason)
+    assert "MaxPointsPerMessage" in str(result.reason)
+    assert result.detail == {"cap": "MaxPointsPerMessage", "max": 500, "points": 4000, "stored": 0}
+    [letter] = memory.dead_letters
+    assert (letter["action_id"], letter["reason"]) == ("store-all", result.reason)
+    assert [o.outcome.value for o in memory.outcomes] == ["refused"]  # in the inspector
+
+    route(event("dev/ok", _points(500)), deps, settings)
+    assert len(memory.rows) == 500
+
+
+def test_a_device_over_its_points_a_minute_is_throttled_and_dead_lettered() -> None:
+    memory = Memory()
+    now = [0.0]
+    deps = in_memory_deps(parse_actions({"actions": [STORE_ALL]}), memory, clock=lambda: now[0])
+    settings = router_settings(MAX_POINTS_PER_DEVICE_MINUTE="10")
+
+    def send(device: str, count: int, n: int) -> str:
+        summary = route(event(f"t/{device}", _points(count), traceid=f"t-{n}"), deps, settings)
+        return summary.results[0].outcome.value
+
+    assert [send("dev", 4, 1), send("dev", 4, 2), send("dev", 4, 3)] == [
+        "done",
+        "done",
+        "throttled",
+    ]
+    assert send("other", 10, 4) == "done"  # per device
+    [letter] = memory.dead_letters
+    assert "MaxPointsPerDeviceMinute" in letter["reason"]
+    assert letter["event"]["traceid"] == "t-3"
+    assert len(memory.rows) == 18
+    now[0] = 61.0  # the next minute
+    assert send("dev", 4, 5) == "done"
+
+
+def test_a_capped_replay_keeps_its_dead_letter_and_writes_no_other() -> None:
+    """`dlq replay` keeps a record whose replay is throttled or refused again: the router must
+    not add a second one for the same message."""
+    memory = Memory()
+    deps = in_memory_deps(parse_actions({"actions": [STORE_ALL]}), memory, clock=lambda: 1.0)
+    settings = router_settings(MAX_POINTS_PER_MESSAGE="10")
+    replay = event("t/dev", _points(11), only_actions=["store-all"])
+
+    [result] = route(replay, deps, settings).results
+
+    assert (result.outcome.value, memory.dead_letters) == ("refused", [])
+
+
+def test_the_inspector_shows_a_webhook_url_without_its_secrets() -> None:
+    """A Slack-style URL and a query token were recorded in plain text (issue #23)."""
+    memory = Memory()
+    url = "https://hooks.example/services/T01/B02/Xy12Zq34Rt56Uv78Wx90Ab12?token=t0k3n-abcdef"
+    hook = {"id": "hook", "topics": ["a/+"], "type": "webhook", "url": url}
+    deps = in_memory_deps(parse_actions({"actions": [hook]}), memory, clock=lambda: 1.0)
+
+    [result] = route(event("a/b", {"variable": "v"}), deps, SETTINGS).results
+
+    assert memory.posted == [url]
+    assert result.detail["url"] == "https://hooks.example/services/T01/B02/••••Ab12?token=••••cdef"
+    assert "Xy12Zq34" not in str(memory.outcomes)

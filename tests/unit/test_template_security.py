@@ -353,6 +353,12 @@ def test_the_router_may_update_only_rate_counters_in_the_actions_table() -> None
     key = update["Key"]["pk"]["S"]
     assert re.fullmatch(pattern.replace("*", ".*"), key), (pattern, key)
     assert not re.fullmatch(pattern.replace("*", ".*"), "ACTION")
+    # MaxPointsPerDeviceMinute counts a device's points with the same limiter
+    from mqtt_actions.router import POINTS_KEY
+
+    DynamoRateLimiter("actions", client).allow(f"{POINTS_KEY}dev", 5, 60, 1.0, count=3)  # type: ignore[arg-type]
+    points_key = client.updates[-1]["Key"]["pk"]["S"]
+    assert re.fullmatch(pattern.replace("*", ".*"), points_key), (pattern, points_key)
 
 
 def test_the_inspector_may_only_mark_a_binding_ended() -> None:
@@ -465,3 +471,15 @@ def test_the_action_prefixes_hold_no_policy_wildcards_and_cover_the_examples() -
     ]
     assert topics
     assert all(under_prefixes(t, default) for t in topics), topics
+
+
+def test_the_points_caps_default_to_tagoios_free_plan() -> None:
+    """help.tago.io usage policy: 5,000 data inputs an hour (500 a minute) on a free account."""
+    from mqtt_actions.limits import TAGOIO_FREE_INPUTS_PER_HOUR, TAGOIO_FREE_INPUTS_PER_MINUTE
+
+    parameters = TEMPLATE["Parameters"]
+    assert parameters["MaxPointsPerMessage"]["Default"] == TAGOIO_FREE_INPUTS_PER_MINUTE
+    assert parameters["MaxPointsPerDeviceMinute"]["Default"] == TAGOIO_FREE_INPUTS_PER_HOUR
+    environment = FUNCTIONS["RouterFunction"]["Environment"]["Variables"]
+    assert environment["MAX_POINTS_PER_MESSAGE"] == {"Ref": "MaxPointsPerMessage"}
+    assert environment["MAX_POINTS_PER_DEVICE_MINUTE"] == {"Ref": "MaxPointsPerDeviceMinute"}

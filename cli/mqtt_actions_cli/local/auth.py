@@ -36,6 +36,7 @@ from amqtt.session import Session
 from mqtt_actions.bindings import client_id_problem
 from mqtt_actions.tokens import policy_allows
 from mqtt_actions_cli.local.amqtt_fixes import broker_of, connection
+from mqtt_actions_cli.local.backoff import LoginBackoff
 from mqtt_actions_cli.local.connect_gate import FirstPacket
 from mqtt_actions_cli.local.output import log
 from mqtt_actions_cli.local.template import ACCOUNT_ID, PARTITION, REGION
@@ -127,6 +128,7 @@ class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         self._admitted: dict[tuple[str, bytes], tuple[str, list[str]]] = {}
         self._trusted_password: str | None = None
         self._bind_trusted: TrustedBinder | None = None
+        self.backoff = LoginBackoff()  # failed logins per client id and source (issue #23)
 
     def bind(
         self,
@@ -218,6 +220,16 @@ class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         if self._authorize is None:
             return None  # not bound yet: nobody gets in unchecked
         connection_id = str(uuid.uuid4())
+        wait = self.backoff.wait(client_id, ip)
+        if wait > 0:  # refused without asking: too many failed logins
+            log.warning(
+                "auth %s refused: backing off after failed logins (%.0f s left); CONNACK not "
+                "authorized",
+                client_id,
+                max(wait, 1),
+            )
+            await self._connect_failed(client_id, ip, connection_id)
+            return None
         try:
             answer = await asyncio.to_thread(self._authorize, connect_event(connect, connection_id))
         except Exception as exc:  # the handler failed: IoT Core refuses then too
@@ -225,7 +237,9 @@ class TokenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
             answer = None
         granted = _granted(answer)
         if granted is not None:
+            self.backoff.succeeded(client_id, ip)
             return granted
+        self.backoff.failed(client_id, ip)
         log.warning("auth %s refused: CONNACK not authorized", client_id)
         await self._connect_failed(client_id, ip, connection_id)
         return None

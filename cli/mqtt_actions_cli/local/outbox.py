@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mqtt_actions.masking import mask_url
 from mqtt_actions.ports import (
     ActionError,
     AdapterWrappers,
@@ -129,6 +130,7 @@ class Outbox:
             log.info("mail -> %s: %s", ", ".join(item["to"]), _short(item["subject"]))
 
     def webhook(self, url: str, status: int | None, action_id: str, error: str | None) -> None:
+        url = mask_url(url)  # the outbox and the log show no secret a URL carries (issue #23)
         item: dict[str, Any] = {
             "kind": "webhook",
             "time": _now_ms(),

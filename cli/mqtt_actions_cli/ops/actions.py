@@ -23,6 +23,9 @@ from mqtt_actions.actions import (
 from mqtt_actions.adapters.actions_store import DynamoActionsStore
 from mqtt_actions.dryrun import ActionPreview, dry_run
 from mqtt_actions.events import RouterEvent
+from mqtt_actions.masking import MASK as MASK
+from mqtt_actions.masking import SHOWN_CHARS as SHOWN_CHARS
+from mqtt_actions.masking import mask as mask
 from mqtt_actions.parsers import ParserLookup
 from mqtt_actions.publishing import prefixes_problem
 from mqtt_actions.topics import InvalidTopicError, validate_topic
@@ -32,9 +35,6 @@ from mqtt_actions_cli.ops.errors import NotFoundError, OpsError, UsageError
 from mqtt_actions_cli.output import plural
 from mqtt_actions_cli.router_env import action_publish_prefixes, prefixes_fix, router_environment
 from mqtt_actions_cli.target import Target
-
-MASK = "••••"  # a masked secret: MASK + its last 4 characters
-SHOWN_CHARS = 4
 
 
 def store(target: Target) -> DynamoActionsStore:
@@ -148,6 +148,7 @@ def apply(target: Target, actions: Sequence[Action], *, prune: bool, source: str
     check_publish_topics(target, actions, source)
     actions_store = store(target)
     stored = actions_store.load()
+    actions = unmasked(actions, stored)
     ids = actions_store.ids() if prune else []
     todo = plan(actions, stored, unmarked=actions_store.unmarked, stored_ids=ids, prune=prune)
     write = set(todo.created) | set(todo.updated) | set(todo.remarked)
@@ -227,17 +228,27 @@ def remove(target: Target, ids: Sequence[str]) -> RemoveResult:
 # ---------------------------------------------------------------------------- single edits
 
 
-def mask(value: str) -> str:
-    """A secret as pages show it: MASK and its last 4 characters (all of it masked if short)."""
-    return MASK + value[-SHOWN_CHARS:] if len(value) > 2 * SHOWN_CHARS else MASK
-
-
 def masked_config(action: Action) -> dict[str, Any]:
     """`config` with webhook header values masked (what the console shows and edits)."""
     data = config(action)
     if isinstance(action, WebhookAction):
         data["headers"] = {k: mask(v) for k, v in action.headers.items()}
     return data
+
+
+def unmasked(actions: Sequence[Action], stored: Sequence[Action]) -> list[Action]:
+    """`actions` with every header value that is still the mask of the stored action's (same
+    id) replaced by the stored value: an exported file applies back unchanged."""
+    by_id = {a.id: a for a in stored}
+    out: list[Action] = []
+    for action in actions:
+        old = by_id.get(action.id)
+        if isinstance(action, WebhookAction) and isinstance(old, WebhookAction):
+            headers = _unmask(config(action), old)["headers"]
+            if headers != action.headers:
+                action = action.model_copy(update={"headers": headers})
+        out.append(action)
+    return out
 
 
 def _unmask(data: dict[str, Any], old: Action | None) -> dict[str, Any]:
@@ -291,11 +302,17 @@ def set_enabled(target: Target, action_id: str, enabled: bool) -> Action:
 
 
 def export(target: Target) -> str:
-    """Every stored action as an actions file (YAML) that `actions apply` takes back unchanged."""
+    """Every stored action as an actions file (YAML), webhook header values masked (issue #23:
+    the console's download showed them); `actions apply` of it against the same stack keeps
+    the stored values (`unmasked`), so it takes the file back unchanged."""
     import yaml
 
-    header = f"# mqtt-actions actions: exported from {target.describe()}\n"
-    data = {"actions": [config(a) for a in list_actions(target)]}
+    header = (
+        f"# mqtt-actions actions: exported from {target.describe()}\n"
+        f"# webhook header values are masked ({MASK} + their last {SHOWN_CHARS} characters): "
+        "applied to this stack they keep the stored values\n"
+    )
+    data = {"actions": [masked_config(a) for a in list_actions(target)]}
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 

@@ -23,6 +23,7 @@ from mqtt_actions.actions import (
 )
 from mqtt_actions.events import RouterEvent
 from mqtt_actions.limits import MAX_DEVICE_CHARS, MAX_SMS_CHARS, MAX_SUBJECT_CHARS
+from mqtt_actions.masking import mask_url
 from mqtt_actions.payload import check_rows
 from mqtt_actions.ports import ActionError, ActionPorts
 from mqtt_actions.publishing import prefixes_problem, publish_problem
@@ -191,7 +192,8 @@ def _webhook(action: WebhookAction, ctx: ExecContext) -> dict[str, Any]:
     values = ctx.values(action)
     url = _ascii(render(action.url, {k: quote(v, safe="") for k, v in values.items()}))
     if _origin(url) != _origin(action.url):  # a stored action from before the apply-time check
-        msg = f"webhook url {action.url!r} has a placeholder in its host; put it in the path"
+        shown = mask_url(action.url)
+        msg = f"webhook url {shown!r} has a placeholder in its host; put it in the path"
         raise ActionError(msg, permanent=True)
     if len(url) > MAX_URL_CHARS:
         msg = f"webhook url renders to {len(url):,} characters; at most {MAX_URL_CHARS:,} are sent"
@@ -215,7 +217,7 @@ def _webhook(action: WebhookAction, ctx: ExecContext) -> dict[str, Any]:
         retries=action.max_retries,
         allow_http=action.allow_http,
     )
-    return {"url": url, "status": status}
+    return {"url": mask_url(url), "status": status}  # the inspector shows no secret of the URL
 
 
 def _origin(url: str) -> tuple[str, str]:

@@ -18,6 +18,8 @@ __all__ = [
     "MAX_SUBJECT_CHARS",
     "MAX_TOPIC_BYTES",
     "MAX_TOPIC_SLASHES",
+    "TAGOIO_FREE_INPUTS_PER_HOUR",
+    "TAGOIO_FREE_INPUTS_PER_MINUTE",
 ]
 
 # Amazon SNS API reference, Publish: "The total size limit for a single SMS Publish action is
@@ -45,3 +47,11 @@ MAX_DEVICE_CHARS: Final = MAX_CLIENT_ID_CHARS
 
 # AWS Lambda quotas: an asynchronous invocation's payload is at most 1 MB.
 MAX_ASYNC_EVENT_BYTES: Final = 1024 * 1024
+
+# TagoIO's usage policy (help.tago.io/portal/en/kb/articles/63-usage-policy): "Free Accounts are
+# limited to 5,000 Data Input Transactions per hour (or 500 per minute)", and one data input is
+# counted for each variable a device sends (article 192, "Data Input Service"). The defaults of
+# the template parameters MaxPointsPerMessage (a minute's) and MaxPointsPerDeviceMinute (an
+# hour's: a device flushing its offline buffer still fits).
+TAGOIO_FREE_INPUTS_PER_MINUTE: Final = 500
+TAGOIO_FREE_INPUTS_PER_HOUR: Final = 5000

@@ -108,15 +108,19 @@ class SlidingWindowLimiter:
     def __init__(self, memory: Memory) -> None:
         self.m = memory
 
-    def allow(self, action_id: str, max_count: int, per_seconds: int, now: float) -> bool:
+    def allow(
+        self, action_id: str, max_count: int, per_seconds: int, now: float, count: int = 1
+    ) -> bool:
         window = [t for t in self.m.windows.get(action_id, []) if t > now - per_seconds]
-        allowed = len(window) < max_count
-        self.m.windows[action_id] = [*window, now] if allowed else window
+        allowed = len(window) + count <= max_count
+        self.m.windows[action_id] = [*window, *[now] * count] if allowed else window
         return allowed
 
 
 class UnlimitedRate:
-    def allow(self, action_id: str, max_count: int, per_seconds: int, now: float) -> bool:
+    def allow(
+        self, action_id: str, max_count: int, per_seconds: int, now: float, count: int = 1
+    ) -> bool:
         return True
 
 

@@ -82,7 +82,12 @@ class BucketWriter(Protocol):
 
 
 class RateLimiter(Protocol):
-    def allow(self, action_id: str, max_count: int, per_seconds: int, now: float) -> bool: ...
+    def allow(
+        self, action_id: str, max_count: int, per_seconds: int, now: float, count: int = 1
+    ) -> bool:
+        """Take `count` from the window's `max_count` for `action_id` (a key: an action id, or
+        `points#<device>` for the data points a device stores); False when they do not fit."""
+        ...
 
 
 class Notifier(Protocol):

@@ -35,14 +35,46 @@ class BindingEnds(Protocol):
     def end(self, client_id: str, *, bound_at_most_ms: int) -> bool: ...
 
 
+REFUSALS_PER_MINUTE = 20  # refused CONNECTs the inspector records a minute (RefusalSampler)
+
+
+class RefusalSampler:
+    """At most `per_window` refused CONNECTs (connect_failed events) recorded a window; the
+    others are counted, and the count goes on the next one recorded (issue #23: a storm of
+    refused CONNECTs under made-up client ids grew the inspector without limit, one device
+    each). Per process: on AWS, per warm InspectorFunction instance. Not thread-safe (one
+    Lambda invocation at a time; the local stack calls handlers from one thread at a time)."""
+
+    def __init__(self, per_window: int = REFUSALS_PER_MINUTE, window_s: float = 60.0) -> None:
+        self.per_window, self.window_s = per_window, window_s
+        self._window = -1
+        self._recorded = 0
+        self.suppressed = 0  # not recorded since the last one that was
+
+    def admit(self, now_s: float) -> int | None:
+        """None: do not record this one (counted); else record it, with this many suppressed
+        before it (the count then restarts)."""
+        window = int(now_s // self.window_s)
+        if window != self._window:
+            self._window, self._recorded = window, 0
+        if self._recorded >= self.per_window:
+            self.suppressed += 1
+            return None
+        self._recorded += 1
+        suppressed, self.suppressed = self.suppressed, 0
+        return suppressed
+
+
 def record_presence(
     event: LifecycleEvent,
     log: LifecycleLog,
     bindings: BindingEnds | None,
     identity: DeviceIdentity,
     now_s: float | None = None,
+    suppressed: int = 0,
 ) -> InspectorEntry:
-    """Record `event` in the inspector under its device; end the binding it closes."""
+    """Record `event` in the inspector under its device; end the binding it closes.
+    `suppressed`: refused CONNECTs not recorded before this one (RefusalSampler)."""
     binding = None
     if identity is DeviceIdentity.BINDING and bindings is not None:
         found = bindings.get(event.client_id)
@@ -65,6 +97,12 @@ def record_presence(
             bindings.end(event.client_id, bound_at_most_ms=event.timestamp)
         binding = None
     extra: dict[str, Any] = {}
+    if suppressed:
+        extra["suppressed_before"] = suppressed
+        extra["sampled"] = (
+            f"{suppressed:,} refused CONNECTs before this one were not recorded (the inspector "
+            f"keeps at most {REFUSALS_PER_MINUTE} a minute)"
+        )
     if isinstance(event, ConnectFailed) and binding is not None and binding.ended_at_ms is None:
         extra["held_by"] = binding.device
         extra["note"] = (

@@ -29,7 +29,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from aws_lambda_powertools import Logger
 
@@ -264,10 +264,20 @@ def route(event: RouterEvent, deps: RouterDeps, settings: RouterSettings) -> Rou
     if parsed is not None:
         results = (parsed, *results)
     deps.inspector.record_outcomes(message, results)
+    replay = event.only_actions is not None  # a replay's dead letter is kept unless it settles
     for result in results:
-        if result.outcome is Outcome.FAILED or _refused_tago_data(result):
+        if (
+            result.outcome is Outcome.FAILED
+            or _refused_tago_data(result)
+            or (_capped(result) and not replay)
+        ):
             deps.dead_letters.send(_dead_letter(event, result))
     return RouteSummary(message, results)
+
+
+def _capped(result: ActionResult) -> bool:
+    """Points not stored for a cap (MaxPointsPerMessage, MaxPointsPerDeviceMinute): kept."""
+    return result.outcome in (Outcome.REFUSED, Outcome.THROTTLED) and "cap" in result.detail
 
 
 def _refused_tago_data(result: ActionResult) -> bool:
@@ -386,10 +396,41 @@ class _MessageRun:
                 f"rate limit of {limit.max} per {limit.per_seconds} s reached",
                 None,
             )
+        if action.type == "insert_bucket" and (capped := self._points_capped()) is not None:
+            return capped
         detail = execute(action, self.ctx)
         if not detail.get("refused"):
             return Outcome.DONE, None, detail
         return Outcome.POINTS_REFUSED, _refusal_summary(detail, len(self.ctx.points)), detail
+
+    def _points_capped(self) -> tuple[Outcome, str, dict[str, Any]] | None:
+        """Over MaxPointsPerMessage (refused) or the device's MaxPointsPerDeviceMinute
+        (throttled): nothing of the message is stored and it is dead-lettered, so `dlq replay`
+        stores it once the parameter is raised or the minute has passed. None: store it."""
+        ctx, settings = self.ctx, self.ctx.settings
+        count = len(ctx.checked_points()[0])
+        cap = settings.max_points_per_message
+        if cap and count > cap:
+            why = (
+                f"the message holds {count:,} data points to store; at most {cap:,} are stored "
+                f"of one message ({POINTS_PER_MESSAGE}); nothing stored, the message is "
+                f"dead-lettered: raise {POINTS_PER_MESSAGE}, then `dlq replay` it"
+            )
+            return Outcome.REFUSED, why, _cap_detail(POINTS_PER_MESSAGE, cap, count)
+        cap = settings.max_points_per_device_minute
+        if not cap or not count:
+            return None
+        device = ctx.event.device
+        if self.deps.rate_limiter.allow(
+            f"{POINTS_KEY}{device}", cap, 60, self.deps.clock(), count=count
+        ):
+            return None
+        why = (
+            f"device {device!r} may store {cap:,} data points a minute "
+            f"({POINTS_PER_DEVICE_MINUTE}) and this message's {count:,} do not fit; nothing "
+            "stored, the message is dead-lettered: `dlq replay` stores it later"
+        )
+        return Outcome.THROTTLED, why, _cap_detail(POINTS_PER_DEVICE_MINUTE, cap, count)
 
     def _guarded(self, action: Action) -> ActionResult:
         """`_attempt` at most once per (traceid, action id), for the types that must not repeat."""
@@ -435,6 +476,17 @@ class _MessageRun:
             )
         outcome = Outcome(stored["outcome"])
         return _result(action, outcome, stored.get("reason"), stored.get("detail"))
+
+
+# The template parameters that cap the points stored (their reasons name them), and the rate
+# counter's key per publishing device (action ids hold no '#': no clash with an action's counter).
+POINTS_PER_MESSAGE: Final = "MaxPointsPerMessage"
+POINTS_PER_DEVICE_MINUTE: Final = "MaxPointsPerDeviceMinute"
+POINTS_KEY: Final = "points#"
+
+
+def _cap_detail(parameter: str, cap: int, count: int) -> dict[str, Any]:
+    return {"cap": parameter, "max": cap, "points": count, "stored": 0}
 
 
 def _failed(action: Action, exc: Exception) -> ActionResult:

@@ -51,6 +51,11 @@ class RouterSettings(BaseModel):
     action_publish_prefixes: tuple[str, ...] | None = Field(
         default=None, alias="ACTION_PUBLISH_PREFIXES"
     )
+    # Data points an insert_bucket action stores of one message, and of one publishing device in
+    # a minute (template parameters MaxPointsPerMessage, MaxPointsPerDeviceMinute). Unset or 0:
+    # no cap (the per-minute cap costs one DynamoDB UpdateItem per storing message).
+    max_points_per_message: int = Field(default=0, ge=0, alias="MAX_POINTS_PER_MESSAGE")
+    max_points_per_device_minute: int = Field(default=0, ge=0, alias="MAX_POINTS_PER_DEVICE_MINUTE")
 
     @field_validator("analysis_functions", mode="before")
     @classmethod

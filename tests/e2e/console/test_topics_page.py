@@ -146,6 +146,13 @@ def test_binary_payloads_show_as_hex_and_base64_with_their_length(
     expect(page.locator("table")).to_contain_text("00 ff 10 80 7f c3 28")
     expect(page.locator("table")).to_contain_text(base64.b64encode(BINARY).decode())
     assert "\ufffd" not in page.locator("main").inner_text()
+    # And the Live page's entry detail: base64 and hex, not text.
+    page.goto(f"{console.base}/live")
+    page.locator("#rows tr", has_text=topic).first.click()
+    expect(page.locator("#payload-base64")).to_have_text(base64.b64encode(BINARY).decode())
+    expect(page.locator("#detail")).to_contain_text("Payload (binary, 7 B; base64)")
+    expect(page.locator("#detail pre.hex")).to_contain_text("00 ff 10 80 7f c3 28")
+    expect(page.locator("#payload-text")).to_have_count(0)
 
 
 def test_publish_from_the_tree_and_a_refusal_keeps_the_message(

@@ -9,6 +9,7 @@
   const SERIES_MAX = 120;     // numbers kept per topic for its chart
   const RATE_WINDOW_MS = 60_000;
   const SHORT_VALUE = 80;     // characters of a value shown in the tree
+  const SEEN_MAX = 100_000;   // message keys remembered against a reconnected stream's repeats
   const $ = (id) => document.getElementById(id);
   const root = { name: "", path: "", children: new Map(), ul: $("t-root"), depth: -1 };
   const nodes = new Map();    // path -> node
@@ -138,6 +139,7 @@
       }
       touch(node);
     }
+    if (seen.size > SEEN_MAX) seen.clear();  // bounded; only a reconnect could count one twice
   }
   function receiveRetained(list) {
     const now = new Set();

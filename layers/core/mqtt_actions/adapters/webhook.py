@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
+from mqtt_actions.masking import mask_url
 from mqtt_actions.ports import ActionError
 
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -86,11 +87,14 @@ def resolve_destination(
     (permanently) unless explicitly allowed; a name that does not resolve may resolve later."""
     parts = urlsplit(url)
     if parts.scheme != "https" and not (allow_http and parts.scheme == "http"):
-        msg = f"webhook url must be https:// (got {parts.scheme or 'no'} scheme): {url[:200]}"
+        msg = (
+            f"webhook url must be https:// (got {parts.scheme or 'no'} scheme): "
+            f"{mask_url(url)[:200]}"
+        )
         raise ActionError(msg, permanent=True)
     host = parts.hostname
     if not host:
-        raise ActionError(f"webhook url has no host: {url[:200]}", permanent=True)
+        raise ActionError(f"webhook url has no host: {mask_url(url)[:200]}", permanent=True)
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
