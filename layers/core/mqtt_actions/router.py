@@ -555,8 +555,11 @@ def _dead_letter(event: RouterEvent, result: ActionResult) -> dict[str, Any]:
 
 def _event_json(event: RouterEvent) -> dict[str, Any]:
     """The original as parsed (with the device it was named for, so a replay files it under the
-    same device); the local stack's QoS only when the local stack gave one."""
+    same device); the local stack's QoS only when the local stack gave one, who in the stack
+    published it only when it says."""
     exclude = {"only_actions"} | (set() if event.local_qos is not None else {"local_qos"})
     if not event.device:
         exclude.add("device")
+    if not event.source:
+        exclude.add("source")
     return event.model_dump(mode="json", exclude=exclude)
