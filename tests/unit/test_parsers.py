@@ -177,6 +177,35 @@ def test_hostile_python_fails_cleanly_and_the_next_run_works(
     assert parse("hex_struct.py", b"0109611395").points[1]["value"] == 24.01
 
 
+@pytest.mark.parametrize(
+    ("body", "kind", "logs"),
+    [
+        (
+            "    print('starting to spin')\n    while True:\n        pass\n",
+            "timeout",
+            ["starting to spin"],
+        ),
+        (
+            "    print('one')\n    print('two', end='')\n    raise ValueError('bad frame')\n",
+            "threw",
+            ["one", "two"],
+        ),
+        ("    print('about to hog')\n    return bytearray(1 << 30)\n", "memory", ["about to hog"]),
+    ],
+)
+def test_what_a_failing_python_parser_printed_is_kept(
+    body: str, kind: str, logs: list[str]
+) -> None:
+    """A parser stopped at its time limit kept nothing it printed (the lines came with the
+    answer, and a stopped parser gives none): they now come as they are printed."""
+    source = "def parse(payload, device):\n" + body
+    with pytest.raises(ParserError) as failure:
+        run_parser(Parser("python", source, "bad.py"), wrap_payload(b"01", TOPIC), DEVICE, FAST)
+
+    assert failure.value.kind == kind
+    assert failure.value.logs == logs
+
+
 def test_memory_limit_stops_a_javascript_parser() -> None:
     hog = Parser("javascript", "const a = []; while (true) a.push(new Array(1e6).fill(1.5));")
 

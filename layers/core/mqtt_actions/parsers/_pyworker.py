@@ -1,8 +1,9 @@
 """The worker process that runs Python payload parsers (started by python.py; standard library
 only, run by path so it imports nothing of the project).
 
-Protocol: one JSON request a line on stdin, `{"source", "name", "points", "device"}`; one JSON
-answer a line on stdout, `{"result"} | {"error"}` with `"logs"` (what the parser printed).
+Protocol: one JSON request a line on stdin, `{"source", "name", "points", "device"}`; on stdout,
+`{"log": LINE}` for each line the parser prints, as it prints it (a parser stopped at its time
+limit keeps what it printed), then one answer line, `{"result"} | {"error", "kind"}`.
 Limits: the parent kills this process past the time limit; RLIMIT_AS bounds its memory (argv[1],
 MB). An audit hook refuses network, processes and files outside Python's own library (imports
 still read those): a parser fails cleanly where it tries. This bounds mistakes, not a determined
@@ -80,11 +81,13 @@ def _install_guard() -> None:
 
 
 class _Lines(io.TextIOBase):
-    """print() in a parser: kept as console lines, like TagoIO's console.log."""
+    """print() in a parser: console lines, like TagoIO's console.log, each sent to the parent
+    as soon as it is complete."""
 
-    def __init__(self) -> None:
+    def __init__(self, out: Any) -> None:
         self.lines: list[str] = []
         self._partial = ""
+        self._out = out
 
     def write(self, text: str) -> int:
         self._partial += text
@@ -95,7 +98,10 @@ class _Lines(io.TextIOBase):
 
     def _add(self, line: str) -> None:
         if len(self.lines) < MAX_LINES:
-            self.lines.append(line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + "…")
+            line = line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + "…"
+            self.lines.append(line)
+            self._out.write(json.dumps({"log": line}) + "\n")
+            self._out.flush()
 
     def done(self) -> list[str]:
         if self._partial:
@@ -123,7 +129,7 @@ def main() -> None:
     for line in sys.stdin:
         request = json.loads(line)
         name = request["name"]
-        lines = _Lines()
+        lines = _Lines(out)
         try:
             parse = compiled.get(request["source"])
             if parse is None:
@@ -160,7 +166,7 @@ def main() -> None:
                 answer = {"result": json.loads(json.dumps(result, allow_nan=False))}
             except (TypeError, ValueError) as exc:
                 answer = {"kind": "garbage", "error": f"parse() returned something not JSON: {exc}"}
-        answer["logs"] = lines.done()
+        lines.done()  # a last line printed without a newline
         out.write(json.dumps(answer) + "\n")
         out.flush()
 

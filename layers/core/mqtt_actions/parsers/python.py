@@ -49,24 +49,30 @@ class PythonEngine:
             stdin, stdout = process.stdin, process.stdout
             if stdin is None or stdout is None:  # pragma: no cover - Popen with PIPE sets both
                 raise RuntimeError("the parser worker has no pipes")
+            logs: list[str] = []
+            answer: dict[str, Any] | None = None
             try:
                 stdin.write(json.dumps(request).encode() + b"\n")
                 stdin.flush()
                 budget = limits.timeout_seconds + (START_SECONDS if started else 0.0)
-                line = _read_line(stdout.fileno(), budget)
+                lines = _Lines(stdout.fileno(), time.monotonic() + budget)
+                while (line := lines.next()) is not None:
+                    message: dict[str, Any] = json.loads(line)
+                    if "log" not in message:
+                        answer = message
+                        break
+                    logs.append(str(message["log"]))  # kept even if the parser is stopped
             except (BrokenPipeError, OSError):
-                line = None
-            if line is None or not line.endswith(b"\n"):
+                answer = None
+            if answer is None:
                 code = process.poll()
                 self._stop()
                 if code is None:
                     limit = limits.timeout_seconds
                     msg = f"the parser ran past its time limit of {limit:g} s; stopped"
-                    raise ParserError("timeout", msg) from None
+                    raise ParserError("timeout", msg, logs) from None
                 msg = f"the parser's worker process ended (exit status {code}): out of memory?"
-                raise ParserError("memory", msg) from None
-        answer: dict[str, Any] = json.loads(line)
-        logs = [str(entry) for entry in answer.get("logs", [])]
+                raise ParserError("memory", msg, logs) from None
         if "error" in answer:
             raise ParserError(str(answer.get("kind", "threw")), str(answer["error"]), logs)
         return ParserRun(check_points(answer["result"], logs), logs)
@@ -101,23 +107,29 @@ class PythonEngine:
             self._stop()
 
 
-def _read_line(fd: int, seconds: float) -> bytes | None:
-    """One line from `fd` within `seconds`; what came so far (maybe nothing) when time is up or
-    the worker ended."""
-    deadline = time.monotonic() + seconds
-    data = b""
-    while not data.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return data or None
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            continue
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:  # the worker ended
-            return data or None
-        data += chunk
-    return data
+class _Lines:
+    """The worker's output, line by line, until a deadline: `next()` gives one complete line, or
+    None when time is up or the worker ended (its unfinished line, if any, is dropped)."""
+
+    def __init__(self, fd: int, deadline: float) -> None:
+        self._fd = fd
+        self._deadline = deadline
+        self._buffer = b""
+
+    def next(self) -> bytes | None:
+        while b"\n" not in self._buffer:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([self._fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(self._fd, 1 << 16)
+            if not chunk:  # the worker ended
+                return None
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
 
 
 @cache
