@@ -30,7 +30,15 @@ def _start(*argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[st
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_a_terminal_starts_it,
     )
+
+
+def _as_a_terminal_starts_it() -> None:
+    """A command typed in a terminal gets Ctrl-C's default action. A test run started in the
+    background (`make test &`) ignores SIGINT, and children inherit that: the signal would be
+    lost until the stack installs its own handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _interrupt(process: subprocess.Popen[str]) -> tuple[str, str]:

@@ -332,6 +332,12 @@ async def _serve(
         print(f"mqtt-actions local: cannot start: {exc}", file=sys.stderr)
         await stack.stop()
         return 1
+    except asyncio.CancelledError:
+        # Ctrl-C while it starts: asyncio.run cancelled this task. Stop what has started, in
+        # order, before asyncio.run cancels the rest (amqtt logged its cancelled broadcast loop
+        # as an error, with a traceback); asyncio.run then raises KeyboardInterrupt: exit 130.
+        await stack.stop()
+        raise
     stopping = asyncio.Event()
     received: list[int] = []
 
