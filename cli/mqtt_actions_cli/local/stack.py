@@ -44,7 +44,7 @@ from mqtt_actions_cli.cfn import (
     create_tables,
     load_template,
 )
-from mqtt_actions_cli.local import auth, output, tls
+from mqtt_actions_cli.local import auth, moto_partition, output, tls
 from mqtt_actions_cli.local.broker import LocalBroker, aws_differences
 from mqtt_actions_cli.local.broker_rules import BrokerRules
 from mqtt_actions_cli.local.control import ControlServer, PublishRefusedError
@@ -126,6 +126,7 @@ class LocalStack:
         self._moto: WatchedMotoServer | None = None
         self._in_process: MockAWS | None = None
         self._unserialize: Callable[[], None] | None = None
+        self._whole_table_queries: Callable[[], None] | None = None
         self._control: ControlServer | None = None
         self._control_in_process: InProcessControl | None = None
         self._runtime: FunctionRuntime | None = None
@@ -156,6 +157,8 @@ class LocalStack:
     async def start(self) -> None:
         opts = self.options
         self._loop = asyncio.get_running_loop()
+        # a Query reads its partition, not the whole table (moto sorts every row otherwise)
+        self._whole_table_queries = moto_partition.install()
         self._moto = WatchedMotoServer(opts.host, opts.aws_port, on_write=self._moto_write)
         self._moto.start()
         self._in_process = mock_aws(config=IN_PROCESS_MOTO)
@@ -290,6 +293,8 @@ class LocalStack:
             self._unserialize()
         if self._moto is not None:
             self._moto.stop()
+        if self._whole_table_queries is not None:
+            self._whole_table_queries()
         if self._saved_stdout is not None:
             sys.stdout = self._saved_stdout
         if self._saved_environ is not None:
