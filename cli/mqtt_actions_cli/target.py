@@ -23,6 +23,7 @@ LOCAL_CREDENTIALS = "testing"  # moto's server accepts any credentials; never re
 CONTROL_TIMEOUT = 5.0
 READ_TIMEOUT = 60.0  # a read the stack runs for us (POST /ops/...): boto3's own read timeout
 INVOKE_TIMEOUT = 65.0  # the router's timeout is 30 s; the local stack may retry once
+MAX_ERROR_BODY = 1024 * 1024  # an error answer's body read, at most (a read's lists its problems)
 
 ClientFactory = Callable[[str], Any]
 Invoke = Callable[[str, Mapping[str, Any]], dict[str, Any]]
@@ -164,7 +165,7 @@ class ControlApi:
             with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:  # noqa: S310
                 raw = response.read()
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", errors="replace")[:2000]
+            detail = exc.read(MAX_ERROR_BODY).decode("utf-8", errors="replace")
             exc.close()
             raise _HttpStatusError(exc.code, detail) from None
         except TimeoutError as exc:  # connected, then no answer: it runs, busy or stuck
@@ -235,7 +236,8 @@ class ControlApi:
                 "POST", f"/invoke/{quote(logical_id, safe='')}", dict(event), timeout=INVOKE_TIMEOUT
             )
         except _HttpStatusError as exc:
-            raise InvokeError(f"{logical_id} failed (HTTP {exc.status}): {exc.detail}") from None
+            detail = exc.detail[:2000]
+            raise InvokeError(f"{logical_id} failed (HTTP {exc.status}): {detail}") from None
         return result if isinstance(result, dict) else {"result": result}
 
 
@@ -259,10 +261,13 @@ def _read_error(path: str, exc: _HttpStatusError) -> CliError:
         body = json.loads(exc.detail)
     except json.JSONDecodeError:
         body = None
-    if not isinstance(body, dict) or "kind" not in body:  # no such route: a stack from before
+    if not isinstance(body, dict) or "kind" not in body:  # not a read route's answer
+        said = f": {body['error']}" if isinstance(body, dict) and body.get("error") else ""
         return TargetError(
-            f"the local stack's control API answered POST {path} with HTTP {exc.status}",
-            hint="restart it with `make run` (it may predate this command)",
+            f"the local stack's control API answered POST {path} with HTTP {exc.status}{said}",
+            hint="restart it with `make run` (it may predate this command)"
+            if exc.status == 404
+            else "",
         )
     kind = ERRORS.get(str(body["kind"]), CliError)
     problems = body.get("problems")

@@ -21,7 +21,7 @@ from mqtt_actions.inspector import EntryType
 from mqtt_actions_cli import plugins
 from mqtt_actions_cli.main import build_parser
 from mqtt_actions_cli.ops.defaults import ENTRY_TYPES
-from tests.support.http_servers import serving
+from tests.support.http_servers import send_json, serving
 
 HEAVY = ("boto3", "botocore", "moto", "amqtt", "paho", "pydantic", "yaml", "starlette", "jinja2")
 
@@ -140,12 +140,8 @@ class _FakeControlApi(http.server.BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = json.dumps(ANSWERS[self.path]).encode() if self.path in ANSWERS else b"{}"
-        self.send_response(200 if self.path in ANSWERS else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        found = self.path in ANSWERS
+        send_json(self, 200 if found else 404, ANSWERS[self.path] if found else {})
 
 
 @pytest.fixture
