@@ -21,6 +21,7 @@ import os
 import secrets
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -61,6 +62,7 @@ from mqtt_actions_cli.local.template import (
     LocalTemplate,
     load_local_template,
 )
+from mqtt_actions_cli.target import Target, outputs_of
 
 EMAIL_SENDER: Final = "mqtt-actions@localhost.test"
 # Parameters the local stack sets unless told otherwise: a verified sender so e-mail actions
@@ -152,6 +154,9 @@ class LocalStack:
         self.aws_port = options.aws_port
         self.mqtt_port = options.mqtt_port
         self.control_port = 0
+        self._ops_lock = threading.Lock()
+        self._ops_target: Target | None = None
+        self._ops_session: Any = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -481,6 +486,32 @@ class LocalStack:
 
     def invoke_sync(self, name: str, event: Any) -> Any:
         return _started(self._runtime).invoke_sync(name, event)
+
+    def ops_target(self) -> Target:
+        """The stack as the ops functions take it, for the control API's read routes: the
+        outputs GET /outputs gives, and boto3 clients on moto's backends in this process (the
+        handlers' path: no HTTP round trip per call)."""
+        with self._ops_lock:
+            if self._ops_target is None:
+                self._ops_target = Target(
+                    kind="local",
+                    name="local",
+                    outputs=outputs_of(self.outputs()),
+                    region=REGION,
+                    client_factory=self._ops_client,
+                )
+            return self._ops_target
+
+    def _ops_client(self, service: str) -> Any:
+        with self._ops_lock:  # boto3 sessions are not thread-safe; requests come on many threads
+            if self._ops_session is None:
+                self._ops_session = boto3.session.Session(
+                    region_name=REGION,
+                    aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                    aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+                )
+            return self._ops_session.client(service)
 
     def invoke_async(self, name: str, event: Any) -> None:
         _started(self._runtime).invoke_async(name, event, source="lambda invoke")
