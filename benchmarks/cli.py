@@ -89,7 +89,7 @@ def prepare(env: dict[str, str]) -> None:
         found = subprocess.run(  # noqa: S603
             [*cli, "bucket", "query", "bench-01", "--json"], env=env, capture_output=True, text=True
         )
-        if found.returncode == 0 and len(json.loads(found.stdout).get("items", [])) >= 3:
+        if found.returncode == 0 and len(json.loads(found.stdout).get("points", [])) >= 3:
             return
         time.sleep(0.2)
 

@@ -375,7 +375,9 @@ def run_handlers(level: str, count: int) -> None:
         ).functions["RouterFunction"]
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         DynamoActionsStore(physical["ActionsTable"], dynamodb).put_all(load_actions_file(ACTIONS))
-        with function_environment(spec.environment):
+        # As `make run` sets it without --auth tokens: the client id names the device.
+        environment = {**spec.environment, "DEVICE_IDENTITY": "client-id"}
+        with function_environment(environment):
             handler = load_handler(spec)
 
             def invoke(topic: str, payload: bytes, n: int) -> Any:

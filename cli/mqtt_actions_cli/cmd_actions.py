@@ -17,7 +17,7 @@ from mqtt_actions_cli.output import emit, plural, table
 
 if TYPE_CHECKING:  # loaded when a handler runs, not for --help (main.py)
     from mqtt_actions.actions import Action
-    from mqtt_actions_cli import actions_file
+    from mqtt_actions_cli import actions_file, reads
     from mqtt_actions_cli.ops import actions as ops_actions
     from mqtt_actions_cli.target import Target
 else:
@@ -25,6 +25,7 @@ else:
 
     actions_file = lazy("mqtt_actions_cli.actions_file")
     ops_actions = lazy("mqtt_actions_cli.ops.actions")
+    reads = lazy("mqtt_actions_cli.reads")
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
@@ -256,30 +257,20 @@ def run_apply(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     target = args.get_target()
-    actions = ops_actions.list_actions(target)
+    listing = reads.actions_listing(target)  # on the local stack: answered by it (reads.py)
+    rows: list[list[Any]] = listing["rows"]
 
     def render() -> str:
-        if not actions:
+        if not rows:
             return (
                 f"no actions stored in {target.describe()}; "
                 "add some with `mqtt-actions actions apply FILE`"
             )
-        rows = [
-            (
-                a.id,
-                a.type,
-                ", ".join(a.topics),
-                a.enabled,
-                ops_actions.when_text(a),
-                ops_actions.rate_text(a),
-            )
-            for a in actions
-        ]
         return table(["id", "type", "topics", "enabled", "when", "rate limit"], rows) + (
-            f"\n{plural(len(actions), 'action')}"
+            f"\n{plural(len(rows), 'action')}"
         )
 
-    emit(args, {"actions": [ops_actions.config(a) for a in actions]}, render)
+    emit(args, {"actions": listing["actions"]}, render)
     return EXIT_OK
 
 

@@ -7,15 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from mqtt_actions_cli.common import add_command
 from mqtt_actions_cli.errors import EXIT_OK, UsageError
-from mqtt_actions_cli.output import emit, plural, table
+from mqtt_actions_cli.ops.defaults import BUCKET_MAX_LIMIT
+from mqtt_actions_cli.output import emit, plural, table, topic_of
 from mqtt_actions_cli.timeparse import parse_when
 
 if TYPE_CHECKING:  # loaded when a handler runs, not for --help (main.py)
-    from mqtt_actions_cli.ops import bucket
+    from mqtt_actions_cli import reads
 else:
     from mqtt_actions_cli.lazy import lazy
 
-    bucket = lazy("mqtt_actions_cli.ops.bucket")
+    reads = lazy("mqtt_actions_cli.reads")
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -54,13 +55,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    if not 1 <= args.limit <= bucket.MAX_LIMIT:
-        raise UsageError(f"--limit {args.limit} is out of range", hint=f"use 1-{bucket.MAX_LIMIT}")
+    if not 1 <= args.limit <= BUCKET_MAX_LIMIT:
+        raise UsageError(f"--limit {args.limit} is out of range", hint=f"use 1-{BUCKET_MAX_LIMIT}")
     since = parse_when(args.since, option="--since") if args.since else None
     until = parse_when(args.until, option="--until") if args.until else None
     if since is not None and until is not None and since > until:
         raise UsageError("--since is after --until", hint="swap them")
-    page = bucket.query(
+    page = reads.bucket_page(  # on the local stack: answered by it, no boto3 here (reads.py)
         args.get_target(),
         args.device,
         variable=args.variable,
@@ -68,7 +69,7 @@ def run_query(args: argparse.Namespace) -> int:
         until_ms=until,
         limit=args.limit,
     )
-    points = page.points
+    points: list[dict[str, Any]] = page["points"]
 
     def render() -> str:
         if not points:
@@ -82,7 +83,7 @@ def run_query(args: argparse.Namespace) -> int:
                     p.get("variable"),
                     p.get("value"),
                     p.get("unit"),
-                    bucket.topic_of(p),
+                    topic_of(p),
                 )
                 for p in points
             ],
@@ -91,5 +92,5 @@ def run_query(args: argparse.Namespace) -> int:
             f"{head}\n{plural(len(points), 'data point')} of device {args.device!r}, newest first"
         )
 
-    emit(args, page.model_dump(), render)
+    emit(args, page, render)
     return EXIT_OK

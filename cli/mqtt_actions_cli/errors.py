@@ -31,3 +31,24 @@ class UsageError(CliError):
 
 class TargetError(CliError):
     """The local stack or the deployed stack cannot be reached or lacks something we need."""
+
+
+class NotFoundError(UsageError):
+    """An action, dead letter or device that is not there; nothing was changed."""
+
+
+# By name: the local stack's control API sends an error's class name (target.py rebuilds it).
+ERRORS: dict[str, type[CliError]] = {
+    cls.__name__: cls for cls in (CliError, UsageError, TargetError, NotFoundError)
+}
+
+
+def http_status(exc: Exception) -> int:
+    """The HTTP status the console and the local stack's control API answer an error with."""
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, UsageError):
+        return 400
+    if isinstance(exc, TargetError):
+        return 502
+    return 500

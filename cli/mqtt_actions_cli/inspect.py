@@ -25,15 +25,14 @@ from mqtt_actions_cli.errors import EXIT_INTERRUPTED
 from mqtt_actions_cli.ops.defaults import ENTRY_TYPES
 
 if TYPE_CHECKING:  # loaded when the command runs, not for --help (main.py)
-    from mqtt_actions import inspector as model
-    from mqtt_actions.inspector import InspectorEntry
+    from mqtt_actions_cli import reads
     from mqtt_actions_cli.ops import inspector
-    from mqtt_actions_cli.ops.inspector import InspectorQuery
+    from mqtt_actions_cli.ops.inspector import Entry, InspectorQuery
 else:
     from mqtt_actions_cli.lazy import lazy
 
-    model = lazy("mqtt_actions.inspector")
     inspector = lazy("mqtt_actions_cli.ops.inspector")
+    reads = lazy("mqtt_actions_cli.reads")
 
 __all__ = ["add_inspect_parser", "describe_entry", "run_inspect"]
 
@@ -152,12 +151,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    return run_inspect(args, inspector.reader(args.get_target()))
+    # On the local stack the stack reads its inspector for us: no boto3 or pydantic here.
+    return run_inspect(args, reads.inspector_reader(args.get_target()))
 
 
 def run_inspect(
     args: argparse.Namespace,
-    inspector_query: InspectorQuery,
+    inspector_query: InspectorQuery[Entry],
     *,
     out: TextIO | None = None,
     err: TextIO | None = None,
@@ -210,7 +210,9 @@ def run_inspect(
     return 0
 
 
-def _nothing_found(query: InspectorQuery, device: str | None, types: list[str] | None) -> str:
+def _nothing_found(
+    query: InspectorQuery[Entry], device: str | None, types: list[str] | None
+) -> str:
     """Why the table is empty: the range, or a device with no entries at all."""
     if device is None:
         return "no inspector entries in that range (try a longer --since)"
@@ -239,7 +241,7 @@ class JsonLines:
     def start(self) -> None:
         return
 
-    def rows(self, entries: Sequence[InspectorEntry]) -> None:
+    def rows(self, entries: Sequence[Entry]) -> None:
         for entry in entries:
             self._out.write(json.dumps(entry.model_dump(mode="json"), ensure_ascii=False) + "\n")
         self._out.flush()
@@ -256,18 +258,18 @@ class Table:
         )
         self._out.write(self._paint(header, "\033[1m") + "\n")
 
-    def rows(self, entries: Sequence[InspectorEntry]) -> None:
+    def rows(self, entries: Sequence[Entry]) -> None:
         for entry in entries:
             self._out.write(self.row(entry) + "\n")
         self._out.flush()
 
-    def row(self, entry: InspectorEntry) -> str:
+    def row(self, entry: Entry) -> str:
         when = format_time(entry.time)
         device = f"{_safe(entry.device):<{DEVICE_WIDTH}}"
-        kind = self._paint(f"{entry.type.value:<{TYPE_WIDTH}}", TYPE_COLOURS[entry.type])
+        kind = self._paint(f"{entry.type:<{TYPE_WIDTH}}", TYPE_COLOURS.get(entry.type, ""))
         qos = f"{NO_QOS if entry.qos is None else entry.qos:^3}"
         details = describe_entry(entry)
-        if entry.type is model.EntryType.ACTION:
+        if entry.type == "action":
             outcome = str(entry.details.get("outcome", ""))
             details = self._paint(details, OUTCOME_COLOURS.get(outcome, ""))
         return f"{self._paint(when, DIM)}  {device}  {kind}  {qos}  {details}"
@@ -281,23 +283,23 @@ def format_time(time_ms: int) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{time_ms % 1000:03d}"
 
 
-def describe_entry(entry: InspectorEntry) -> str:
+def describe_entry(entry: Entry) -> str:
     """One readable line of what happened (control characters escaped)."""
     d = entry.details
     parts: list[str]
-    match entry.type:
-        case model.EntryType.CONNECT:
+    match entry.type:  # EntryType values (a StrEnum's members match them too)
+        case "connect":
             parts = [f"ip {d.get('ip') or '?'}", f"session {_short(entry.session)}"]
             parts.append(f"version {entry.version}")
-        case model.EntryType.DISCONNECT:
+        case "disconnect":
             by = "by the client" if d.get("client_initiated") else "not by the client"
             parts = [str(d.get("reason")), by, f"last will: {d.get('last_will_note')}"]
             parts.append(f"version {entry.version}")
-        case model.EntryType.CONNECT_FAILED:
+        case "connect_failed":
             parts = [str(d.get("reason")), f"ip {d.get('ip') or '?'}"]
-        case model.EntryType.SUBSCRIBE | model.EntryType.UNSUBSCRIBE:
+        case "subscribe" | "unsubscribe":
             parts = ["topics " + ", ".join(str(t) for t in d.get("topics", []))]
-        case model.EntryType.PUBLISH:
+        case "publish":
             parts = [
                 str(d.get("topic")),
                 f"{d.get('size')} B",
@@ -310,11 +312,13 @@ def describe_entry(entry: InspectorEntry) -> str:
                 parts.append(f"by {str(d['by']).replace('/', ' ', 1)}")
             binary = "binary, base64 " if d.get("encoding") == "base64" else ""
             parts.append(binary + _preview(str(d.get("preview", ""))))
-        case model.EntryType.ACTION:
+        case "action":
             text = f"{d.get('action_id')} ({d.get('action_type')}) {d.get('outcome')}"
             if d.get("reason"):
                 text += f": {d['reason']}"
             parts = [text]
+        case _:  # a type this version does not know (a newer stack's): its details as they are
+            parts = [json.dumps(d, ensure_ascii=False, default=str)]
     if d.get("thing"):
         parts.append(f"thing {d['thing']}")
     return _safe(" · ".join(parts))

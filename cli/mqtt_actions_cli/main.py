@@ -165,7 +165,7 @@ def _run(argv: list[str] | None, target_factory: TargetFactory | None) -> int:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
-        mapped = _aws_error(exc)
+        mapped = aws_error(exc)
         if mapped is None:
             raise
         return _report(args, mapped[0], [], mapped[1], EXIT_FAILED)
@@ -194,7 +194,7 @@ def _report(
     return code
 
 
-def _aws_error(exc: Exception) -> tuple[str, str] | None:
+def aws_error(exc: Exception) -> tuple[str, str] | None:
     """botocore's errors, said plainly with what to do; None for anything else."""
     if "botocore" not in sys.modules:  # then it cannot be one of its errors
         return None

@@ -69,3 +69,9 @@ def iso_ms(ms: int | None) -> str:
 
 def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def topic_of(point: dict[str, Any]) -> Any:
+    """The topic a bucket's data point arrived on (its `metadata.topic`), or None."""
+    metadata = point.get("metadata")
+    return metadata.get("topic") if isinstance(metadata, dict) else None

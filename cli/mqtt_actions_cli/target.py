@@ -1,8 +1,9 @@
 """Where a command acts: the running local stack (`--local`, the default) or a deployed
 CloudFormation stack (`--stack NAME`), both described by the same outputs.
 
-The local stack answers a small control API on 127.0.0.1 (outputs, outbox, invoke, health);
-a deployed stack is found by `cloudformation.describe_stacks` and reached with boto3."""
+The local stack answers a small control API on 127.0.0.1 (outputs, outbox, invoke, health, and
+the read commands' operations: reads.py); a deployed stack is found by
+`cloudformation.describe_stacks` and reached with boto3."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from mqtt_actions_cli.errors import TargetError, UsageError
+from mqtt_actions_cli.errors import ERRORS, CliError, TargetError, UsageError
 
 LOCAL_HOST = "127.0.0.1"
 DEFAULT_CONTROL_PORT = 4567
 LOCAL_REGION = "us-east-1"
 LOCAL_CREDENTIALS = "testing"  # moto's server accepts any credentials; never real ones
 CONTROL_TIMEOUT = 5.0
+READ_TIMEOUT = 60.0  # a read the stack runs for us (POST /ops/...): boto3's own read timeout
 INVOKE_TIMEOUT = 65.0  # the router's timeout is 30 s; the local stack may retry once
+MAX_ERROR_BODY = 1024 * 1024  # an error answer's body read, at most (a read's lists its problems)
 
 ClientFactory = Callable[[str], Any]
 Invoke = Callable[[str, Mapping[str, Any]], dict[str, Any]]
@@ -162,10 +165,16 @@ class ControlApi:
             with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:  # noqa: S310
                 raw = response.read()
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", errors="replace")[:2000]
+            detail = exc.read(MAX_ERROR_BODY).decode("utf-8", errors="replace")
             exc.close()
             raise _HttpStatusError(exc.code, detail) from None
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        except TimeoutError as exc:  # connected, then no answer: it runs, busy or stuck
+            raise TargetError(
+                f"the local stack on {self.host}:{self.port} did not answer {method} {path} "
+                f"within {timeout or self.timeout:.0f} s",
+                hint="it may be overloaded or stuck: see its log, or restart it with `make run`",
+            ) from exc
+        except (urllib.error.URLError, ConnectionError) as exc:
             raise self._not_running() from exc
         try:
             return json.loads(raw) if raw.strip() else None
@@ -182,7 +191,19 @@ class ControlApi:
             ) from None
         if not isinstance(data, dict):
             raise TargetError("the local stack's GET /outputs is not a JSON object")
-        return {str(k): str(v) for k, v in data.items() if v is not None}
+        return outputs_of(data)
+
+    def read(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """What the stack's `operation` (an ops function it runs itself: local/ops_routes.py)
+        answers for `params`; its error is raised here as the same CliError, word for word."""
+        path = f"/ops/{quote(operation, safe='')}"
+        try:
+            data = self.request("POST", path, dict(params), timeout=READ_TIMEOUT)
+        except _HttpStatusError as exc:
+            raise _read_error(path, exc) from None
+        if not isinstance(data, dict):
+            raise TargetError(f"the local stack's POST {path} is not a JSON object")
+        return data
 
     def outbox(self) -> list[dict[str, Any]]:
         try:
@@ -215,7 +236,8 @@ class ControlApi:
                 "POST", f"/invoke/{quote(logical_id, safe='')}", dict(event), timeout=INVOKE_TIMEOUT
             )
         except _HttpStatusError as exc:
-            raise InvokeError(f"{logical_id} failed (HTTP {exc.status}): {exc.detail}") from None
+            detail = exc.detail[:2000]
+            raise InvokeError(f"{logical_id} failed (HTTP {exc.status}): {detail}") from None
         return result if isinstance(result, dict) else {"result": result}
 
 
@@ -224,6 +246,36 @@ class _HttpStatusError(Exception):
         super().__init__(f"HTTP {status}")
         self.status = status
         self.detail = detail
+
+
+def outputs_of(data: Mapping[Any, Any]) -> dict[str, str]:
+    """The outputs as a Target holds them: text, none missing (GET /outputs, and the stack's own
+    Target for its read routes)."""
+    return {str(k): str(v) for k, v in data.items() if v is not None}
+
+
+def _read_error(path: str, exc: _HttpStatusError) -> CliError:
+    """The CliError a read route answered (`{"error", "problems", "hint", "kind"}`, kind the
+    class name), or one that says what went wrong with the request itself."""
+    try:
+        body = json.loads(exc.detail)
+    except json.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict) or "kind" not in body:  # not a read route's answer
+        said = f": {body['error']}" if isinstance(body, dict) and body.get("error") else ""
+        return TargetError(
+            f"the local stack's control API answered POST {path} with HTTP {exc.status}{said}",
+            hint="restart it with `make run` (it may predate this command)"
+            if exc.status == 404
+            else "",
+        )
+    kind = ERRORS.get(str(body["kind"]), CliError)
+    problems = body.get("problems")
+    return kind(
+        str(body.get("error", "")),
+        problems=[str(p) for p in problems] if isinstance(problems, list) else (),
+        hint=str(body.get("hint") or ""),
+    )
 
 
 def local_client_factory(endpoint: str, iot_data_endpoint: str | None = None) -> ClientFactory:

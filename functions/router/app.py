@@ -33,6 +33,7 @@ from mqtt_actions.observability import traced
 from mqtt_actions.parsers import ParserLookup
 from mqtt_actions.parsers.registry import CachedParsers
 from mqtt_actions.ports import AdapterWrappers, InspectorLog, NeedsInvocation
+from mqtt_actions.reservations import ReservingRateLimiter
 from mqtt_actions.router import (
     ActionsSource,
     RetryLaterError,
@@ -72,6 +73,7 @@ def deps() -> RouterDeps:
         ),
         bucket=DynamoBucket(cfg.bucket_table, dynamodb),
         rate_limiter=DynamoRateLimiter(cfg.actions_table, dynamodb),
+        points_limiter=ReservingRateLimiter(DynamoRateLimiter(cfg.actions_table, dynamodb)),
         notifier=SnsSesNotifier(client("sns"), client("sesv2"), cfg.email_sender),
         publisher=IotDataPublisher(client("iot-data")),
         invoker=LambdaInvoker(client("lambda")),

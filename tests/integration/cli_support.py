@@ -17,7 +17,7 @@ import pytest
 from mqtt_actions_cli.main import main
 from mqtt_actions_cli.target import Target
 from tests.integration.conftest import REGION, Aws
-from tests.support.http_servers import serving
+from tests.support.http_servers import send_json, serving
 
 Invoke = Callable[[str, Mapping[str, Any]], dict[str, Any]]
 
@@ -88,12 +88,7 @@ def fake_control(outputs: dict[str, Any]) -> Iterator[FakeControl]:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def _send(self, status: int, body: Any) -> None:
-            raw = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
+            send_json(self, status, body)
 
         def do_GET(self) -> None:
             routes = {"/outputs": state.outputs, "/outbox": state.outbox, "/health": {"ok": True}}

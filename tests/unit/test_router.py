@@ -5,12 +5,15 @@ AWS, no moto, milliseconds. The same rules against moto: tests/integration/test_
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Any
 
 import pytest
 
 from mqtt_actions.actions import WebhookAction, parse_actions
+from mqtt_actions.reservations import ReservingRateLimiter
 from mqtt_actions.router import route
+from tests.support.analysis_fakes import FakeRateLimiter
 from tests.support.lambda_env import router_settings
 from tests.support.router_fakes import SETTINGS, Memory, event, in_memory_deps
 
@@ -292,6 +295,28 @@ def test_a_device_over_its_points_a_minute_is_throttled_and_dead_lettered() -> N
     assert len(memory.rows) == 18
     now[0] = 61.0  # the next minute
     assert send("dev", 4, 5) == "done"
+
+
+def test_the_points_cap_goes_through_the_points_limiter_when_the_router_has_one() -> None:
+    """The router gives a ReservingRateLimiter (one shared write a block of points, not one a
+    message); the cap it enforces is the same."""
+    memory = Memory()
+    shared = FakeRateLimiter()
+    deps = dataclasses.replace(
+        in_memory_deps(parse_actions({"actions": [STORE_ALL]}), memory, clock=lambda: 1.0),
+        points_limiter=ReservingRateLimiter(shared),
+    )
+    settings = router_settings(MAX_POINTS_PER_DEVICE_MINUTE="500")
+
+    outcomes = [
+        route(event("t/dev", _points(4), traceid=f"t-{n}"), deps, settings).results[0].outcome.value
+        for n in range(130)
+    ]
+
+    assert outcomes == ["done"] * 125 + ["throttled"] * 5  # 125 x 4 = 500
+    assert len(memory.rows) == 500
+    assert len(shared.keys) < 130 // 2  # blocks of 10 points: far fewer shared writes
+    assert shared.counts[("points#dev", 0)] == 500
 
 
 def test_a_capped_replay_keeps_its_dead_letter_and_writes_no_other() -> None:

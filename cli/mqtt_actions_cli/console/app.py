@@ -22,8 +22,7 @@ from starlette.templating import Jinja2Templates
 
 from mqtt_actions_cli.console import forms
 from mqtt_actions_cli.console.security import CSRF_FIELD, Guard
-from mqtt_actions_cli.errors import CliError, TargetError, UsageError
-from mqtt_actions_cli.ops.errors import NotFoundError
+from mqtt_actions_cli.errors import CliError, http_status
 from mqtt_actions_cli.output import iso_ms
 from mqtt_actions_cli.target import Target
 
@@ -90,20 +89,13 @@ class Console:
         return await run_in_threadpool(function, *args, **kwargs)
 
 
-def error_status(exc: Exception) -> int:
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, UsageError):
-        return 400
-    if isinstance(exc, TargetError):
-        return 502
-    return 500
+error_status = http_status  # the control API answers the same errors with the same statuses
 
 
 def aws_problem(exc: Exception) -> tuple[str, str] | None:
-    from mqtt_actions_cli.main import _aws_error
+    from mqtt_actions_cli.main import aws_error
 
-    return _aws_error(exc)
+    return aws_error(exc)
 
 
 def create_app(

@@ -9,6 +9,9 @@ Control (JSON):
   GET  /trusted-client         {username, password} of the stack's own MQTT client: publishes
                                in any auth mode (`mqtt-actions publish`, the console)
   POST /invoke/{LogicalId}     run that function's handler now with the body as event -> result
+  POST /ops/{operation}        a read command's operation run here (bucket.query, inspector.query,
+                               actions.list; the body: its parameters) -> its result as JSON,
+                               so the command imports no boto3 (ops_routes.py, reads.py)
 
 AWS (boto3 reaches them through AWS_ENDPOINT_URL_IOT_DATA_PLANE / AWS_ENDPOINT_URL_LAMBDA):
   POST /topics/{topic}?qos=&retain=            iot-data Publish -> the local broker (+ rules)
@@ -29,12 +32,15 @@ import threading
 from collections.abc import Callable
 from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mqtt_actions_cli.local.http_guard import own_hosts, refusal
 from mqtt_actions_cli.local.output import log
 from mqtt_actions_cli.local.runtime import FunctionError, FunctionNotFoundError
+
+if TYPE_CHECKING:
+    from mqtt_actions_cli.target import Target
 
 MAX_BODY: Final = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 _INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
@@ -66,6 +72,10 @@ class ControlApp(Protocol):
     def trusted_client(self) -> dict[str, str]: ...
 
     def invoke_sync(self, name: str, event: Any) -> Any: ...
+
+    def ops_target(self) -> Target:
+        """The stack itself as the ops functions take it (the read routes run them on it)."""
+        ...
 
     def invoke_async(self, name: str, event: Any) -> None: ...
 
@@ -210,6 +220,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._body()
             if path.startswith("/invoke/"):
                 self._control_invoke(unquote(path[len("/invoke/") :]), body)
+            elif path.startswith("/ops/"):
+                self._ops(unquote(path[len("/ops/") :]), body)
             elif path.startswith("/topics/"):
                 self._publish(unquote(path[len("/topics/") :]), parse_qs(parts.query), body)
             elif (match := _INVOKE.match(path)) is not None:
@@ -233,6 +245,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(502, exc.payload)
         else:
             self._json(200, result)
+
+    def _ops(self, operation: str, body: bytes) -> None:
+        from mqtt_actions_cli.local import ops_routes
+
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError as exc:
+            self._json(400, {"error": f"the body is not JSON: {exc}", "kind": "UsageError"})
+            return
+        status, answer = ops_routes.answer(self.app.ops_target(), operation, params)
+        self._json(status, answer)
 
     def _publish(self, topic: str, query: dict[str, list[str]], body: bytes) -> None:
         qos_text = (query.get("qos") or ["0"])[0]

@@ -21,6 +21,7 @@ import os
 import secrets
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -44,7 +45,7 @@ from mqtt_actions_cli.cfn import (
     create_tables,
     load_template,
 )
-from mqtt_actions_cli.local import auth, output, tls
+from mqtt_actions_cli.local import auth, moto_partition, output, tls
 from mqtt_actions_cli.local.broker import LocalBroker, aws_differences
 from mqtt_actions_cli.local.broker_rules import BrokerRules
 from mqtt_actions_cli.local.control import ControlServer, PublishRefusedError
@@ -61,6 +62,7 @@ from mqtt_actions_cli.local.template import (
     LocalTemplate,
     load_local_template,
 )
+from mqtt_actions_cli.target import Target, outputs_of
 
 EMAIL_SENDER: Final = "mqtt-actions@localhost.test"
 # Parameters the local stack sets unless told otherwise: a verified sender so e-mail actions
@@ -126,6 +128,7 @@ class LocalStack:
         self._moto: WatchedMotoServer | None = None
         self._in_process: MockAWS | None = None
         self._unserialize: Callable[[], None] | None = None
+        self._whole_table_queries: Callable[[], None] | None = None
         self._control: ControlServer | None = None
         self._control_in_process: InProcessControl | None = None
         self._runtime: FunctionRuntime | None = None
@@ -151,11 +154,16 @@ class LocalStack:
         self.aws_port = options.aws_port
         self.mqtt_port = options.mqtt_port
         self.control_port = 0
+        self._ops_lock = threading.Lock()
+        self._ops_target: Target | None = None
+        self._ops_session: Any = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         opts = self.options
         self._loop = asyncio.get_running_loop()
+        # a Query reads its partition, not the whole table (moto sorts every row otherwise)
+        self._whole_table_queries = moto_partition.install()
         self._moto = WatchedMotoServer(opts.host, opts.aws_port, on_write=self._moto_write)
         self._moto.start()
         self._in_process = mock_aws(config=IN_PROCESS_MOTO)
@@ -290,6 +298,8 @@ class LocalStack:
             self._unserialize()
         if self._moto is not None:
             self._moto.stop()
+        if self._whole_table_queries is not None:
+            self._whole_table_queries()
         if self._saved_stdout is not None:
             sys.stdout = self._saved_stdout
         if self._saved_environ is not None:
@@ -476,6 +486,32 @@ class LocalStack:
 
     def invoke_sync(self, name: str, event: Any) -> Any:
         return _started(self._runtime).invoke_sync(name, event)
+
+    def ops_target(self) -> Target:
+        """The stack as the ops functions take it, for the control API's read routes: the
+        outputs GET /outputs gives, and boto3 clients on moto's backends in this process (the
+        handlers' path: no HTTP round trip per call)."""
+        with self._ops_lock:
+            if self._ops_target is None:
+                self._ops_target = Target(
+                    kind="local",
+                    name="local",
+                    outputs=outputs_of(self.outputs()),
+                    region=REGION,
+                    client_factory=self._ops_client,
+                )
+            return self._ops_target
+
+    def _ops_client(self, service: str) -> Any:
+        with self._ops_lock:  # boto3 sessions are not thread-safe; requests come on many threads
+            if self._ops_session is None:
+                self._ops_session = boto3.session.Session(
+                    region_name=REGION,
+                    aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                    aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+                )
+            return self._ops_session.client(service)
 
     def invoke_async(self, name: str, event: Any) -> None:
         _started(self._runtime).invoke_async(name, event, source="lambda invoke")

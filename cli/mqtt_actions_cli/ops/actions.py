@@ -193,6 +193,26 @@ def list_actions(target: Target) -> list[Action]:
     return sorted(store(target).load(), key=lambda a: a.id)
 
 
+class ActionsListing(BaseModel):
+    """`actions list`: each stored action as `actions apply` takes it back, and its table row
+    (id, type, topics, enabled, when, rate limit), by id. Plain JSON, so the local stack's
+    control API can answer it for a CLI that imports no pydantic (see reads.py)."""
+
+    actions: list[dict[str, Any]]
+    rows: list[tuple[str, str, str, bool, str, str]]
+
+
+def listing(target: Target) -> ActionsListing:
+    actions = list_actions(target)
+    return ActionsListing(
+        actions=[config(a) for a in actions],
+        rows=[
+            (a.id, a.type, ", ".join(a.topics), a.enabled, when_text(a), rate_text(a))
+            for a in actions
+        ],
+    )
+
+
 def get(target: Target, action_id: str) -> Action:
     for action in store(target).load():
         if action.id == action_id:

@@ -7,11 +7,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from mqtt_actions.adapters.bucket import DynamoBucket
+from mqtt_actions_cli.ops.defaults import BUCKET_MAX_LIMIT
 from mqtt_actions_cli.ops.errors import UsageError
 from mqtt_actions_cli.output import iso_ms
+from mqtt_actions_cli.output import topic_of as topic_of
 from mqtt_actions_cli.target import Target
 
-MAX_LIMIT = 10_000
+MAX_LIMIT = BUCKET_MAX_LIMIT
 
 
 class BucketPage(BaseModel):
@@ -46,8 +48,3 @@ def _point(row: dict[str, Any]) -> dict[str, Any]:
     point["time_ms"] = row.get("_time")
     point["time_iso"] = iso_ms(row.get("_time"))
     return point
-
-
-def topic_of(point: dict[str, Any]) -> Any:
-    metadata = point.get("metadata")
-    return metadata.get("topic") if isinstance(metadata, dict) else None

@@ -9,11 +9,6 @@ mapping, and the console maps each class to an HTTP status once (console/app.py)
 from __future__ import annotations
 
 from mqtt_actions_cli.errors import CliError as OpsError
-from mqtt_actions_cli.errors import TargetError, UsageError
-
-
-class NotFoundError(UsageError):
-    """An action, dead letter or device that is not there; nothing was changed."""
-
+from mqtt_actions_cli.errors import NotFoundError, TargetError, UsageError
 
 __all__ = ["NotFoundError", "OpsError", "TargetError", "UsageError"]

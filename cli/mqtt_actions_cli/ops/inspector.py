@@ -1,15 +1,21 @@
 """The live inspector: query a time range, or follow it as it grows (what `inspect --follow`
 prints and the console's Live page streams). Both read the stack's inspector table (the local
-stack keeps it in moto's DynamoDB, like AWS; every device at once through the `ByHour` index)."""
+stack keeps it in moto's DynamoDB, like AWS; every device at once through the `ByHour` index).
+
+The functions take any reader of entries: a Target's (`reader`, the layer's `InspectorEntry`), or
+the local stack's control API's (reads.py: plain JSON, so `mqtt-actions inspect` imports no
+pydantic); `Entry` is what they and the inspect command read of an entry."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from mqtt_actions.inspector import EntryType, InspectorEntry
 from mqtt_actions_cli.target import Target
+
+if TYPE_CHECKING:  # the layer's models load with `reader`, not with this module
+    from mqtt_actions.inspector import EntryType, InspectorEntry
 
 FOLLOW_LOOKBACK_MS = 120_000  # a follow re-reads this far back: entries can be stored late
 FOLLOW_LIMIT = 1000
@@ -17,7 +23,29 @@ MAX_LOOKBACK_MS = 15 * 60_000  # however far behind the writer falls, never read
 DEFAULT_RETENTION_DAYS = 7
 
 
-class InspectorQuery(Protocol):
+class Entry(Protocol):
+    """What readers of the inspector use of an entry (`InspectorEntry` has it all)."""
+
+    @property
+    def device(self) -> str: ...
+    @property
+    def type(self) -> str: ...  # an EntryType value
+    @property
+    def time(self) -> int: ...
+    @property
+    def session(self) -> str | None: ...
+    @property
+    def version(self) -> int | None: ...
+    @property
+    def qos(self) -> int | None: ...
+    @property
+    def details(self) -> dict[str, Any]: ...
+    @property
+    def key(self) -> tuple[str, str]: ...
+    def model_dump(self, *, mode: str = ...) -> dict[str, Any]: ...
+
+
+class InspectorQuery[E: Entry = InspectorEntry](Protocol):
     def __call__(
         self,
         *,
@@ -26,7 +54,13 @@ class InspectorQuery(Protocol):
         until_ms: int | None = None,
         types: Collection[EntryType | str] | None = None,
         limit: int = 100,
-    ) -> Sequence[InspectorEntry]: ...
+    ) -> Sequence[E]: ...
+
+
+def _reading[E: Entry](source: Target | InspectorQuery[E]) -> InspectorQuery[E]:
+    if isinstance(source, Target):  # then E is its default, InspectorEntry: what reader gives
+        return cast("InspectorQuery[E]", reader(source))
+    return source
 
 
 def reader(target: Target) -> InspectorQuery:
@@ -43,30 +77,30 @@ def reader(target: Target) -> InspectorQuery:
     return inspector.query
 
 
-def query(
-    source: Target | InspectorQuery,
+def query[E: Entry = InspectorEntry](
+    source: Target | InspectorQuery[E],
     *,
     device: str | None = None,
     types: Collection[str] | None = None,
     since_ms: int = 0,
     until_ms: int | None = None,
     limit: int = 100,
-) -> list[InspectorEntry]:
+) -> list[E]:
     """The newest `limit` entries in the range, oldest first."""
-    read = reader(source) if isinstance(source, Target) else source
+    read = _reading(source)
     return list(read(device=device, since_ms=since_ms, until_ms=until_ms, types=types, limit=limit))
 
 
-def latest(
-    source: Target | InspectorQuery, *, device: str, types: Collection[str] | None = None
-) -> InspectorEntry | None:
+def latest[E: Entry = InspectorEntry](
+    source: Target | InspectorQuery[E], *, device: str, types: Collection[str] | None = None
+) -> E | None:
     """The device's newest entry of any time (None: it has none)."""
     found = query(source, device=device, types=types, since_ms=0, limit=1)
     return found[-1] if found else None
 
 
-def follow(
-    source: Target | InspectorQuery,
+def follow[E: Entry = InspectorEntry](
+    source: Target | InspectorQuery[E],
     *,
     device: str | None = None,
     types: Collection[str] | None = None,
@@ -79,7 +113,7 @@ def follow(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     max_polls: int | None = None,
-) -> Iterator[list[InspectorEntry]]:
+) -> Iterator[list[E]]:
     """First the newest `limit` entries since `since_ms`, then, every `poll_seconds`, the entries
     that were not there before (an empty list when none: a consumer can stop between polls).
     Each entry is yielded once; what the look-back window has left behind is forgotten, so the
@@ -91,7 +125,7 @@ def follow(
     5 polls a second) reads only the last `recent_ms` (or twice the lateness) on most polls and
     the whole `lookback_ms` every `sweep_polls`-th poll: entries stored very late still come,
     a little later, and each poll reads a few entries instead of the whole window."""
-    read = reader(source) if isinstance(source, Target) else source
+    read = _reading(source)
     read_at = int(clock() * 1000)  # when the last read began: what is stored later is new
     first = list(read(device=device, since_ms=since_ms, until_ms=None, types=types, limit=limit))
     seen = {e.key: e.time for e in first}

@@ -161,6 +161,9 @@ class RouterDeps:
     devices: DeviceDirectory | None = None
     # Devices' payload parsers (the device registry); None: no device has one.
     parsers: ParserLookup | None = None
+    # Counts the data points a device stores a minute (MaxPointsPerDeviceMinute); None: the
+    # rate limiter. The router gives a ReservingRateLimiter: one shared write per block of points.
+    points_limiter: RateLimiter | None = None
 
 
 def wrap_adapters(deps: RouterDeps, wrappers: AdapterWrappers) -> RouterDeps:
@@ -421,9 +424,8 @@ class _MessageRun:
         if not cap or not count:
             return None
         device = ctx.event.device
-        if self.deps.rate_limiter.allow(
-            f"{POINTS_KEY}{device}", cap, 60, self.deps.clock(), count=count
-        ):
+        limiter = self.deps.points_limiter or self.deps.rate_limiter
+        if limiter.allow(f"{POINTS_KEY}{device}", cap, 60, self.deps.clock(), count=count):
             return None
         why = (
             f"device {device!r} may store {cap:,} data points a minute "
