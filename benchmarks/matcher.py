@@ -32,7 +32,7 @@ HOT_TOPICS = 500
 HOT_LOOKUPS = 20_000
 CACHE_SIZE = 1024
 REPEATS = 7  # at least; short runs repeat until MIN_SECONDS
-MIN_SECONDS = 0.3
+MIN_SECONDS = 1.0  # short runs are the ones a neighbour's burst moves most
 
 type Pair = tuple[str, int]
 type Match = Callable[[str], list[int]]
