@@ -136,10 +136,11 @@ def test_match_vectors(row: dict[str, Any], expected: bool) -> None:
     ("row", "expected"), [p for p in _params("match") if not p.values[0].get("invalid_input")]
 )
 @pytest.mark.parametrize("cache_size", [0, 4])
+@pytest.mark.parametrize("tree", [False, True], ids=["shapes", "tree"])
 def test_index_agrees_with_topic_matches_on_match_vectors(
-    row: dict[str, Any], expected: bool, cache_size: int
+    row: dict[str, Any], expected: bool, cache_size: int, tree: bool
 ) -> None:
-    index: TopicIndex[str] = TopicIndex(cache_size=cache_size)
+    index: TopicIndex[str] = (_TreeIndex if tree else TopicIndex)(cache_size=cache_size)
     index.add(row["filter"], "value")
     assert index.match(row["topic"]) == (["value"] if expected else [])
 
@@ -486,19 +487,22 @@ def _expected(filters: list[str], topic: str) -> list[str]:
     return sorted(f for f in filters if topic_matches(f, topic))
 
 
-def test_the_tree_remembers_parents_and_forgets_them_at_each_change() -> None:
-    """Topics under one parent walk only their last level (white-box: `_Tree.parents`); an add
-    or a remove between two such topics is seen by the second."""
+def test_the_tree_remembers_prefixes_and_forgets_them_at_each_change() -> None:
+    """Topics under one parent walk known states to it (white-box: `_Tree.start`); an add or a
+    remove between two such topics is seen by the second."""
     index: _TreeIndex[str] = _TreeIndex()
     filters = ["site/+/temp", "site/dev1/#", "+/dev1/+", "#", "site/+/+"]
     for f in filters:
         index.add(f, f)
     assert sorted(index.match("site/dev1/temp")) == _expected(filters, "site/dev1/temp")
-    assert index._tree is not None
-    assert (False, "site/dev1/") in index._tree.parents
+    tree = index._tree
+    assert tree is not None
+    parent = tree.start.next["site"].next["dev1"]
+    assert parent.tail is not None  # ready for the next topic under site/dev1/
     assert sorted(index.match("site/dev1/hum")) == _expected(filters, "site/dev1/hum")
+    assert tree.start.next["site"].next["dev1"] is parent
     index.add("site/dev1/+", "site/dev1/+")
-    assert not index._tree.parents
+    assert not tree.start.next
     filters.append("site/dev1/+")
     assert sorted(index.match("site/dev1/hum")) == _expected(filters, "site/dev1/hum")
     index.remove("site/+/+", "site/+/+")
@@ -524,19 +528,46 @@ def test_parents_that_look_alike_are_kept_apart(first: str, second: str) -> None
         assert sorted(index.match(topic)) == _expected(filters, topic), topic
 
 
-def test_the_parent_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def _kept(state: Any) -> int:
+    """States reachable from `state`, itself excluded (white-box: `_State.next`)."""
+    count, todo = 0, [state]
+    while todo:
+        found = list(todo.pop().next.values())
+        count += len(found)
+        todo += found
+    return count
+
+
+def test_the_states_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     from mqtt_actions import topics
 
-    monkeypatch.setattr(topics._Tree, "PARENTS_KEPT", 3)
-    monkeypatch.setattr(topics._Tree, "PARENT_CHARS", 8)
+    monkeypatch.setattr(topics._Tree, "STATES_KEPT", 3)
+    monkeypatch.setattr(topics._Tree, "LEVEL_CHARS", 8)
+    monkeypatch.setattr(topics._Tree, "FRONTIER_KEPT", 2)
     index: _TreeIndex[str] = _TreeIndex()
-    index.add("+/+", "+/+")
+    filters = ["+/+", "+/+/+/+", "+/x/+/+", "x/+/+/+", "x/x/+/+"]
+    for f in filters:
+        index.add(f, f)
+    tree = index._tree
+    assert tree is not None
+    for topic in ("x/x/x/x", "x/x/x/x"):  # x/x reaches 4 nodes: kept up to x only
+        assert sorted(index.match(topic)) == _expected(filters, topic)
+    assert "x" in tree.start.next
+    assert not tree.start.next["x"].next
     for i in range(10):
         assert index.match(f"p{i}/t") == ["+/+"]
-        assert index._tree is not None
-        assert len(index._tree.parents) <= 3
-    assert index.match("a-long-parent/t") == ["+/+"]
-    assert (False, "a-long-parent/") not in index._tree.parents  # long parents are not kept
+        assert _kept(tree.start) <= 3
+    assert index.match("a-long-level/t") == ["+/+"]
+    assert "a-long-level" not in tree.start.next  # long levels are not kept
+
+
+def test_a_dead_end_keeps_the_hash_filters_met_before_it() -> None:
+    index: _TreeIndex[str] = _TreeIndex()
+    filters = ["a/#", "a/b/#", "a/b/c/d", "+/b/+/e/#", "#"]
+    for f in filters:
+        index.add(f, f)
+    for topic in ("a/b/z/z/z/z", "a/b/z/z/z/z", "a/b/c/e/f", "a/b/c/e", "a/b/c/d", "a/x/y", "b"):
+        assert sorted(index.match(topic)) == _expected(filters, topic), topic
 
 
 def test_the_index_is_generic() -> None:

@@ -250,33 +250,90 @@ class _Shape[V: Hashable]:
 class _Node[V: Hashable]:
     """A level of the wildcard tree; absent parts stay None / () to keep big trees small."""
 
-    __slots__ = ("children", "hash", "plus", "values")
+    __slots__ = ("children", "ends", "found", "hash", "plus", "values")
 
     def __init__(self) -> None:
         self.children: dict[str, _Node[V]] | None = None
         self.plus: _Node[V] | None = None
         self.hash: tuple[V, ...] = ()  # values of `<this path>/#`
         self.values: tuple[V, ...] = ()  # values of the filter ending here
+        self.ends: tuple[V, ...] = ()  # what a topic ending here gets: values, then hash
+        self.found = 0  # how many filters give `ends`
 
     def empty(self) -> bool:
         return not (self.children or self.plus or self.hash or self.values)
+
+
+class _State[V: Hashable]:
+    """Where a topic prefix leads in the tree: the nodes reached (its frontier) and the values
+    of the `#` filters met so far, which match every topic going at least a level deeper.
+
+    `next` keeps the states one level down, by level, as they are first needed; `tail` and
+    `exact` are what a topic's last level needs, made the first time a topic ends one level
+    below this prefix: the `#` values and the `+` children's values, and the dicts to look the
+    last level up in.
+    """
+
+    __slots__ = ("exact", "found", "frontier", "next", "spare", "spare_found", "tail")
+
+    def __init__(self, frontier: tuple[_Node[V], ...], spare: tuple[V, ...], found: int) -> None:
+        self.frontier = frontier
+        self.spare = spare
+        self.spare_found = found
+        self.next: dict[str, _State[V]] = {}
+        self.tail: tuple[V, ...] | None = None
+        self.found = 0  # how many filters give `tail`
+        self.exact: tuple[dict[str, _Node[V]], ...] = ()
+
+    def step(self, level: str) -> "_State[V]":
+        """The state one level down, through `level`."""
+        frontier: list[_Node[V]] = []
+        for node in self.frontier:
+            if node.children is not None and (child := node.children.get(level)):
+                frontier.append(child)
+            if node.plus is not None:
+                frontier.append(node.plus)
+        spare, found = self.spare, self.spare_found
+        hashes = [node.hash for node in frontier if node.hash]
+        if hashes:
+            spare = tuple(itertools.chain(spare, *hashes))
+            found += len(hashes)
+        return _State(tuple(frontier), spare, found)
+
+    def finish(self) -> tuple[V, ...]:
+        """Make `tail`, `found` and `exact` (see the class) and return `tail`."""
+        tail = [self.spare]
+        found = self.spare_found
+        exact: list[dict[str, _Node[V]]] = []
+        for node in self.frontier:
+            if node.plus is not None and node.plus.ends:
+                tail.append(node.plus.ends)
+                found += node.plus.found
+            if node.children:
+                exact.append(node.children)
+        self.tail = tuple(itertools.chain(*tail))
+        self.found = found
+        self.exact = tuple(exact)
+        return self.tail
 
 
 class _Tree[V: Hashable]:
     """Wildcard filters as a level tree: dict children, a `+` child, `#` values per node.
 
     Walked level by level, never recursively: a topic can have 32,768 levels. Topics share
-    their parents (`site/dev7/temp`, `site/dev7/hum`): what the walk found down to a topic's
-    parent level (the `#` values met and the nodes reached) is kept per parent, so the next
-    topic under that parent walks its last level only. At most PARENTS_KEPT parents (then the
-    memo starts again), only short parents and small frontiers; cleared by every change.
+    their prefixes (`site/dev7/temp`, `site/dev7/hum`), so the walk goes from state to state
+    (see _State): each state keeps the next ones by level, and a topic under a known parent
+    costs a dict lookup per level, then one per frontier node that has children. At most
+    STATES_KEPT states are kept (then they start again), only through levels of at most
+    LEVEL_CHARS characters and to frontiers of at most FRONTIER_KEPT nodes; every change
+    starts them again.
     """
 
-    PARENTS_KEPT: ClassVar[int] = 4_096
-    PARENT_CHARS: ClassVar[int] = 256
+    STATES_KEPT: ClassVar[int] = 16_384
+    LEVEL_CHARS: ClassVar[int] = 64
     FRONTIER_KEPT: ClassVar[int] = 64
 
-    __slots__ = ("dollar_root", "parents", "root")
+    __slots__ = ("dollar_root", "dollar_start", "kept", "root", "start")
 
     def __init__(self) -> None:
         self.root: _Node[V] = _Node()
@@ -284,14 +341,20 @@ class _Tree[V: Hashable]:
         # The root as `$` topics see it: the same children, no `+` or `#` [MQTT-4.7.2-1].
         self.dollar_root: _Node[V] = _Node()
         self.dollar_root.children = self.root.children
-        # parent (the topic up to and with its last `/`; `$` topics keyed apart) -> the `#`
-        # values met above the last level, how many filters gave them, the nodes reached
-        self.parents: dict[tuple[bool, str], tuple[tuple[V, ...], int, tuple[_Node[V], ...]]]
-        self.parents = {}
+        self.start: _State[V]
+        self.dollar_start: _State[V]
+        self.kept = 0
+        self._restart()
+
+    def _restart(self) -> None:
+        """Forget every state but the two the walk starts from."""
+        root = self.root
+        self.start = _State((root,), root.hash, 1 if root.hash else 0)
+        self.dollar_start = _State((self.dollar_root,), (), 0)
+        self.kept = 0
 
     def set(self, levels: list[str], is_hash: bool, values: tuple[V, ...]) -> None:
         """Set the values of a filter (its levels before a trailing `#`); () removes it."""
-        self.parents.clear()
         path: list[tuple[_Node[V], str]] = []
         node = self.root
         for level in levels:
@@ -311,6 +374,9 @@ class _Tree[V: Hashable]:
             node.hash = values
         else:
             node.values = values
+        node.ends = node.values + node.hash
+        node.found = bool(node.values) + bool(node.hash)
+        self._restart()
         for parent, level in reversed(path):  # drop nodes left empty, deepest first
             if not node.empty():
                 return
@@ -323,62 +389,35 @@ class _Tree[V: Hashable]:
                     parent.children = None
             node = parent
 
-    def match(self, topic: str, levels: list[str], dollar: bool, result: list[V]) -> int:
+    def match(self, levels: list[str], dollar: bool, result: list[V]) -> int:
         """Append the values of filters matching the topic `levels`; return how many filters."""
-        last = levels[-1]
-        parent = topic[: len(topic) - len(last)]
-        known = self.parents.get((dollar, parent))
-        if known is None:
-            known = self._walk(levels, dollar)
-            if len(parent) <= self.PARENT_CHARS and len(known[2]) <= self.FRONTIER_KEPT:
-                if len(self.parents) >= self.PARENTS_KEPT:
-                    self.parents.clear()
-                self.parents[dollar, parent] = known
-        above, found, frontier = known
-        if above:
-            result += above
-        for node in frontier:  # the last level: `<path>/#` with it to spare, then its child
-            if node.hash:
-                result += node.hash
-                found += 1
-            if node.children is not None and (child := node.children.get(last)):
-                if child.values:
-                    result += child.values
-                    found += 1
-                if child.hash:  # `<path>/#` matches its parent level too
-                    result += child.hash
-                    found += 1
-            if (child := node.plus) is not None:
-                if child.values:
-                    result += child.values
-                    found += 1
-                if child.hash:
-                    result += child.hash
-                    found += 1
+        state = self.dollar_start if dollar else self.start
+        for level in levels[:-1]:
+            known = state.next.get(level)
+            if known is None:
+                if not state.frontier:
+                    break  # nothing deeper: the `#` values met are all there is
+                known = state.step(level)
+                if len(level) <= self.LEVEL_CHARS and len(known.frontier) <= self.FRONTIER_KEPT:
+                    if self.kept >= self.STATES_KEPT:
+                        self._restart()
+                    state.next[level] = known
+                    self.kept += 1
+            state = known
+        tail = state.tail
+        if tail is None:
+            tail = state.finish()
+        if tail:
+            result += tail
+        found = state.found
+        if state.exact:
+            last = levels[-1]
+            for children in state.exact:
+                child = children.get(last)
+                if child is not None and child.ends:
+                    result += child.ends
+                    found += child.found
         return found
-
-    def _walk(
-        self, levels: list[str], dollar: bool
-    ) -> tuple[tuple[V, ...], int, tuple[_Node[V], ...]]:
-        """Down to the topic's parent level: the `#` values met on the way (filters with levels
-        to spare), how many filters gave them, and the nodes reached."""
-        above: list[V] = []
-        found = 0
-        frontier = [self.dollar_root if dollar else self.root]
-        for level in itertools.islice(levels, len(levels) - 1):
-            deeper: list[_Node[V]] = []
-            for node in frontier:
-                if node.hash:
-                    above += node.hash
-                    found += 1
-                if node.children is not None and (child := node.children.get(level)):
-                    deeper.append(child)
-                if node.plus is not None:
-                    deeper.append(node.plus)
-            if not deeper:
-                return tuple(above), found, ()
-            frontier = deeper
-        return tuple(above), found, tuple(frontier)
 
 
 # For each shape a topic fits: the shape's key function and its filters' lookup.
@@ -550,7 +589,7 @@ class TopicIndex[V: Hashable]:
         sources = 0
         if plan is None:
             assert self._tree is not None  # noqa: S101 - plans are None only with a tree
-            sources = self._tree.match(topic, levels, depth < 0, result)
+            sources = self._tree.match(levels, depth < 0, result)
         else:
             for key, get in plan:
                 hit = get(key(levels))
