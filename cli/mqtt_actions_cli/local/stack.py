@@ -595,7 +595,8 @@ class LocalStack:
             f"  device auth   {AUTH_LINES[self.options.auth]}",
             *self._tls_lines(),
             f"  AWS (moto)    {self.aws_url}   (AWS_ENDPOINT_URL, region {REGION}, any keys)",
-            f"  control API   {self.control_url}   (/outputs /outbox /invoke/<Function> /health)",
+            f"  control API   {self.control_url}   "
+            "(/outputs /outbox /invoke/<Function> /ops/<read> /health)",
             f"  functions     {', '.join(sorted(local.functions)) or 'none'}",
             f"  rules         {rules or 'none'}",
             f"  e-mail from   {self._parameters.get('EmailSender') or '- (EmailSender is empty)'}",
