@@ -92,6 +92,34 @@ def entry(device: str, kind: EntryType, time: int, **details: Any) -> InspectorE
     )
 
 
+def test_a_dry_run_shows_webhook_secrets_masked_and_the_rest_as_sent() -> None:
+    """The console's test panel and `actions test --json` showed the header values and a
+    Slack-style URL's secret in clear (issue #23 masked them everywhere else)."""
+    secret = "Xy12Zq34Rt56Uv78Wx90Ab12"
+    [hook] = acts(
+        {
+            "id": "hook",
+            "type": "webhook",
+            "url": f"https://hooks.example/services/T01/B02/{secret}?token=t0k3n-abcdef",
+            "headers": {"Authorization": "Bearer s3cret-value-1234", "X-Device": "$DEVICE$"},
+        }
+    )
+
+    result = ops_actions.dryrun(None, "a/x", b'{"variable":"t","value":1}', actions=[hook])
+
+    [preview] = result.actions
+    [(kind, sent)] = preview.effects
+    assert kind == "webhook"
+    assert sent["url"] == "https://hooks.example/services/T01/B02/••••Ab12?token=••••cdef"
+    assert sent["headers"]["Authorization"] == "••••1234"
+    assert sent["headers"]["X-Device"] == ops_actions.mask(result.device)  # a secret by rule
+    assert sent["headers"]["X-MQTT-Actions-Topic"] == "a/x"  # the stack's own: shown
+    assert sent["headers"]["Content-Type"] == "application/json"
+    assert preview.would_send == [{"kind": "webhook", **sent}]
+    shown = result.model_dump_json()
+    assert [s for s in (secret, "s3cret", "t0k3n") if s in shown] == []
+
+
 def test_the_topic_tree_counts_messages_and_keeps_the_last_payload() -> None:
     entries = [
         entry("s1", EntryType.PUBLISH, 1, topic="home/kitchen/temp", preview="20"),

@@ -8,7 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel, Field
 
@@ -26,6 +26,7 @@ from mqtt_actions.events import RouterEvent
 from mqtt_actions.masking import MASK as MASK
 from mqtt_actions.masking import SHOWN_CHARS as SHOWN_CHARS
 from mqtt_actions.masking import mask as mask
+from mqtt_actions.masking import mask_url
 from mqtt_actions.parsers import ParserLookup
 from mqtt_actions.publishing import prefixes_problem
 from mqtt_actions.topics import InvalidTopicError, validate_topic
@@ -434,12 +435,39 @@ def _device_parsers(target: Target | None) -> ParserLookup | None:
 
 def _preview(preview: ActionPreview) -> Preview:
     r = preview.result
+    effects = [(e.kind, _shown(e.kind, e.detail)) for e in preview.effects]
     return Preview(
         action_id=r.action_id,
         type=r.action_type,
         outcome=r.outcome.value,
         reason=r.reason,
         detail=r.detail,
-        would_send=[{"kind": e.kind, **e.detail} for e in preview.effects],
-        effects=[(e.kind, e.detail) for e in preview.effects],
+        would_send=[{"kind": kind, **detail} for kind, detail in effects],
+        effects=effects,
     )
+
+
+def _shown(kind: str, detail: dict[str, Any]) -> dict[str, Any]:
+    """What a dry run shows of an effect: a webhook's header values and URL secrets masked, as
+    the inspector, the outbox and the export show them (issue #23); the rest as it would go."""
+    if kind != "webhook":
+        return detail
+    shown = dict(detail)
+    if isinstance(shown.get("url"), str):
+        shown["url"] = mask_url(shown["url"])
+    if isinstance(shown.get("headers"), dict):
+        shown["headers"] = {
+            str(k): str(v) if _own_header(str(k)) else mask(str(v))
+            for k, v in shown["headers"].items()
+        }
+    return shown
+
+
+# The headers every webhook request carries (executors.webhook sets them over the action's own):
+# no secret in them. Any other is the action's, a secret by rule.
+_OWN_HEADERS: Final = frozenset({"content-type", "user-agent", "idempotency-key"})
+
+
+def _own_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _OWN_HEADERS or lowered.startswith("x-mqtt-actions-")
