@@ -11,7 +11,7 @@ import pytest
 from mqtt_actions.actions import Action, parse_actions
 from mqtt_actions.inspector import EntryType, InspectorEntry
 from mqtt_actions_cli.ops import actions as ops_actions
-from mqtt_actions_cli.ops import devices, inspector, topics
+from mqtt_actions_cli.ops import devices, inspector, notifications, topics
 from mqtt_actions_cli.target import Target
 
 
@@ -163,6 +163,7 @@ def test_devices_seen_connected_now_or_last_seen() -> None:
 class FakeInspector:
     def __init__(self) -> None:
         self.entries: list[InspectorEntry] = []
+        self.calls = 0
 
     def __call__(
         self,
@@ -173,7 +174,56 @@ class FakeInspector:
         types: Collection[EntryType | str] | None = None,
         limit: int = 100,
     ) -> list[InspectorEntry]:
-        return [e for e in self.entries if e.time >= since_ms][-limit:]
+        self.calls += 1
+        wanted = None if types is None else {str(getattr(t, "value", t)) for t in types}
+        return [
+            e
+            for e in sorted(self.entries, key=lambda e: e.sk)
+            if e.time >= since_ms
+            and (until_ms is None or e.time <= until_ms)
+            and (wanted is None or e.type.value in wanted)
+        ][-limit:]
+
+
+def _outcome(time: int, n: int, kind: str = "notification") -> InspectorEntry:
+    return InspectorEntry(
+        device="d",
+        type=EntryType.ACTION,
+        time=time,
+        uid=f"t{n}:a{n}",
+        traceid=f"t{n}",
+        details={"action_type": kind, "action_id": f"an:{kind}:{n}", "detail": {"title": f"n{n}"}},
+    )
+
+
+def test_notifications_are_found_behind_any_number_of_other_outcomes() -> None:
+    """The page read the newest 5,000 action outcomes once: on a busy stack an older notification
+    in the range was not shown, and nothing said so."""
+    fake = FakeInspector()
+    fake.entries += [_outcome(1_000, 0), _outcome(1_000, 1)]  # the two oldest, same millisecond
+    fake.entries += [_outcome(2_000 + n // 3, n, "insert_bucket") for n in range(2, 50)]
+    fake.entries += [_outcome(1_000, n, "insert_bucket") for n in range(50, 60)]  # ties with them
+
+    found = notifications.recent(fake, since_ms=0, page=7)
+
+    assert [n["title"] for n in found.found] == ["n1", "n0"]
+    assert (found.complete, found.searched_to_ms) == (True, 0)
+    assert fake.calls > 60 // 7  # it paged
+
+
+def test_notifications_stop_at_the_limit_or_say_how_far_they_searched() -> None:
+    fake = FakeInspector()
+    fake.entries += [_outcome(n, n, "insert_bucket") for n in range(100)]
+    fake.entries += [_outcome(100 + n, 100 + n) for n in range(5)]
+
+    assert [n["title"] for n in notifications.recent(fake, since_ms=0, limit=2).found] == [
+        "n104",
+        "n103",
+    ]
+    partial = notifications.recent(fake, since_ms=0, page=10, max_pages=3)
+    assert [n["title"] for n in partial.found] == [f"n{n}" for n in range(104, 99, -1)]
+    assert not partial.complete
+    assert 0 < partial.searched_to_ms <= 100
 
 
 def test_follow_yields_every_entry_once_and_empty_polls() -> None:

@@ -39,7 +39,9 @@ def routes(console: Console) -> list[BaseRoute]:
         return console.page(
             request,
             "notifications.html",
-            notifications=found,
+            notifications=found.found,
+            searched_to_ms=None if found.complete else found.searched_to_ms,
+            max_scanned=notifications.PAGE * notifications.MAX_PAGES,
             since=since,
         )
 
