@@ -445,6 +445,9 @@ class TopicIndex[V: Hashable]:
     A `$share/<group>/` prefix is stripped: `$share/g/a` and `a` are the same filter here.
     Values must be hashable; a (filter, value) pair is stored once. `cache_size > 0` keeps
     an LRU of that many topics' results, cleared by every add and remove.
+
+    One thread at a time: `match` writes too (the LRU, the level tree's states). The router
+    has one per warm handler, and the local stack runs a function's invocations one at a time.
     """
 
     _MAX_PLAN: ClassVar[int] = 16
