@@ -8,7 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -403,6 +403,7 @@ def dryrun(
         traceid=f"dry-run-{uuid.uuid4()}",
     )
     report = dry_run(event, actions, environment.settings, parsers=_device_parsers(target))
+    secrets = {a.id: frozenset(a.headers) for a in actions if a.type == "webhook"}
     return DryRunResult(
         topic=topic,
         device=device,
@@ -413,7 +414,7 @@ def dryrun(
         matched=len(report.actions),
         settings_source=environment.source,
         notes=environment.notes,
-        actions=[_preview(p) for p in report.actions],
+        actions=[_preview(p, secrets) for p in report.actions],
         message_matched=report.message.matched,
     )
 
@@ -433,9 +434,12 @@ def _device_parsers(target: Target | None) -> ParserLookup | None:
     return CachedParsers(registry.get, ttl=0, clock=time.time)
 
 
-def _preview(preview: ActionPreview) -> Preview:
+def _preview(preview: ActionPreview, secrets: Mapping[str, Collection[str]]) -> Preview:
+    """`preview` as shown; `secrets`: each webhook action's own header names, by action id."""
     r = preview.result
-    effects = [(e.kind, _shown(e.kind, e.detail)) for e in preview.effects]
+    effects = [
+        (e.kind, _shown(e.kind, e.detail, secrets.get(r.action_id, ()))) for e in preview.effects
+    ]
     return Preview(
         action_id=r.action_id,
         type=r.action_type,
@@ -447,9 +451,10 @@ def _preview(preview: ActionPreview) -> Preview:
     )
 
 
-def _shown(kind: str, detail: dict[str, Any]) -> dict[str, Any]:
-    """What a dry run shows of an effect: a webhook's header values and URL secrets masked, as
-    the inspector, the outbox and the export show them (issue #23); the rest as it would go."""
+def _shown(kind: str, detail: dict[str, Any], secret_headers: Collection[str]) -> dict[str, Any]:
+    """What a dry run shows of an effect: a webhook's URL secrets and the values of the headers
+    its action sets masked, as the inspector, the outbox and the export show them (issue #23);
+    the headers every request carries (`X-MQTT-Actions-*`, ...) and the rest as they would go."""
     if kind != "webhook":
         return detail
     shown = dict(detail)
@@ -457,17 +462,7 @@ def _shown(kind: str, detail: dict[str, Any]) -> dict[str, Any]:
         shown["url"] = mask_url(shown["url"])
     if isinstance(shown.get("headers"), dict):
         shown["headers"] = {
-            str(k): str(v) if _own_header(str(k)) else mask(str(v))
+            str(k): mask(str(v)) if k in secret_headers else str(v)
             for k, v in shown["headers"].items()
         }
     return shown
-
-
-# The headers every webhook request carries (executors.webhook sets them over the action's own):
-# no secret in them. Any other is the action's, a secret by rule.
-_OWN_HEADERS: Final = frozenset({"content-type", "user-agent", "idempotency-key"})
-
-
-def _own_header(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in _OWN_HEADERS or lowered.startswith("x-mqtt-actions-")
