@@ -41,6 +41,21 @@ def bucket_page(
     }
     if target.control is not None:
         return target.control.read(BUCKET_QUERY, params)
+    return bucket_page_here(
+        target, device, variable=variable, since_ms=since_ms, until_ms=until_ms, limit=limit
+    )
+
+
+def bucket_page_here(
+    target: Target,
+    device: str,
+    *,
+    variable: str | None,
+    since_ms: int | None,
+    until_ms: int | None,
+    limit: int,
+) -> dict[str, Any]:
+    """`bucket_page` run in this process with boto3 (what the stack's read route runs)."""
     from mqtt_actions_cli.ops import bucket
 
     page = bucket.query(
@@ -53,6 +68,11 @@ def actions_listing(target: Target) -> dict[str, Any]:
     """`ops.actions.listing` as JSON: `{"actions": [config, ...], "rows": [[id, ...], ...]}`."""
     if target.control is not None:
         return target.control.read(ACTIONS_LIST, {})
+    return actions_listing_here(target)
+
+
+def actions_listing_here(target: Target) -> dict[str, Any]:
+    """`actions_listing` run in this process with boto3 (what the stack's read route runs)."""
     from mqtt_actions_cli.ops import actions
 
     return actions.listing(target).model_dump(mode="json")

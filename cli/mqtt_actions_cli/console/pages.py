@@ -44,6 +44,7 @@ from mqtt_actions_cli.ops import (
     topics,
 )
 from mqtt_actions_cli.ops.errors import NotFoundError
+from mqtt_actions_cli.output import topic_of
 from mqtt_actions_cli.timeparse import parse_when
 
 LIVE_SINCE_MS = 10 * 60_000  # the Live page starts with the last 10 minutes
@@ -563,7 +564,7 @@ def _devices(console: Console) -> list[BaseRoute]:
             since=since,
             until=until_text,
             older=older,
-            topic_of=bucket.topic_of,
+            topic_of=topic_of,
             token_state=token_state,
             profile=profile,
             message=q.get("done"),
@@ -588,7 +589,7 @@ def _devices(console: Console) -> list[BaseRoute]:
                     _csv_safe(p.get("variable")),
                     _csv_safe(value if not isinstance(value, dict | list) else json.dumps(value)),
                     _csv_safe(p.get("unit")),
-                    _csv_safe(bucket.topic_of(p)),
+                    _csv_safe(topic_of(p)),
                 ]
             )
         filename = _SAFE_FILE.sub("_", name) or "device"

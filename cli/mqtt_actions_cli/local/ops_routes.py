@@ -15,7 +15,13 @@ from typing import Any, Final
 
 from mqtt_actions_cli.errors import CliError, NotFoundError, UsageError, http_status
 from mqtt_actions_cli.local.output import log
-from mqtt_actions_cli.reads import ACTIONS_LIST, BUCKET_QUERY, INSPECTOR_QUERY
+from mqtt_actions_cli.reads import (
+    ACTIONS_LIST,
+    BUCKET_QUERY,
+    INSPECTOR_QUERY,
+    actions_listing_here,
+    bucket_page_here,
+)
 from mqtt_actions_cli.target import Target
 
 Answer = tuple[int, dict[str, Any]]
@@ -23,9 +29,7 @@ Route = Callable[[Target, Mapping[str, Any]], dict[str, Any]]
 
 
 def _bucket_query(target: Target, params: Mapping[str, Any]) -> dict[str, Any]:
-    from mqtt_actions_cli.ops import bucket
-
-    page = bucket.query(
+    return bucket_page_here(
         target,
         _text(params, "device"),
         variable=_optional_text(params, "variable"),
@@ -33,13 +37,10 @@ def _bucket_query(target: Target, params: Mapping[str, Any]) -> dict[str, Any]:
         until_ms=_optional_int(params, "until_ms"),
         limit=_int(params, "limit", 50),
     )
-    return page.model_dump(mode="json")
 
 
 def _actions_list(target: Target, params: Mapping[str, Any]) -> dict[str, Any]:
-    from mqtt_actions_cli.ops import actions
-
-    return actions.listing(target).model_dump(mode="json")
+    return actions_listing_here(target)
 
 
 def _inspector_query(target: Target, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,10 +10,7 @@ from mqtt_actions.adapters.bucket import DynamoBucket
 from mqtt_actions_cli.ops.defaults import BUCKET_MAX_LIMIT
 from mqtt_actions_cli.ops.errors import UsageError
 from mqtt_actions_cli.output import iso_ms
-from mqtt_actions_cli.output import topic_of as topic_of
 from mqtt_actions_cli.target import Target
-
-MAX_LIMIT = BUCKET_MAX_LIMIT
 
 
 class BucketPage(BaseModel):
@@ -32,8 +29,8 @@ def query(
 ) -> BucketPage:
     """At most `limit` points of `device` (one `variable`, or all) in [since, until], newest
     first; each with `time_ms` and `time_iso`."""
-    if not 1 <= limit <= MAX_LIMIT:
-        raise UsageError(f"limit {limit} is out of range", hint=f"use 1-{MAX_LIMIT}")
+    if not 1 <= limit <= BUCKET_MAX_LIMIT:
+        raise UsageError(f"limit {limit} is out of range", hint=f"use 1-{BUCKET_MAX_LIMIT}")
     if since_ms is not None and until_ms is not None and since_ms > until_ms:
         raise UsageError("since is after until", hint="swap them")
     bucket = DynamoBucket(target.output("BucketTableName"), target.client("dynamodb"))

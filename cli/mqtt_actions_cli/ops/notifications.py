@@ -5,13 +5,12 @@ says whether it was e-mailed to the stack's NotificationEmail."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
+from mqtt_actions.inspector import EntryType
 from mqtt_actions_cli.ops import inspector
 from mqtt_actions_cli.ops.inspector import InspectorQuery
 from mqtt_actions_cli.target import Target
-
-ACTION: Final = "action"  # EntryType.ACTION's value (the layer's models load only to read)
 
 NOTIFICATION = "notification"  # the entry's action_type (mqtt_actions.tagoio.services)
 PAGE = 5000  # action outcomes read at a time, newest first
@@ -42,7 +41,7 @@ def recent(
     size = page
     for _ in range(max_pages):
         entries = inspector.query(
-            target, types=[ACTION], since_ms=since_ms, until_ms=until, limit=size
+            target, types=[EntryType.ACTION.value], since_ms=since_ms, until_ms=until, limit=size
         )
         for entry in reversed(entries):
             if entry.key in seen:
